@@ -1,0 +1,7 @@
+//! Talking to a Hive cluster: the shared configuration, the metastore database (MySQL/MariaDB,
+//! PostgreSQL) and the file systems that hold table data (WebHDFS, `file://`).
+
+pub mod config;
+pub mod error;
+
+pub use error::{Error, HdfsErrorKind, Result};
