@@ -197,7 +197,10 @@ impl ClusterConfig {
     /// names are).
     pub fn selects(&self, database: &str, table: &str) -> bool {
         let name = format!("{database}.{table}").to_ascii_lowercase();
-        let hit = |pats: &[String]| pats.iter().any(|p| glob_match(&p.to_ascii_lowercase(), &name));
+        let hit = |pats: &[String]| {
+            pats.iter()
+                .any(|p| glob_match(&p.to_ascii_lowercase(), &name))
+        };
         hit(&self.include) && !hit(&self.exclude)
     }
 }
@@ -230,49 +233,82 @@ impl Config {
                     .unwrap_or_default();
                 format!("clusters[{i}].{key} of cluster {:?}{line}", c.name)
             };
-            if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
-                return Err(format!("{}: a name of letters, digits, '-', '_' or '.' is required", at("name")));
+            if c.name.is_empty()
+                || !c
+                    .name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+            {
+                return Err(format!(
+                    "{}: a name of letters, digits, '-', '_' or '.' is required",
+                    at("name")
+                ));
             }
             if !seen.insert(c.name.clone()) {
                 return Err(format!("{}: cluster names must be unique", at("name")));
             }
             match (&c.metastore, &c.warehouse) {
                 (None, None) => {
-                    return Err(format!("{}: a cluster needs `metastore` or `warehouse`", at("metastore")))
+                    return Err(format!(
+                        "{}: a cluster needs `metastore` or `warehouse`",
+                        at("metastore")
+                    ))
                 }
                 (Some(_), Some(_)) => {
-                    return Err(format!("{}: give either `metastore` or `warehouse`, not both", at("warehouse")))
+                    return Err(format!(
+                        "{}: give either `metastore` or `warehouse`, not both",
+                        at("warehouse")
+                    ))
                 }
                 _ => {}
             }
             if let Some(m) = &c.metastore {
                 MetastoreUrl::parse(&m.url).map_err(|e| format!("{}: {e}", at("metastore.url")))?;
                 if m.password_file.is_some() && m.password_env.is_some() {
-                    return Err(format!("{}: give password_file or password_env, not both", at("metastore")));
+                    return Err(format!(
+                        "{}: give password_file or password_env, not both",
+                        at("metastore")
+                    ));
                 }
             }
             if let Some(h) = &c.hdfs {
                 if h.namenodes.is_empty() {
-                    return Err(format!("{}: at least one NameNode URL is required", at("hdfs.namenodes")));
+                    return Err(format!(
+                        "{}: at least one NameNode URL is required",
+                        at("hdfs.namenodes")
+                    ));
                 }
                 for nn in &h.namenodes {
-                    let u = url::Url::parse(nn).map_err(|e| format!("{}: {nn:?}: {e}", at("hdfs.namenodes")))?;
+                    let u = url::Url::parse(nn)
+                        .map_err(|e| format!("{}: {nn:?}: {e}", at("hdfs.namenodes")))?;
                     if !matches!(u.scheme(), "http" | "https") {
-                        return Err(format!("{}: {nn:?} must be an http:// or https:// WebHDFS address", at("hdfs.namenodes")));
+                        return Err(format!(
+                            "{}: {nn:?} must be an http:// or https:// WebHDFS address",
+                            at("hdfs.namenodes")
+                        ));
                     }
                 }
             }
             if let Some(w) = &c.warehouse {
                 if !w.starts_with("file:") && !w.starts_with("hdfs:") {
-                    return Err(format!("{}: {w:?} must be a file:// or hdfs:// URL", at("warehouse")));
+                    return Err(format!(
+                        "{}: {w:?} must be a file:// or hdfs:// URL",
+                        at("warehouse")
+                    ));
                 }
                 if w.starts_with("hdfs:") && c.hdfs.is_none() {
-                    return Err(format!("{}: an hdfs:// warehouse needs the `hdfs` section", at("warehouse")));
+                    return Err(format!(
+                        "{}: an hdfs:// warehouse needs the `hdfs` section",
+                        at("warehouse")
+                    ));
                 }
             }
             for pat in c.include.iter().chain(&c.exclude) {
                 if !pat.contains('.') {
-                    return Err(format!("{}: {pat:?} must be a database.table glob", at("include")));
+                    return Err(format!(
+                        "{}: {pat:?} must be a database.table glob",
+                        at("include")
+                    ));
                 }
             }
         }
@@ -281,13 +317,14 @@ impl Config {
 }
 
 fn line_of_cluster(text: &str, name: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let t = l.trim_start().trim_start_matches("- ").trim();
-        t.strip_prefix("name:")
-            .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name)
-            .unwrap_or(false)
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches("- ").trim();
+            t.strip_prefix("name:")
+                .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name)
+                .unwrap_or(false)
+        })
+        .map(|i| i + 1)
 }
 
 /// `*` matches any run of characters, `?` one character.
@@ -322,18 +359,24 @@ pub struct ByteSize(pub u64);
 impl ByteSize {
     pub fn parse(s: &str) -> std::result::Result<ByteSize, String> {
         let s = s.trim();
-        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
         let (num, unit) = (s[..split].trim(), s[split..].trim());
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("{s:?} is not a size (expected e.g. 134217728, 128MiB or 128MB)"))?;
+        let value: f64 = num.parse().map_err(|_| {
+            format!("{s:?} is not a size (expected e.g. 134217728, 128MiB or 128MB)")
+        })?;
         let mult: u64 = match unit.to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" | "kib" => 1 << 10,
             "m" | "mb" | "mib" => 1 << 20,
             "g" | "gb" | "gib" => 1 << 30,
             "t" | "tb" | "tib" => 1 << 40,
-            _ => return Err(format!("{s:?}: unknown size unit {unit:?} (use B, KiB, MiB, GiB, TiB)")),
+            _ => {
+                return Err(format!(
+                    "{s:?}: unknown size unit {unit:?} (use B, KiB, MiB, GiB, TiB)"
+                ))
+            }
         };
         let bytes = value * mult as f64;
         if !(bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64) {
@@ -389,7 +432,9 @@ impl HumanDuration {
             }
             let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             total += match unit {
@@ -451,14 +496,22 @@ impl MetastoreUrl {
         if database.is_empty() {
             return Err("the URL names no database (…/metastore)".into());
         }
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         Ok(MetastoreUrl {
             kind,
             port: u.port().unwrap_or(match kind {
                 MetastoreKind::Mysql => 3306,
                 MetastoreKind::Postgres => 5432,
             }),
-            user: if u.username().is_empty() { "hive".into() } else { decode(u.username()) },
+            user: if u.username().is_empty() {
+                "hive".into()
+            } else {
+                decode(u.username())
+            },
             inline_password: u.password().map(decode),
             database: decode(&database),
             host,
@@ -471,7 +524,10 @@ impl MetastoreUrl {
             MetastoreKind::Mysql => "mysql",
             MetastoreKind::Postgres => "postgresql",
         };
-        format!("{scheme}://{}@{}:{}/{}", self.user, self.host, self.port, self.database)
+        format!(
+            "{scheme}://{}@{}:{}/{}",
+            self.user, self.host, self.port, self.database
+        )
     }
 }
 
@@ -493,7 +549,9 @@ impl Secret {
                 source_name: f.display().to_string(),
                 reason: e.kind().to_string(),
             })?;
-            return Ok(Some(Secret(text.trim_end_matches(['\r', '\n']).to_string())));
+            return Ok(Some(Secret(
+                text.trim_end_matches(['\r', '\n']).to_string(),
+            )));
         }
         if let Some(var) = env {
             let v = std::env::var(var).map_err(|_| Error::Secret {
@@ -530,9 +588,18 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(HumanDuration::parse("1h30m").unwrap().0, Duration::from_secs(5400));
-        assert_eq!(HumanDuration::parse("500ms").unwrap().0, Duration::from_millis(500));
-        assert_eq!(HumanDuration::parse("2d").unwrap().0, Duration::from_secs(172800));
+        assert_eq!(
+            HumanDuration::parse("1h30m").unwrap().0,
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            HumanDuration::parse("500ms").unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            HumanDuration::parse("2d").unwrap().0,
+            Duration::from_secs(172800)
+        );
         for bad in ["", "1", "h", "1x", "0s", "-1s"] {
             assert!(HumanDuration::parse(bad).is_err(), "{bad}");
         }

@@ -5,3 +5,5 @@ pub mod config;
 pub mod error;
 
 pub use error::{Error, HdfsErrorKind, Result};
+pub mod hdfs;
+pub mod metastore;

@@ -1,0 +1,235 @@
+//! The file systems that hold table data: HDFS over WebHDFS (with NameNode HA) and `file://`.
+//! Both answer the same two questions — what is in this directory, what is this path — behind
+//! [`FileSystem`]; [`ClusterFs`] picks one by the location's scheme.
+
+mod limiter;
+mod local;
+mod webhdfs;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use limiter::{RequestCounters, RequestLimiter};
+pub use local::LocalFs;
+pub use webhdfs::WebHdfs;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    File,
+    Directory,
+    Symlink,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStatus {
+    /// The last path component (WebHDFS `pathSuffix`); empty for the object itself.
+    pub name: String,
+    pub kind: FileKind,
+    pub length: u64,
+    /// Milliseconds since the epoch.
+    pub modification_time: i64,
+}
+
+/// Directory listing and status of a path, in one file system.
+pub trait FileSystem: Send + Sync {
+    fn list(&self, path: &str) -> impl Future<Output = Result<Vec<FileStatus>>> + Send;
+    fn status(&self, path: &str) -> impl Future<Output = Result<FileStatus>> + Send;
+}
+
+/// A table or partition location, classified by scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An absolute HDFS path, listed through the cluster's NameNodes whatever the nameservice.
+    Hdfs(String),
+    /// An absolute local path.
+    Local(String),
+    /// A scheme we do not list (s3a, abfs, ofs, viewfs, …): reported, not an error.
+    Unsupported(String),
+}
+
+impl Location {
+    /// Locations are kept exactly as the metastore stores them: Hive writes escaped partition
+    /// values (`%3A`) literally into directory names, so nothing is percent-decoded here.
+    pub fn parse(location: &str, bare_paths_are_hdfs: bool) -> Location {
+        let loc = location.trim();
+        let Some((scheme, rest)) = split_scheme(loc) else {
+            return if bare_paths_are_hdfs {
+                Location::Hdfs(normalize(loc))
+            } else {
+                Location::Local(normalize(loc))
+            };
+        };
+        let path = match rest.strip_prefix("//") {
+            Some(after_authority) => match after_authority.find('/') {
+                Some(i) => &after_authority[i..],
+                None => "/",
+            },
+            None => rest,
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "hdfs" => Location::Hdfs(normalize(path)),
+            "file" => Location::Local(normalize(path)),
+            other => Location::Unsupported(other.to_string()),
+        }
+    }
+
+    pub fn scheme(&self) -> &str {
+        match self {
+            Location::Hdfs(_) => "hdfs",
+            Location::Local(_) => "file",
+            Location::Unsupported(s) => s,
+        }
+    }
+}
+
+fn split_scheme(s: &str) -> Option<(&str, &str)> {
+    let i = s.find(':')?;
+    let scheme = &s[..i];
+    let valid = !scheme.is_empty()
+        && scheme.chars().next()?.is_ascii_alphabetic()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then(|| (scheme, &s[i + 1..]))
+}
+
+fn normalize(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".into()
+    } else if trimmed.starts_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+/// Joins a directory and a child name.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Names Hive and HDFS tools use for what is not table data: `_SUCCESS`, `_temporary`,
+/// `.hive-staging_*`, `.snapshot`. Hive's input formats skip them, and so do we.
+pub fn is_hidden(name: &str) -> bool {
+    name.starts_with('_') || name.starts_with('.')
+}
+
+/// The file systems of one cluster.
+#[derive(Clone)]
+pub struct ClusterFs {
+    pub webhdfs: Option<Arc<WebHdfs>>,
+    pub local: LocalFs,
+}
+
+impl ClusterFs {
+    pub fn location(&self, raw: &str) -> Location {
+        Location::parse(raw, self.webhdfs.is_some())
+    }
+
+    pub async fn list(&self, loc: &Location) -> Result<Vec<FileStatus>> {
+        match loc {
+            Location::Hdfs(p) => self.hdfs(p)?.list(p).await,
+            Location::Local(p) => self.local.list(p).await,
+            Location::Unsupported(s) => Err(Error::UnsupportedScheme(s.clone())),
+        }
+    }
+
+    pub async fn status(&self, loc: &Location) -> Result<FileStatus> {
+        match loc {
+            Location::Hdfs(p) => self.hdfs(p)?.status(p).await,
+            Location::Local(p) => self.local.status(p).await,
+            Location::Unsupported(s) => Err(Error::UnsupportedScheme(s.clone())),
+        }
+    }
+
+    fn hdfs(&self, path: &str) -> Result<&WebHdfs> {
+        self.webhdfs.as_deref().ok_or_else(|| Error::Hdfs {
+            op: "LISTSTATUS",
+            path: path.to_string(),
+            kind: crate::HdfsErrorKind::Unreachable("the cluster has no `hdfs` section".into()),
+        })
+    }
+
+    /// Like [`Location::Hdfs`] or [`Location::Local`], with a child appended.
+    pub fn child(loc: &Location, name: &str) -> Location {
+        match loc {
+            Location::Hdfs(p) => Location::Hdfs(join(p, name)),
+            Location::Local(p) => Location::Local(join(p, name)),
+            other => other.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_by_scheme() {
+        assert_eq!(
+            Location::parse("hdfs://nameservice1/user/hive/warehouse/a.db/t/", true),
+            Location::Hdfs("/user/hive/warehouse/a.db/t".into())
+        );
+        assert_eq!(
+            Location::parse("hdfs://nn:8020", true),
+            Location::Hdfs("/".into())
+        );
+        assert_eq!(
+            Location::parse("hdfs:/w/t", true),
+            Location::Hdfs("/w/t".into())
+        );
+        assert_eq!(
+            Location::parse("file:/data/w", true),
+            Location::Local("/data/w".into())
+        );
+        assert_eq!(
+            Location::parse("file:///data/w", true),
+            Location::Local("/data/w".into())
+        );
+        assert_eq!(
+            Location::parse("s3a://bucket/x", true),
+            Location::Unsupported("s3a".into())
+        );
+        assert_eq!(
+            Location::parse("viewfs://c/x", true),
+            Location::Unsupported("viewfs".into())
+        );
+        assert_eq!(Location::parse("/w/t", true), Location::Hdfs("/w/t".into()));
+        assert_eq!(
+            Location::parse("/w/t", false),
+            Location::Local("/w/t".into())
+        );
+        // Escaped partition values stay as Hive wrote them into the directory name.
+        assert_eq!(
+            Location::parse("hdfs://ns/w/t/ts=2020-01-01 10%3A00", true),
+            Location::Hdfs("/w/t/ts=2020-01-01 10%3A00".into())
+        );
+    }
+
+    #[test]
+    fn hidden_names() {
+        for n in [
+            "_SUCCESS",
+            ".hive-staging_hive_2020",
+            "_temporary",
+            ".snapshot",
+        ] {
+            assert!(is_hidden(n), "{n}");
+        }
+        for n in [
+            "000000_0",
+            "part-00000.parquet",
+            "base_0000005",
+            "delta_1_1",
+        ] {
+            assert!(!is_hidden(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! MySQL / MariaDB metastores over mysql_async.
+
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
+
+use super::sql::Dialect;
+use super::{
+    attach_partition_keys, partition_from_cells, table_from_cells, Cells, MetastoreSource,
+    PartitionRecord, SchemaInfo, TableRecord,
+};
+use crate::config::{MetastoreUrl, Secret};
+use crate::error::{Error, Result};
+
+pub struct MysqlMetastore {
+    url: MetastoreUrl,
+    opts: Opts,
+    connect_timeout: Duration,
+}
+
+impl MysqlMetastore {
+    pub fn new(url: MetastoreUrl, password: Option<Secret>, connect_timeout: Duration) -> Self {
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(url.host.clone())
+            .tcp_port(url.port)
+            .user(Some(url.user.clone()))
+            .pass(password.map(|p| p.expose().to_string()))
+            .db_name(Some(url.database.clone()))
+            .prefer_socket(false)
+            .into();
+        MysqlMetastore {
+            url,
+            opts,
+            connect_timeout,
+        }
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::Metastore {
+            url: self.url.redacted(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn> {
+        match tokio::time::timeout(self.connect_timeout, Conn::new(self.opts.clone())).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(self.err(e)),
+            Err(_) => Err(self.err("connect timed out")),
+        }
+    }
+
+    async fn has_catalogs(&self, conn: &mut Conn) -> Result<bool> {
+        let n: Option<i64> = conn
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'DBS' AND COLUMN_NAME = 'CTLG_NAME'",
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+}
+
+/// latin1 columns may hold bytes that are not UTF-8: never fail a scan on them.
+fn text_at(row: &Row, i: usize) -> Option<String> {
+    match row.as_ref(i)? {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+fn int_at(row: &Row, i: usize) -> Option<i64> {
+    match row.as_ref(i)? {
+        Value::Int(v) => Some(*v),
+        Value::UInt(v) => i64::try_from(*v).ok(),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl MetastoreSource for MysqlMetastore {
+    fn describe(&self) -> String {
+        self.url.redacted()
+    }
+
+    async fn schema_info(&self) -> Result<SchemaInfo> {
+        let mut conn = self.connect().await?;
+        let has_catalogs = self.has_catalogs(&mut conn).await?;
+        // A missing VERSION table (schema verification off) is not an error for reading.
+        let version: Option<String> = conn
+            .query_first(Dialect::Mysql.version_query())
+            .await
+            .ok()
+            .flatten();
+        let _ = conn.disconnect().await;
+        Ok(SchemaInfo {
+            version: version.unwrap_or_else(|| "unknown".into()),
+            has_catalogs,
+        })
+    }
+
+    async fn tables(&self) -> Result<Vec<TableRecord>> {
+        let mut conn = self.connect().await?;
+        let has_catalogs = self.has_catalogs(&mut conn).await?;
+        let rows: Vec<Row> = conn
+            .query(Dialect::Mysql.tables_query(has_catalogs))
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut tables: Vec<TableRecord> = rows.iter().map(table_from_cells).collect();
+        drop(rows);
+        let keys: Vec<Row> = conn
+            .query(Dialect::Mysql.partition_keys_query())
+            .await
+            .map_err(|e| self.err(e))?;
+        let keys = keys
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    text_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                ))
+            })
+            .collect();
+        attach_partition_keys(&mut tables, keys);
+        let _ = conn.disconnect().await;
+        Ok(tables)
+    }
+
+    async fn partitions_after(&self, after: i64, limit: u32) -> Result<Vec<PartitionRecord>> {
+        let mut conn = self.connect().await?;
+        let rows: Vec<Row> = conn
+            .exec(Dialect::Mysql.partitions_page_query(), (after, limit))
+            .await
+            .map_err(|e| self.err(e))?;
+        let _ = conn.disconnect().await;
+        Ok(rows.iter().map(partition_from_cells).collect())
+    }
+}
+
+impl Cells for Row {
+    fn text(&self, i: usize) -> Option<String> {
+        text_at(self, i)
+    }
+    fn int(&self, i: usize) -> Option<i64> {
+        int_at(self, i)
+    }
+}

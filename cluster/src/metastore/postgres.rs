@@ -1,0 +1,166 @@
+//! PostgreSQL metastores over tokio-postgres. The metastore tables are quoted upper-case
+//! identifiers there.
+
+use std::time::Duration;
+
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::sql::Dialect;
+use super::{
+    attach_partition_keys, partition_from_cells, table_from_cells, Cells, MetastoreSource,
+    PartitionRecord, SchemaInfo, TableRecord,
+};
+use crate::config::{MetastoreUrl, Secret};
+use crate::error::{Error, Result};
+
+pub struct PostgresMetastore {
+    url: MetastoreUrl,
+    config: tokio_postgres::Config,
+    connect_timeout: Duration,
+}
+
+impl PostgresMetastore {
+    pub fn new(url: MetastoreUrl, password: Option<Secret>, connect_timeout: Duration) -> Self {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&url.host)
+            .port(url.port)
+            .user(&url.user)
+            .dbname(&url.database)
+            .application_name("smallfiles")
+            .connect_timeout(connect_timeout);
+        if let Some(p) = password {
+            config.password(p.expose());
+        }
+        PostgresMetastore {
+            url,
+            config,
+            connect_timeout,
+        }
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::Metastore {
+            url: self.url.redacted(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn connect(&self) -> Result<Client> {
+        let connecting = self.config.connect(NoTls);
+        let (client, connection) =
+            match tokio::time::timeout(self.connect_timeout, connecting).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Err(self.err(pg_message(&e))),
+                Err(_) => return Err(self.err("connect timed out")),
+            };
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "metastore connection closed");
+            }
+        });
+        Ok(client)
+    }
+
+    async fn has_catalogs(&self, client: &Client) -> Result<bool> {
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = 'DBS' AND column_name = 'CTLG_NAME'",
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(pg_message(&e)))?;
+        Ok(row.get::<_, i64>(0) > 0)
+    }
+}
+
+/// tokio-postgres' Display of a server error is only "db error": take the server's message.
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+fn int_at(row: &Row, i: usize) -> Option<i64> {
+    row.try_get::<_, Option<i64>>(i).ok().flatten().or_else(|| {
+        row.try_get::<_, Option<i32>>(i)
+            .ok()
+            .flatten()
+            .map(i64::from)
+    })
+}
+
+fn text_at(row: &Row, i: usize) -> Option<String> {
+    row.try_get::<_, Option<String>>(i).ok().flatten()
+}
+
+impl MetastoreSource for PostgresMetastore {
+    fn describe(&self) -> String {
+        self.url.redacted()
+    }
+
+    async fn schema_info(&self) -> Result<SchemaInfo> {
+        let client = self.connect().await?;
+        let has_catalogs = self.has_catalogs(&client).await?;
+        let version = client
+            .query_opt(&Dialect::Postgres.version_query(), &[])
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| text_at(&r, 0));
+        Ok(SchemaInfo {
+            version: version.unwrap_or_else(|| "unknown".into()),
+            has_catalogs,
+        })
+    }
+
+    async fn tables(&self) -> Result<Vec<TableRecord>> {
+        let client = self.connect().await?;
+        let has_catalogs = self.has_catalogs(&client).await?;
+        let rows = client
+            .query(&Dialect::Postgres.tables_query(has_catalogs), &[])
+            .await
+            .map_err(|e| self.err(pg_message(&e)))?;
+        let mut tables: Vec<TableRecord> = rows.iter().map(table_from_cells).collect();
+        drop(rows);
+        let keys = client
+            .query(&Dialect::Postgres.partition_keys_query(), &[])
+            .await
+            .map_err(|e| self.err(pg_message(&e)))?;
+        let keys = keys
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    text_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                ))
+            })
+            .collect();
+        attach_partition_keys(&mut tables, keys);
+        Ok(tables)
+    }
+
+    async fn partitions_after(&self, after: i64, limit: u32) -> Result<Vec<PartitionRecord>> {
+        let client = self.connect().await?;
+        let rows = client
+            .query(
+                &Dialect::Postgres.partitions_page_query(),
+                &[&after, &i64::from(limit)],
+            )
+            .await
+            .map_err(|e| self.err(pg_message(&e)))?;
+        Ok(rows.iter().map(partition_from_cells).collect())
+    }
+}
+
+impl Cells for Row {
+    fn text(&self, i: usize) -> Option<String> {
+        text_at(self, i)
+    }
+    fn int(&self, i: usize) -> Option<i64> {
+        int_at(self, i)
+    }
+}
