@@ -1,0 +1,226 @@
+//! The metastore readers against every official schema, in the real MariaDB and PostgreSQL.
+
+use smallfiles_cluster::config::{MetastoreConfig, MetastoreKind};
+use smallfiles_cluster::metastore::{Metastore, MetastoreSource, TableRecord};
+use smallfiles_testkit::metastore::{TableSpec, TestDb, SCHEMA_VERSIONS};
+use smallfiles_testkit::require_shared;
+
+fn config(db: &TestDb) -> MetastoreConfig {
+    serde_saphyr::from_str(&format!("url: {}\npartition_page_size: 2\n", db.url())).unwrap()
+}
+
+fn find<'a>(tables: &'a [TableRecord], db: &str, name: &str) -> &'a TableRecord {
+    tables
+        .iter()
+        .find(|t| t.qualified_database() == db && t.name == name)
+        .unwrap_or_else(|| panic!("{db}.{name} not read"))
+}
+
+async fn check_version(kind: MetastoreKind, version: &str, shared: &std::path::Path) {
+    let db = TestDb::create(kind, version, shared);
+    let mut b = db.builder();
+    let w = "hdfs://nameservice1/user/hive/warehouse";
+    let sales = b.database("sales", &format!("{w}/sales.db"));
+    let orders = TableSpec::text("orders", &format!("{w}/sales.db/orders"))
+        .partitioned_by(&[("dt", "string"), ("hr", "int")]);
+    let orders_id = b.table(sales, &orders);
+    b.partition(
+        orders_id,
+        &orders,
+        "dt=2024-01-01/hr=0",
+        &format!("{w}/sales.db/orders/dt=2024-01-01/hr=0"),
+        &[
+            ("numFiles", "5"),
+            ("totalSize", "abc"),
+            ("transient_lastDdlTime", "1700000100"),
+        ],
+    );
+    b.partition(
+        orders_id,
+        &orders,
+        "dt=2024-01-01 10%3A00/hr=1",
+        &format!("{w}/sales.db/orders/dt=2024-01-01 10%3A00/hr=1"),
+        &[],
+    );
+    b.partition(
+        orders_id,
+        &orders,
+        "dt=2023-12-31/hr=23",
+        "hdfs://nameservice1/archive/orders/old",
+        &[("numFiles", "-1")],
+    );
+    let events = TableSpec::parquet("events", "hdfs://nameservice1/data/events")
+        .external()
+        .param("numFiles", " 12 ")
+        .param("totalSize", "-1")
+        .param("comment", "junk ' \\ \u{e9}");
+    b.table(sales, &events);
+    let acid =
+        TableSpec::orc("acid_t", &format!("{w}/sales.db/acid_t")).param("transactional", "TRUE");
+    b.table(sales, &acid);
+    let mm = TableSpec::orc("mm_t", &format!("{w}/sales.db/mm_t"))
+        .param("transactional", "true")
+        .param("transactional_properties", "insert_only");
+    b.table(sales, &mm);
+    b.table(sales, &TableSpec::view("v_orders"));
+    let mut spark = TableSpec::parquet("spark_t", &format!("{w}/sales.db/spark_t-__PLACEHOLDER__"))
+        .param("spark.sql.sources.provider", "parquet");
+    spark
+        .serde_params
+        .push(("path".into(), "hdfs://nameservice1/spark/spark_t".into()));
+    b.table(sales, &spark);
+    b.table(
+        sales,
+        &TableSpec::text("empty_parts", &format!("{w}/sales.db/empty_parts"))
+            .partitioned_by(&[("d", "date")]),
+    );
+    let has_catalogs = version >= "3.0";
+    if has_catalogs {
+        b.catalog("spark", "hdfs://nameservice1/spark-warehouse");
+        let spark_sales = b.database_in(
+            Some("spark"),
+            "sales",
+            "hdfs://nameservice1/spark-warehouse/sales.db",
+        );
+        b.table(
+            spark_sales,
+            &TableSpec::parquet(
+                "orders",
+                "hdfs://nameservice1/spark-warehouse/sales.db/orders",
+            ),
+        );
+    }
+    db.execute(&b.take_statements(500));
+
+    let ms = Metastore::from_config(&config(&db)).unwrap();
+    let info = ms.schema_info().await.unwrap();
+    assert_eq!(info.has_catalogs, has_catalogs, "{kind:?} {version}");
+    // The official 1.1.0 MySQL script is byte-identical to 1.2.0's and records 1.2.0.
+    assert_eq!(
+        info.version[..2],
+        version[..2],
+        "{kind:?} {version}: {}",
+        info.version
+    );
+
+    let tables = ms.tables().await.unwrap();
+    assert_eq!(
+        tables.len(),
+        if has_catalogs { 8 } else { 7 },
+        "{kind:?} {version}"
+    );
+    let o = find(&tables, "sales", "orders");
+    assert_eq!(
+        o.partition_keys,
+        vec![
+            ("dt".to_string(), "string".to_string()),
+            ("hr".to_string(), "int".to_string())
+        ]
+    );
+    assert_eq!(o.table_type, "MANAGED_TABLE");
+    assert_eq!(o.data_location(), Some(&*format!("{w}/sales.db/orders")));
+    assert_eq!(
+        o.input_format.as_deref(),
+        Some(smallfiles_testkit::metastore::TEXT_INPUT)
+    );
+    assert_eq!(o.params.last_ddl_time, Some(1700000000));
+
+    let e = find(&tables, "sales", "events");
+    assert!(e.params.external);
+    assert_eq!(e.table_type, "EXTERNAL_TABLE");
+    assert_eq!(e.params.num_files, Some(12));
+    assert_eq!(e.params.total_size, None);
+    assert!(!e.is_partitioned());
+
+    let a = find(&tables, "sales", "acid_t");
+    assert!(a.params.transactional && !a.params.insert_only);
+    assert!(find(&tables, "sales", "mm_t").params.insert_only);
+    let v = find(&tables, "sales", "v_orders");
+    assert!(v.is_view());
+    assert_eq!(v.data_location(), None);
+    let s = find(&tables, "sales", "spark_t");
+    assert_eq!(s.data_location(), Some("hdfs://nameservice1/spark/spark_t"));
+    assert_eq!(s.params.spark_provider.as_deref(), Some("parquet"));
+    let ep = find(&tables, "sales", "empty_parts");
+    assert!(ep.is_partitioned());
+    if has_catalogs {
+        let so = find(&tables, "@spark#sales", "orders");
+        assert_eq!(so.catalog, "spark");
+        assert_ne!(so.id, o.id);
+    }
+
+    // Paged by primary key with a page size of 2.
+    let mut parts = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = ms.partitions_after(after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        parts.extend(page);
+    }
+    assert_eq!(parts.len(), 3, "{kind:?} {version}");
+    assert!(parts.iter().all(|p| p.table_id == o.id));
+    assert!(parts.windows(2).all(|w| w[0].id < w[1].id));
+    let p0 = parts
+        .iter()
+        .find(|p| p.name == "dt=2024-01-01/hr=0")
+        .unwrap();
+    assert_eq!(
+        (p0.num_files, p0.total_size, p0.last_ddl_time),
+        (Some(5), None, Some(1700000100))
+    );
+    let escaped = parts.iter().find(|p| p.name.contains("%3A")).unwrap();
+    assert_eq!(
+        escaped.location.as_deref(),
+        Some(&*format!("{w}/sales.db/orders/dt=2024-01-01 10%3A00/hr=1"))
+    );
+    let outside = parts
+        .iter()
+        .find(|p| p.name == "dt=2023-12-31/hr=23")
+        .unwrap();
+    assert_eq!(
+        outside.location.as_deref(),
+        Some("hdfs://nameservice1/archive/orders/old")
+    );
+    assert_eq!(outside.num_files, None);
+}
+
+#[tokio::test]
+async fn mysql_every_schema_version() {
+    let shared = require_shared!();
+    for v in SCHEMA_VERSIONS {
+        check_version(MetastoreKind::Mysql, v, &shared).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_every_schema_version() {
+    let shared = require_shared!();
+    for v in SCHEMA_VERSIONS {
+        check_version(MetastoreKind::Postgres, v, &shared).await;
+    }
+}
+
+#[tokio::test]
+async fn unreachable_metastore_is_a_clear_error_without_password() {
+    let cfg: MetastoreConfig =
+        serde_saphyr::from_str("url: mysql://hive:s3cretpw@127.0.0.1:1/metastore\n").unwrap();
+    let err = Metastore::from_config(&cfg)
+        .unwrap()
+        .tables()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(!err.contains("s3cretpw"), "{err}");
+    let cfg: MetastoreConfig =
+        serde_saphyr::from_str("url: postgresql://hive:s3cretpw@127.0.0.1:1/metastore\n").unwrap();
+    let err = Metastore::from_config(&cfg)
+        .unwrap()
+        .tables()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("s3cretpw"), "{err}");
+}
