@@ -140,21 +140,30 @@ fn remote(status: StatusCode, exception: &str, java: &str, message: &str) -> Res
         .into_response()
 }
 
-fn not_found(path: &str) -> Response {
-    remote(
+/// A RemoteException to answer with.
+struct Failure(StatusCode, &'static str, &'static str, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        remote(self.0, self.1, self.2, &self.3)
+    }
+}
+
+fn not_found(path: &str) -> Failure {
+    Failure(
         StatusCode::NOT_FOUND,
         "FileNotFoundException",
         "java.io.FileNotFoundException",
-        &format!("File does not exist: {path}"),
+        format!("File does not exist: {path}"),
     )
 }
 
-fn illegal(message: &str) -> Response {
-    remote(
+fn illegal(message: &str) -> Failure {
+    Failure(
         StatusCode::BAD_REQUEST,
         "IllegalArgumentException",
         "java.lang.IllegalArgumentException",
-        message,
+        message.to_string(),
     )
 }
 
@@ -184,7 +193,7 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request<Body>) -> Response {
     let hdfs_path = percent_encoding::percent_decode_str(if raw.is_empty() { "/" } else { raw })
         .decode_utf8_lossy()
         .into_owned();
-    let params: Vec<(String, String)> = req.uri().query().map(|q| url_pairs(q)).unwrap_or_default();
+    let params: Vec<(String, String)> = req.uri().query().map(url_pairs).unwrap_or_default();
     let param = |k: &str| {
         params
             .iter()
@@ -192,10 +201,10 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request<Body>) -> Response {
             .map(|(_, v)| v.clone())
     };
     let Some(op) = param("op") else {
-        return illegal("op is required");
+        return illegal("op is required").into_response();
     };
     let Some(local) = resolve(&s.opts.root, &hdfs_path) else {
-        return illegal(&format!("Invalid path: {hdfs_path}"));
+        return illegal(&format!("Invalid path: {hdfs_path}")).into_response();
     };
     let method = req.method().as_str().to_string();
     let op = op.to_ascii_uppercase();
@@ -230,7 +239,7 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request<Body>) -> Response {
     };
     match result {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 
@@ -288,7 +297,7 @@ fn status_json(name: &str, m: &std::fs::Metadata) -> Value {
 }
 
 /// Sorted entries, as the NameNode lists them (byte order of names).
-fn entries(local: &Path, hdfs_path: &str) -> Result<Vec<(String, std::fs::Metadata)>, Response> {
+fn entries(local: &Path, hdfs_path: &str) -> Result<Vec<(String, std::fs::Metadata)>, Failure> {
     let meta = std::fs::metadata(local).map_err(|_| not_found(hdfs_path))?;
     if !meta.is_dir() {
         return Ok(vec![(String::new(), meta)]);
@@ -307,7 +316,7 @@ fn entries(local: &Path, hdfs_path: &str) -> Result<Vec<(String, std::fs::Metada
     Ok(out)
 }
 
-fn list_status(local: &Path, hdfs_path: &str) -> Result<Value, Response> {
+fn list_status(local: &Path, hdfs_path: &str) -> Result<Value, Failure> {
     let list: Vec<Value> = entries(local, hdfs_path)?
         .iter()
         .map(|(n, m)| status_json(n, m))
@@ -320,7 +329,7 @@ fn list_batch(
     hdfs_path: &str,
     start_after: String,
     page: usize,
-) -> Result<Value, Response> {
+) -> Result<Value, Failure> {
     let all = entries(local, hdfs_path)?;
     let from = if start_after.is_empty() {
         0
@@ -338,7 +347,7 @@ fn list_batch(
     }}))
 }
 
-fn content_summary(local: &Path, hdfs_path: &str) -> Result<Value, Response> {
+fn content_summary(local: &Path, hdfs_path: &str) -> Result<Value, Failure> {
     fn walk(p: &Path, dirs: &mut u64, files: &mut u64, bytes: &mut u64) {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
