@@ -1,1 +1,311 @@
-fn main() {}
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use smallfiles_cluster::config::Config;
+use smallfiles_cluster::metastore::MetastoreSource;
+use smallfiles_exporter::cache::ScanCache;
+use smallfiles_exporter::scan::probe_hdfs;
+use smallfiles_exporter::scheduler::{scan_once, Exporter};
+use smallfiles_exporter::{demo, server};
+
+#[derive(Parser)]
+#[command(
+    name = "smallfiles-exporter",
+    version,
+    about = "Prometheus exporter for small files in Hive/Impala tables"
+)]
+struct Cli {
+    /// The YAML configuration file.
+    #[arg(
+        long = "config.file",
+        global = true,
+        default_value = "/etc/smallfiles/smallfiles.yml"
+    )]
+    config_file: PathBuf,
+    /// Address to serve /metrics on; overrides exporter.listen_address.
+    #[arg(long = "web.listen-address", global = true)]
+    listen_address: Option<String>,
+    #[arg(long = "log.level", global = true, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    log_level: String,
+    #[arg(long = "log.format", global = true, value_enum, default_value_t = LogFormat::Logfmt)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Test every cluster's metastore and NameNodes; exit 1 if anything fails.
+    Check,
+    /// Scan once and print the tables with most small files.
+    Scan {
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// How many tables to print.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
+    /// Build a demo warehouse on local disk and serve it (no cluster needed).
+    Demo {
+        /// Where to build the demo warehouse.
+        #[arg(long, default_value_os_t = std::env::temp_dir().join("smallfiles-demo"))]
+        dir: PathBuf,
+    },
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Logfmt => builder.with_ansi(false).init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format);
+    match &cli.command {
+        None => {
+            let config = Config::load(&cli.config_file)?;
+            serve(config, cli.listen_address.clone()).await
+        }
+        Some(Command::Demo { dir }) => {
+            let files = demo::build(dir)
+                .with_context(|| format!("building the demo warehouse in {}", dir.display()))?;
+            let listen = cli
+                .listen_address
+                .clone()
+                .unwrap_or_else(|| smallfiles_cluster::config::DEFAULT_EXPORTER_LISTEN.into());
+            let config =
+                Config::parse(&demo::config_yaml(dir, &listen)).map_err(anyhow::Error::msg)?;
+            tracing::info!(dir = %dir.display(), files, "demo warehouse built");
+            serve(config, None).await
+        }
+        Some(Command::Check) => {
+            let config = Config::load(&cli.config_file)?;
+            check(&config).await
+        }
+        Some(Command::Scan {
+            cluster,
+            format,
+            top,
+        }) => {
+            let config = Config::load(&cli.config_file)?;
+            scan(config, cluster.as_deref(), *format, *top).await
+        }
+    }
+}
+
+async fn serve(config: Config, listen_override: Option<String>) -> anyhow::Result<()> {
+    let listen = listen_override.unwrap_or_else(|| config.exporter.listen_address.clone());
+    let cache = match &config.exporter.state_dir {
+        Some(dir) => ScanCache::open(dir)?,
+        None => ScanCache::in_memory(),
+    };
+    let exporter = Exporter::new(&config, cache)?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, clusters = exporter.scanners.len(), "serving /metrics");
+    let _scans = exporter.spawn_scans();
+    let registry = exporter.registry.clone();
+    tokio::select! {
+        r = server::serve(listener, registry) => r.context("http server")?,
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+async fn check(config: &Config) -> anyhow::Result<()> {
+    let exporter = Exporter::new(config, ScanCache::in_memory())?;
+    let mut failed = false;
+    println!(
+        "{:<16} {:<10} {:<6} DETAIL",
+        "CLUSTER", "COMPONENT", "STATUS"
+    );
+    for s in &exporter.scanners {
+        if let Some(ms) = s.metastore() {
+            match ms.schema_info().await {
+                Ok(info) => println!(
+                    "{:<16} {:<10} {:<6} {} schema {}{}",
+                    s.name,
+                    "metastore",
+                    "ok",
+                    ms.describe(),
+                    info.version,
+                    if info.has_catalogs { " (catalogs)" } else { "" }
+                ),
+                Err(e) => {
+                    failed = true;
+                    println!("{:<16} {:<10} {:<6} {e}", s.name, "metastore", "FAIL");
+                }
+            }
+        }
+        if let Some(w) = &s.config().warehouse {
+            let loc = s.fs.location(w);
+            match s.fs.status(&loc).await {
+                Ok(_) => println!(
+                    "{:<16} {:<10} {:<6} warehouse {w}",
+                    s.name, "warehouse", "ok"
+                ),
+                Err(e) => {
+                    failed = true;
+                    println!("{:<16} {:<10} {:<6} {e}", s.name, "warehouse", "FAIL");
+                }
+            }
+        }
+        if s.fs.webhdfs.is_some() {
+            match probe_hdfs(&s.fs).await {
+                Ok(detail) => println!("{:<16} {:<10} {:<6} {detail}", s.name, "hdfs", "ok"),
+                Err(e) => {
+                    failed = true;
+                    println!("{:<16} {:<10} {:<6} {e}", s.name, "hdfs", "FAIL");
+                }
+            }
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn scan(
+    config: Config,
+    only: Option<&str>,
+    format: OutputFormat,
+    top: usize,
+) -> anyhow::Result<()> {
+    if let Some(name) = only {
+        if !config.clusters.iter().any(|c| c.name == name) {
+            bail!("no cluster named {name:?} in the configuration");
+        }
+    }
+    let exporter = Exporter::new(&config, ScanCache::in_memory())?;
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for (s, state) in exporter.scanners.iter().zip(&exporter.registry.clusters) {
+        if only.is_some_and(|n| n != s.name) {
+            continue;
+        }
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:40}] {pos}/{len} directories {elapsed}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            b.set_prefix(s.name.clone());
+            b
+        });
+        let progress = bar.clone().map(|b| {
+            Arc::new(move |done: u64, known: u64| {
+                b.set_length(known);
+                b.set_position(done);
+            }) as Arc<smallfiles_exporter::scan::Progress>
+        });
+        let result = scan_once(s, state, &exporter.cache, progress.as_deref()).await;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        match result {
+            Ok(()) => {
+                let snap = state
+                    .snapshot()
+                    .expect("a completed scan publishes a snapshot");
+                rows.extend(
+                    snap.tables
+                        .iter()
+                        .filter(|t| t.listed)
+                        .map(|t| (s.name.clone(), t.clone())),
+                );
+            }
+            Err(f) => {
+                failed = true;
+                eprintln!(
+                    "cluster {}: scan failed at {}: {}",
+                    s.name, f.stage, f.message
+                );
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.1.stats
+            .small_files
+            .cmp(&a.1.stats.small_files)
+            .then_with(|| a.1.table.cmp(&b.1.table))
+    });
+    rows.truncate(top);
+    if format == OutputFormat::Json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(c, t)| {
+                serde_json::json!({
+                    "cluster": c, "database": t.database, "table": t.table, "format": t.format,
+                    "files": t.stats.files, "small_files": t.stats.small_files, "bytes": t.stats.bytes,
+                    "small_files_bytes": t.stats.small_files_bytes, "partitions": t.partitions,
+                    "metastore_files": t.metastore_files,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        println!(
+            "{:<12} {:<40} {:>10} {:>10} {:>7} {:>12} {:>10}",
+            "CLUSTER", "TABLE", "FILES", "SMALL", "SMALL%", "BYTES", "PARTITIONS"
+        );
+        for (c, t) in &rows {
+            let pct = if t.stats.files == 0 {
+                0.0
+            } else {
+                100.0 * t.stats.small_files as f64 / t.stats.files as f64
+            };
+            println!(
+                "{:<12} {:<40} {:>10} {:>10} {:>6.1}% {:>12} {:>10}",
+                c,
+                format!("{}.{}", t.database, t.table),
+                t.stats.files,
+                t.stats.small_files,
+                pct,
+                t.stats.bytes,
+                t.partitions
+            );
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+    Ok(())
+}

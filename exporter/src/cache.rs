@@ -1,0 +1,173 @@
+//! The incremental-scan cache: for each listed directory (a partition, or an unpartitioned
+//! table), its `transient_lastDdlTime`, its modification time and what was counted in it.
+//! A unit whose both times are unchanged is not listed again. Kept in memory and, with
+//! `state_dir`, in a redb file that survives restarts.
+//!
+//! A directory's modification time changes when entries are added, removed or renamed directly
+//! in it, which is how Hive, Spark and Impala publish files (and ACID deltas); a file rewritten
+//! in place inside a nested subdirectory would not be seen until the metastore's DDL time moves.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::classify::FileStats;
+use crate::error::{Error, Result};
+
+const UNITS: TableDefinition<&str, &[u8]> = TableDefinition::new("scan_units_v1");
+const SEP: char = '\u{1f}';
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// The small-file threshold the stats were counted with: a new threshold recounts.
+    pub threshold: u64,
+    pub ddl_time: Option<i64>,
+    pub mtime: i64,
+    pub stats: FileStats,
+}
+
+pub type UnitMap = HashMap<String, CacheEntry>;
+
+pub struct ScanCache {
+    db: Option<Database>,
+    clusters: Mutex<HashMap<String, Arc<UnitMap>>>,
+}
+
+impl ScanCache {
+    pub fn in_memory() -> ScanCache {
+        ScanCache {
+            db: None,
+            clusters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens (or creates) `state_dir/scan-cache.redb` and loads it.
+    pub fn open(state_dir: &Path) -> Result<ScanCache> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| Error::Cache(format!("{}: {e}", state_dir.display())))?;
+        let path = state_dir.join("scan-cache.redb");
+        let db = Database::create(&path)
+            .map_err(|e| Error::Cache(format!("{}: {e}", path.display())))?;
+        let mut clusters: HashMap<String, UnitMap> = HashMap::new();
+        {
+            let tx = db.begin_read().map_err(cache_err)?;
+            match tx.open_table(UNITS) {
+                Ok(table) => {
+                    for row in table.iter().map_err(cache_err)? {
+                        let (k, v) = row.map_err(cache_err)?;
+                        let Some((cluster, unit)) = k.value().split_once(SEP) else {
+                            continue;
+                        };
+                        // An entry from an older format is dropped, not fatal: it is rescanned.
+                        if let Ok(entry) = serde_json::from_slice::<CacheEntry>(v.value()) {
+                            clusters
+                                .entry(cluster.to_string())
+                                .or_default()
+                                .insert(unit.to_string(), entry);
+                        }
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(cache_err(e)),
+            }
+        }
+        Ok(ScanCache {
+            db: Some(db),
+            clusters: Mutex::new(
+                clusters
+                    .into_iter()
+                    .map(|(k, v)| (k, Arc::new(v)))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// The cluster's entries as of the last committed scan.
+    pub fn units(&self, cluster: &str) -> Arc<UnitMap> {
+        self.clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(cluster)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Replaces the cluster's entries with those of a completed scan; units not seen are gone.
+    pub fn commit(&self, cluster: &str, units: UnitMap) -> Result<()> {
+        let old = self.units(cluster);
+        if let Some(db) = &self.db {
+            let tx = db.begin_write().map_err(cache_err)?;
+            {
+                let mut table = tx.open_table(UNITS).map_err(cache_err)?;
+                for key in old.keys().filter(|k| !units.contains_key(*k)) {
+                    table
+                        .remove(format!("{cluster}{SEP}{key}").as_str())
+                        .map_err(cache_err)?;
+                }
+                for (key, entry) in units.iter().filter(|(k, v)| old.get(*k) != Some(*v)) {
+                    let bytes = serde_json::to_vec(entry).map_err(cache_err)?;
+                    table
+                        .insert(format!("{cluster}{SEP}{key}").as_str(), bytes.as_slice())
+                        .map_err(cache_err)?;
+                }
+            }
+            tx.commit().map_err(cache_err)?;
+        }
+        self.clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cluster.to_string(), Arc::new(units));
+        Ok(())
+    }
+}
+
+fn cache_err(e: impl std::fmt::Display) -> Error {
+    Error::Cache(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(mtime: i64, files: u64) -> CacheEntry {
+        CacheEntry {
+            threshold: 1,
+            ddl_time: Some(1),
+            mtime,
+            stats: FileStats {
+                files,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn survives_reopen_and_forgets_dropped_units() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = ScanCache::open(dir.path()).unwrap();
+            let mut m = UnitMap::new();
+            m.insert("/w/t/p=1".into(), entry(10, 3));
+            m.insert("/w/t/p=2".into(), entry(11, 4));
+            c.commit("prod", m).unwrap();
+            let mut other = UnitMap::new();
+            other.insert("/w/t/p=1".into(), entry(99, 9));
+            c.commit("dev", other).unwrap();
+        }
+        let c = ScanCache::open(dir.path()).unwrap();
+        assert_eq!(c.units("prod").len(), 2);
+        assert_eq!(c.units("prod")["/w/t/p=2"], entry(11, 4));
+        assert_eq!(c.units("dev")["/w/t/p=1"].mtime, 99);
+        let mut m = UnitMap::new();
+        m.insert("/w/t/p=2".into(), entry(12, 5));
+        c.commit("prod", m).unwrap();
+        drop(c);
+        let c = ScanCache::open(dir.path()).unwrap();
+        assert_eq!(c.units("prod").len(), 1);
+        assert_eq!(c.units("prod")["/w/t/p=2"], entry(12, 5));
+        assert_eq!(c.units("dev").len(), 1);
+    }
+}

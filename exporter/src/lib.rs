@@ -1,0 +1,16 @@
+//! The small-files exporter: scans clusters on their intervals and serves the last complete
+//! snapshot on `/metrics`. See ARCHITECTURE.md for the data flow.
+
+pub mod cache;
+pub mod classify;
+pub mod demo;
+pub mod error;
+pub mod metrics;
+pub mod scan;
+pub mod scheduler;
+pub mod server;
+pub mod snapshot;
+pub mod walk;
+pub mod warehouse;
+
+pub use error::{Error, Result};

@@ -1,0 +1,407 @@
+//! The `/metrics` page, written straight from the snapshots (a collector over the last
+//! complete scan, never families mutated table by table). Names and labels are the contract
+//! the dashboards, the alerts and the merger rely on.
+
+use std::fmt::Write;
+
+use crate::classify::SIZE_BUCKETS;
+use crate::snapshot::{ClusterState, Registry, TABLE_RESULTS};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = match option_env!("SMALLFILES_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+/// Appends a label value with the exposition format's escapes.
+fn escape_into(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+struct Page {
+    out: String,
+}
+
+impl Page {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                escape_into(&mut self.out, v);
+                self.out.push('"');
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+type TableValue = fn(&crate::snapshot::TableSnapshot) -> Option<u64>;
+
+const TABLE_GAUGES: [(&str, &str, TableValue); 6] = [
+    (
+        "smallfiles_table_files",
+        "Data files of the table, partitions included, as listed.",
+        |t| Some(t.stats.files),
+    ),
+    (
+        "smallfiles_table_small_files",
+        "Data files smaller than the cluster's small-file threshold.",
+        |t| Some(t.stats.small_files),
+    ),
+    (
+        "smallfiles_table_bytes",
+        "Bytes in the table's data files.",
+        |t| Some(t.stats.bytes),
+    ),
+    (
+        "smallfiles_table_small_files_bytes",
+        "Bytes in the table's small files.",
+        |t| Some(t.stats.small_files_bytes),
+    ),
+    (
+        "smallfiles_table_partitions",
+        "Partitions registered for the table (0 when unpartitioned).",
+        |t| Some(t.partitions),
+    ),
+    (
+        "smallfiles_table_metastore_files",
+        "numFiles as the metastore states it (summed over partitions); for comparison only.",
+        |t| t.metastore_files,
+    ),
+];
+
+pub fn render(registry: &Registry) -> String {
+    let snapshots: Vec<_> = registry
+        .clusters
+        .iter()
+        .map(|c| (c.as_ref(), c.snapshot()))
+        .collect();
+    let table_count: usize = snapshots
+        .iter()
+        .filter_map(|(_, s)| s.as_ref())
+        .map(|s| s.tables.len())
+        .sum();
+    let mut p = Page {
+        out: String::with_capacity(4096 + table_count * 900),
+    };
+
+    for (name, help, value) in TABLE_GAUGES {
+        p.family(name, "gauge", help);
+        for (c, snap) in &snapshots {
+            let Some(snap) = snap else { continue };
+            for t in snap.tables.iter().filter(|t| t.listed) {
+                if let Some(v) = value(t) {
+                    p.sample(
+                        name,
+                        &[
+                            ("cluster", &c.name),
+                            ("database", &t.database),
+                            ("table", &t.table),
+                        ],
+                        v,
+                    );
+                }
+            }
+        }
+    }
+
+    p.family(
+        "smallfiles_table_info",
+        "gauge",
+        "Table facts from the metastore; always 1.",
+    );
+    for (c, snap) in &snapshots {
+        let Some(snap) = snap else { continue };
+        for t in &snap.tables {
+            let labels = [
+                ("cluster", c.name.as_str()),
+                ("database", &t.database),
+                ("table", &t.table),
+                ("format", &t.format),
+                ("table_type", &t.table_type),
+                ("owner", &t.owner),
+                (
+                    "transactional",
+                    if t.transactional { "true" } else { "false" },
+                ),
+                ("location_scheme", &t.location_scheme),
+            ];
+            p.sample("smallfiles_table_info", &labels, 1);
+        }
+    }
+
+    for (name, help, small) in [
+        (
+            "smallfiles_partition_files",
+            "Data files of the partition; only each table's partitions with most small files.",
+            false,
+        ),
+        (
+            "smallfiles_partition_small_files",
+            "Small files of the partition; only each table's partitions with most small files.",
+            true,
+        ),
+    ] {
+        p.family(name, "gauge", help);
+        for (c, snap) in &snapshots {
+            let Some(snap) = snap else { continue };
+            for t in snap.tables.iter().filter(|t| t.listed) {
+                for part in &t.top_partitions {
+                    let labels = [
+                        ("cluster", c.name.as_str()),
+                        ("database", &t.database),
+                        ("table", &t.table),
+                        ("partition", &part.name),
+                    ];
+                    p.sample(
+                        name,
+                        &labels,
+                        if small { part.small_files } else { part.files },
+                    );
+                }
+            }
+        }
+    }
+
+    p.family(
+        "smallfiles_file_size_bytes",
+        "histogram",
+        "Sizes of the data files of the last complete scan.",
+    );
+    for (c, snap) in &snapshots {
+        let Some(snap) = snap else { continue };
+        let mut cumulative = 0;
+        for (i, bound) in SIZE_BUCKETS.iter().enumerate() {
+            cumulative += snap.sizes.size_buckets[i];
+            p.sample(
+                "smallfiles_file_size_bytes_bucket",
+                &[("cluster", &c.name), ("le", &format!("{bound}"))],
+                cumulative,
+            );
+        }
+        p.sample(
+            "smallfiles_file_size_bytes_bucket",
+            &[("cluster", &c.name), ("le", "+Inf")],
+            snap.sizes.files,
+        );
+        p.sample(
+            "smallfiles_file_size_bytes_sum",
+            &[("cluster", &c.name)],
+            snap.sizes.bytes,
+        );
+        p.sample(
+            "smallfiles_file_size_bytes_count",
+            &[("cluster", &c.name)],
+            snap.sizes.files,
+        );
+    }
+
+    p.family(
+        "smallfiles_small_file_threshold_bytes",
+        "gauge",
+        "Files below this size are small.",
+    );
+    for c in &registry.clusters {
+        p.sample(
+            "smallfiles_small_file_threshold_bytes",
+            &[("cluster", &c.name)],
+            c.threshold,
+        );
+    }
+
+    render_health(&mut p, registry);
+
+    p.family(
+        "smallfiles_build_info",
+        "gauge",
+        "Build of the exporter; always 1.",
+    );
+    p.sample(
+        "smallfiles_build_info",
+        &[("version", VERSION), ("revision", REVISION)],
+        1,
+    );
+    p.out
+}
+
+fn render_health(p: &mut Page, registry: &Registry) {
+    let health: Vec<(&ClusterState, _)> = registry
+        .clusters
+        .iter()
+        .map(|c| (c.as_ref(), c.health()))
+        .collect();
+    p.family(
+        "smallfiles_up",
+        "gauge",
+        "Whether the last scan reached the component (1) or not (0).",
+    );
+    for (c, h) in &health {
+        for (component, up) in [("metastore", h.metastore_up), ("hdfs", h.hdfs_up)] {
+            if let Some(up) = up {
+                p.sample(
+                    "smallfiles_up",
+                    &[("cluster", &c.name), ("component", component)],
+                    u8::from(up),
+                );
+            }
+        }
+    }
+    p.family(
+        "smallfiles_scan_duration_seconds",
+        "gauge",
+        "Wall time of the last scan attempt.",
+    );
+    for (c, h) in &health {
+        if let Some(d) = h.last_duration_seconds {
+            p.sample(
+                "smallfiles_scan_duration_seconds",
+                &[("cluster", &c.name)],
+                d,
+            );
+        }
+    }
+    p.family(
+        "smallfiles_scan_last_success_timestamp_seconds",
+        "gauge",
+        "When the last complete scan finished, in seconds since the epoch.",
+    );
+    for (c, h) in &health {
+        if let Some(t) = h.last_success_timestamp {
+            p.sample(
+                "smallfiles_scan_last_success_timestamp_seconds",
+                &[("cluster", &c.name)],
+                t,
+            );
+        }
+    }
+    p.family(
+        "smallfiles_scan_errors_total",
+        "counter",
+        "Scan errors by stage: metastore and hdfs failures abort a scan; cache failures do not.",
+    );
+    for (c, h) in &health {
+        for (stage, n) in &h.errors_total {
+            p.sample(
+                "smallfiles_scan_errors_total",
+                &[("cluster", &c.name), ("stage", stage)],
+                n,
+            );
+        }
+    }
+    p.family(
+        "smallfiles_hdfs_requests_total",
+        "counter",
+        "WebHDFS requests by operation and outcome.",
+    );
+    for c in &registry.clusters {
+        for ((op, outcome), n) in c.requests.snapshot() {
+            p.sample(
+                "smallfiles_hdfs_requests_total",
+                &[("cluster", &c.name), ("op", op), ("outcome", outcome)],
+                n,
+            );
+        }
+    }
+    p.family(
+        "smallfiles_scan_tables",
+        "gauge",
+        "Tables of the last complete scan by result.",
+    );
+    for (c, h) in &health {
+        for r in TABLE_RESULTS {
+            if let Some(n) = h.table_results.get(r) {
+                p.sample(
+                    "smallfiles_scan_tables",
+                    &[("cluster", &c.name), ("result", r)],
+                    n,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::FileStats;
+    use crate::snapshot::{ClusterSnapshot, PartitionSnapshot, TableSnapshot};
+    use std::sync::Arc;
+
+    #[test]
+    fn renders_escaped_labels_and_cumulative_buckets() {
+        let c = Arc::new(ClusterState::new(
+            "prod",
+            100,
+            true,
+            true,
+            Default::default(),
+        ));
+        let mut stats = FileStats::default();
+        stats.add_file(10, 100);
+        stats.add_file(2 << 20, 100);
+        c.publish(ClusterSnapshot {
+            tables: vec![TableSnapshot {
+                database: "db".into(),
+                table: "we\"ird\\name".into(),
+                format: "orc".into(),
+                table_type: "MANAGED_TABLE".into(),
+                owner: "hive".into(),
+                transactional: false,
+                location_scheme: "hdfs".into(),
+                stats: stats.clone(),
+                partitions: 3,
+                metastore_files: None,
+                top_partitions: vec![PartitionSnapshot {
+                    name: "dt=1".into(),
+                    files: 2,
+                    small_files: 1,
+                }],
+                listed: true,
+            }],
+            sizes: stats,
+        });
+        let page = render(&Registry { clusters: vec![c] });
+        assert!(
+            page.contains(
+                r#"smallfiles_table_files{cluster="prod",database="db",table="we\"ird\\name"} 2"#
+            ),
+            "{page}"
+        );
+        assert!(page.contains(
+            r#"smallfiles_table_small_files{cluster="prod",database="db",table="we\"ird\\name"} 1"#
+        ));
+        assert!(
+            !page.contains("smallfiles_table_metastore_files{"),
+            "unknown numFiles is not exported"
+        );
+        assert!(page.contains(r#"smallfiles_partition_small_files{cluster="prod",database="db",table="we\"ird\\name",partition="dt=1"} 1"#));
+        assert!(
+            page.contains(r#"smallfiles_file_size_bytes_bucket{cluster="prod",le="1048576"} 1"#)
+        );
+        assert!(
+            page.contains(r#"smallfiles_file_size_bytes_bucket{cluster="prod",le="8388608"} 2"#)
+        );
+        assert!(page.contains(r#"smallfiles_file_size_bytes_bucket{cluster="prod",le="+Inf"} 2"#));
+        assert!(
+            page.contains(r#"smallfiles_scan_errors_total{cluster="prod",stage="metastore"} 0"#)
+        );
+    }
+}

@@ -1,0 +1,511 @@
+//! One scan of one cluster: tables from the metastore (or the warehouse layout), partitions
+//! page by page, every table or partition directory counted within the cluster's request
+//! limits, unchanged ones taken from the cache. The result replaces the previous snapshot whole;
+//! a metastore or NameNode outage fails the scan and leaves the previous snapshot in place.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use smallfiles_cluster::config::{ClusterConfig, Defaults, EffectiveSettings};
+use smallfiles_cluster::hdfs::{
+    ClusterFs, FileSystem, LocalFs, Location, RequestCounters, RequestLimiter, WebHdfs,
+};
+use smallfiles_cluster::metastore::{Metastore, MetastoreSource, PartitionRecord, TableRecord};
+use smallfiles_cluster::{Error as ClusterError, HdfsErrorKind};
+
+use crate::cache::{CacheEntry, UnitMap};
+use crate::classify::{table_format, FileStats};
+use crate::snapshot::{ClusterSnapshot, PartitionSnapshot, TableSnapshot};
+use crate::walk::count_files;
+use crate::warehouse;
+
+pub struct ClusterScanner {
+    pub name: String,
+    pub settings: EffectiveSettings,
+    config: ClusterConfig,
+    top_partitions: usize,
+    metastore: Option<(Metastore, u32)>,
+    pub fs: ClusterFs,
+    pub requests: Arc<RequestCounters>,
+}
+
+/// Why a scan did not complete. `stage` is the label of `smallfiles_scan_errors_total`.
+#[derive(Debug, Clone)]
+pub struct ScanFailure {
+    pub stage: &'static str,
+    pub message: String,
+}
+
+pub struct ScanReport {
+    pub snapshot: ClusterSnapshot,
+    pub table_results: BTreeMap<&'static str, u64>,
+    /// Directories that could not be listed (the tables are reported failed).
+    pub unit_errors: u64,
+    pub cache: UnitMap,
+}
+
+/// Progress of a scan: directories done, directories known so far.
+pub type Progress = dyn Fn(u64, u64) + Send + Sync;
+
+struct Unit {
+    table: usize,
+    partition: Option<String>,
+    location: Location,
+    ddl_time: Option<i64>,
+}
+
+enum UnitOutcome {
+    Counted {
+        stats: FileStats,
+        cached: bool,
+        key: String,
+        entry: CacheEntry,
+    },
+    /// Registered in the metastore, absent on disk: Hive reads it as empty.
+    Missing,
+    Unsupported,
+    Failed(ClusterError),
+}
+
+#[derive(PartialEq, Eq)]
+enum Disposition {
+    Listed,
+    Skipped,
+    Unsupported,
+}
+
+struct TableAcc {
+    snap: TableSnapshot,
+    disposition: Disposition,
+    any_scanned: bool,
+    any_failed: bool,
+    any_unsupported: bool,
+    top: BinaryHeap<Reverse<(u64, u64, String)>>,
+    partition_metastore_files: Option<u64>,
+}
+
+fn is_fatal(e: &ClusterError) -> bool {
+    matches!(
+        e,
+        ClusterError::Hdfs {
+            kind: HdfsErrorKind::Unreachable(_) | HdfsErrorKind::Timeout,
+            ..
+        }
+    )
+}
+
+fn is_not_found(e: &ClusterError) -> bool {
+    matches!(
+        e,
+        ClusterError::Hdfs {
+            kind: HdfsErrorKind::NotFound(_),
+            ..
+        }
+    ) || matches!(e, ClusterError::Local { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+impl ClusterScanner {
+    pub fn new(
+        config: &ClusterConfig,
+        defaults: &Defaults,
+        top_partitions: usize,
+    ) -> crate::Result<ClusterScanner> {
+        let settings = config.effective(defaults);
+        let requests = Arc::new(RequestCounters::default());
+        let limiter = Arc::new(RequestLimiter::new(
+            settings.max_concurrent_requests,
+            settings.max_requests_per_second,
+        ));
+        let webhdfs = match &config.hdfs {
+            Some(h) => Some(Arc::new(WebHdfs::new(h, limiter, requests.clone())?)),
+            None => None,
+        };
+        let metastore = match &config.metastore {
+            Some(m) => Some((Metastore::from_config(m)?, Metastore::page_size(m))),
+            None => None,
+        };
+        Ok(ClusterScanner {
+            name: config.name.clone(),
+            settings,
+            config: config.clone(),
+            top_partitions,
+            metastore,
+            fs: ClusterFs {
+                webhdfs,
+                local: LocalFs,
+            },
+            requests,
+        })
+    }
+
+    pub fn metastore(&self) -> Option<&Metastore> {
+        self.metastore.as_ref().map(|(m, _)| m)
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    pub async fn scan(
+        &self,
+        cache: &UnitMap,
+        previous: Option<&ClusterSnapshot>,
+        progress: Option<&Progress>,
+    ) -> Result<ScanReport, ScanFailure> {
+        let mut run = Run {
+            scanner: self,
+            cache,
+            tables: Vec::new(),
+            new_cache: HashMap::with_capacity(cache.len()),
+            sizes: FileStats::default(),
+            unit_errors: 0,
+            done: 0,
+            known: 0,
+            progress,
+        };
+        match &self.metastore {
+            Some((ms, page)) => run.scan_metastore(ms, *page).await?,
+            None => run.scan_warehouse().await?,
+        }
+        Ok(run.finish(previous))
+    }
+}
+
+struct Run<'a> {
+    scanner: &'a ClusterScanner,
+    cache: &'a UnitMap,
+    tables: Vec<TableAcc>,
+    new_cache: UnitMap,
+    sizes: FileStats,
+    unit_errors: u64,
+    done: u64,
+    known: u64,
+    progress: Option<&'a Progress>,
+}
+
+impl Run<'_> {
+    fn add_table(&mut self, t: &TableRecord, location: Option<Location>) -> usize {
+        let scheme = location
+            .as_ref()
+            .map(|l| l.scheme().to_string())
+            .unwrap_or_default();
+        let disposition = if t.is_view() || t.params.storage_handler.is_some() || location.is_none()
+        {
+            Disposition::Skipped
+        } else if matches!(location, Some(Location::Unsupported(_))) {
+            Disposition::Unsupported
+        } else {
+            Disposition::Listed
+        };
+        self.tables.push(TableAcc {
+            snap: TableSnapshot {
+                database: t.qualified_database(),
+                table: t.name.clone(),
+                format: table_format(t).to_string(),
+                table_type: t.table_type.clone(),
+                owner: t.owner.clone(),
+                transactional: t.params.transactional,
+                location_scheme: scheme,
+                stats: FileStats::default(),
+                partitions: 0,
+                metastore_files: t.params.num_files,
+                top_partitions: Vec::new(),
+                listed: false,
+            },
+            disposition,
+            any_scanned: false,
+            any_failed: false,
+            any_unsupported: false,
+            top: BinaryHeap::new(),
+            partition_metastore_files: None,
+        });
+        self.tables.len() - 1
+    }
+
+    async fn scan_metastore(&mut self, ms: &Metastore, page: u32) -> Result<(), ScanFailure> {
+        let fail = |e: ClusterError| ScanFailure {
+            stage: "metastore",
+            message: e.to_string(),
+        };
+        let tables = ms.tables().await.map_err(fail)?;
+        let mut partitioned: HashMap<i64, usize> = HashMap::new();
+        let mut units = Vec::new();
+        for t in &tables {
+            let db = t.qualified_database();
+            if !self.scanner.config.selects(&db, &t.name) {
+                continue;
+            }
+            let location = t.data_location().map(|l| self.scanner.fs.location(l));
+            let idx = self.add_table(t, location.clone());
+            if self.tables[idx].disposition == Disposition::Skipped {
+                continue;
+            }
+            if t.is_partitioned() {
+                // Partitions may live elsewhere, even under another scheme: list them whatever
+                // the table's own location says.
+                self.tables[idx].disposition = Disposition::Listed;
+                partitioned.insert(t.id, idx);
+            } else if self.tables[idx].disposition == Disposition::Listed {
+                units.push(Unit {
+                    table: idx,
+                    partition: None,
+                    location: location.expect("listed tables have a location"),
+                    ddl_time: t.params.last_ddl_time,
+                });
+            }
+        }
+        drop(tables);
+        self.run_units(units).await?;
+        if partitioned.is_empty() {
+            return Ok(());
+        }
+        let mut after = 0i64;
+        loop {
+            let parts: Vec<PartitionRecord> =
+                ms.partitions_after(after, page).await.map_err(fail)?;
+            let Some(last) = parts.last() else { break };
+            after = last.id;
+            let full_page = parts.len() as u32 >= page;
+            let mut units = Vec::with_capacity(parts.len());
+            for p in parts {
+                let Some(&idx) = partitioned.get(&p.table_id) else {
+                    continue;
+                };
+                let acc = &mut self.tables[idx];
+                acc.snap.partitions += 1;
+                if let Some(n) = p.num_files {
+                    *acc.partition_metastore_files.get_or_insert(0) += n;
+                }
+                let Some(raw) = p.location.as_deref().filter(|l| !l.is_empty()) else {
+                    continue;
+                };
+                units.push(Unit {
+                    table: idx,
+                    partition: Some(p.name),
+                    location: self.scanner.fs.location(raw),
+                    ddl_time: p.last_ddl_time,
+                });
+            }
+            self.run_units(units).await?;
+            if !full_page {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn scan_warehouse(&mut self) -> Result<(), ScanFailure> {
+        let raw = self.scanner.config.warehouse.clone().unwrap_or_default();
+        let root = self.scanner.fs.location(&raw);
+        let cfg = &self.scanner.config;
+        let found = warehouse::discover(&self.scanner.fs, &root, |db, t| cfg.selects(db, t))
+            .await
+            .map_err(|e| ScanFailure {
+                stage: "hdfs",
+                message: e.to_string(),
+            })?;
+        let mut units = Vec::new();
+        for t in found {
+            let idx = self.add_table(&t.record, Some(t.location.clone()));
+            if t.record.is_partitioned() {
+                self.tables[idx].snap.partitions = t.partitions.len() as u64;
+                for (name, loc) in t.partitions {
+                    units.push(Unit {
+                        table: idx,
+                        partition: Some(name),
+                        location: loc,
+                        ddl_time: None,
+                    });
+                }
+            } else {
+                units.push(Unit {
+                    table: idx,
+                    partition: None,
+                    location: t.location,
+                    ddl_time: None,
+                });
+            }
+        }
+        self.run_units(units).await
+    }
+
+    async fn run_units(&mut self, units: Vec<Unit>) -> Result<(), ScanFailure> {
+        self.known += units.len() as u64;
+        let s = self.scanner;
+        let cache = self.cache;
+        let concurrency = s.settings.max_concurrent_requests;
+        let mut results = stream::iter(units)
+            .map(|u| async move {
+                let outcome = scan_unit(s, cache, &u).await;
+                (u, outcome)
+            })
+            .buffer_unordered(concurrency);
+        while let Some((unit, outcome)) = results.next().await {
+            self.done += 1;
+            if let Some(p) = self.progress {
+                p(self.done, self.known);
+            }
+            let acc = &mut self.tables[unit.table];
+            match outcome {
+                UnitOutcome::Counted {
+                    stats,
+                    cached,
+                    key,
+                    entry,
+                } => {
+                    if !cached {
+                        acc.any_scanned = true;
+                    }
+                    self.sizes.merge(&stats);
+                    acc.snap.stats.merge(&stats);
+                    if let Some(name) = unit.partition {
+                        acc.top
+                            .push(Reverse((stats.small_files, stats.files, name)));
+                        if acc.top.len() > s.top_partitions {
+                            acc.top.pop();
+                        }
+                    }
+                    self.new_cache.insert(key, entry);
+                }
+                UnitOutcome::Missing => acc.any_scanned = true,
+                UnitOutcome::Unsupported => acc.any_unsupported = true,
+                UnitOutcome::Failed(e) if is_fatal(&e) => {
+                    return Err(ScanFailure {
+                        stage: "hdfs",
+                        message: e.to_string(),
+                    });
+                }
+                UnitOutcome::Failed(e) => {
+                    tracing::warn!(cluster = %s.name, database = %acc.snap.database, table = %acc.snap.table, error = %e, "listing failed");
+                    self.unit_errors += 1;
+                    acc.any_failed = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, previous: Option<&ClusterSnapshot>) -> ScanReport {
+        let mut results: BTreeMap<&'static str, u64> = crate::snapshot::TABLE_RESULTS
+            .iter()
+            .map(|r| (*r, 0))
+            .collect();
+        let prev: HashMap<(&str, &str), &TableSnapshot> = previous
+            .map(|p| {
+                p.tables
+                    .iter()
+                    .map(|t| ((t.database.as_str(), t.table.as_str()), t))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut sizes = self.sizes;
+        let mut tables = Vec::with_capacity(self.tables.len());
+        for mut acc in self.tables {
+            let result = match acc.disposition {
+                Disposition::Skipped => "skipped",
+                Disposition::Unsupported => "unsupported",
+                Disposition::Listed if acc.any_failed => "failed",
+                Disposition::Listed if acc.any_unsupported && !acc.any_scanned => "unsupported",
+                Disposition::Listed if acc.any_scanned || acc.snap.stats.files == 0 => "scanned",
+                Disposition::Listed => "cached",
+            };
+            *results.entry(result).or_default() += 1;
+            if acc.disposition == Disposition::Skipped {
+                continue;
+            }
+            if acc.partition_metastore_files.is_some() {
+                acc.snap.metastore_files = acc.partition_metastore_files;
+            }
+            let mut top: Vec<_> = acc.top.into_iter().map(|Reverse(t)| t).collect();
+            top.sort_by(|a, b| b.cmp(a));
+            acc.snap.top_partitions = top
+                .into_iter()
+                .map(|(small_files, files, name)| PartitionSnapshot {
+                    name,
+                    files,
+                    small_files,
+                })
+                .collect();
+            acc.snap.listed = result == "scanned" || result == "cached";
+            if result == "failed" {
+                // Keep the last good numbers of a table that could not be listed this time.
+                if let Some(old) = prev
+                    .get(&(acc.snap.database.as_str(), acc.snap.table.as_str()))
+                    .filter(|o| o.listed)
+                {
+                    sizes.merge(&FileStats {
+                        size_buckets: old.stats.size_buckets,
+                        ..Default::default()
+                    });
+                    acc.snap = (*old).clone();
+                }
+            }
+            tables.push(acc.snap);
+        }
+        tables.sort_by(|a, b| (&a.database, &a.table).cmp(&(&b.database, &b.table)));
+        ScanReport {
+            snapshot: ClusterSnapshot { tables, sizes },
+            table_results: results,
+            unit_errors: self.unit_errors,
+            cache: self.new_cache,
+        }
+    }
+}
+
+async fn scan_unit(s: &ClusterScanner, cache: &UnitMap, unit: &Unit) -> UnitOutcome {
+    let key = match &unit.location {
+        Location::Hdfs(p) => format!("hdfs:{p}"),
+        Location::Local(p) => format!("file:{p}"),
+        Location::Unsupported(_) => return UnitOutcome::Unsupported,
+    };
+    let threshold = s.settings.small_file_threshold;
+    // The directory's time is read before listing it, so a change during the listing shows at
+    // the next scan.
+    let status = match s.fs.status(&unit.location).await {
+        Ok(st) => st,
+        Err(e) if is_not_found(&e) => return UnitOutcome::Missing,
+        Err(e) => return UnitOutcome::Failed(e),
+    };
+    if let Some(prev) = cache.get(&key) {
+        if prev.threshold == threshold
+            && prev.ddl_time == unit.ddl_time
+            && prev.mtime == status.modification_time
+            && status.modification_time > 0
+        {
+            return UnitOutcome::Counted {
+                stats: prev.stats.clone(),
+                cached: true,
+                key,
+                entry: prev.clone(),
+            };
+        }
+    }
+    match count_files(&s.fs, &unit.location, threshold).await {
+        Ok(stats) => UnitOutcome::Counted {
+            entry: CacheEntry {
+                threshold,
+                ddl_time: unit.ddl_time,
+                mtime: status.modification_time,
+                stats: stats.clone(),
+            },
+            stats,
+            cached: false,
+            key,
+        },
+        Err(e) if is_not_found(&e) => UnitOutcome::Missing,
+        Err(e) => UnitOutcome::Failed(e),
+    }
+}
+
+/// Probes a cluster for `smallfiles-exporter check`.
+pub async fn probe_hdfs(fs: &ClusterFs) -> Result<String, String> {
+    let Some(w) = &fs.webhdfs else {
+        return Ok("file:// only".into());
+    };
+    match w.status("/").await {
+        Ok(_) => Ok(format!("active namenode {}", w.active_namenode())),
+        Err(e) => Err(e.to_string()),
+    }
+}

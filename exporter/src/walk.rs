@@ -1,0 +1,75 @@
+//! Counting the data files under one directory, as Hive reads it: nested directories are
+//! included (union subdirectories, ACID base_/delta_ directories, list bucketing), and names
+//! starting with `_` or `.` are not data, nor is anything under them.
+
+use smallfiles_cluster::hdfs::{is_hidden, ClusterFs, FileKind, Location};
+use smallfiles_cluster::Result;
+
+use crate::classify::FileStats;
+
+pub async fn count_files(fs: &ClusterFs, root: &Location, threshold: u64) -> Result<FileStats> {
+    let mut stats = FileStats::default();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs.list(&dir).await? {
+            if entry.name.is_empty() {
+                // The root itself is a file.
+                stats.add_file(entry.length, threshold);
+                continue;
+            }
+            if is_hidden(&entry.name) {
+                continue;
+            }
+            match entry.kind {
+                FileKind::Directory => pending.push(ClusterFs::child(&dir, &entry.name)),
+                FileKind::File | FileKind::Symlink => stats.add_file(entry.length, threshold),
+            }
+        }
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smallfiles_cluster::hdfs::LocalFs;
+
+    #[tokio::test]
+    async fn nested_directories_count_and_hidden_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for d in [
+            "delta_0000001_0000001_0000",
+            "HIVE_UNION_SUBDIR_1",
+            ".hive-staging_hive_1/-ext-10000",
+            "_temporary/0",
+        ] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        std::fs::write(p.join("000000_0"), vec![0u8; 10]).unwrap();
+        std::fs::write(
+            p.join("delta_0000001_0000001_0000/bucket_00000"),
+            vec![0u8; 20],
+        )
+        .unwrap();
+        std::fs::write(p.join("HIVE_UNION_SUBDIR_1/000000_0"), vec![0u8; 30]).unwrap();
+        std::fs::write(p.join("_SUCCESS"), b"").unwrap();
+        std::fs::write(p.join(".000000_0.crc"), b"crc").unwrap();
+        std::fs::write(
+            p.join(".hive-staging_hive_1/-ext-10000/000000_0"),
+            vec![0u8; 40],
+        )
+        .unwrap();
+        std::fs::write(p.join("_temporary/0/part"), vec![0u8; 50]).unwrap();
+        let fs = ClusterFs {
+            webhdfs: None,
+            local: LocalFs,
+        };
+        let loc = Location::Local(p.to_string_lossy().into_owned());
+        let s = count_files(&fs, &loc, 25).await.unwrap();
+        assert_eq!(
+            (s.files, s.small_files, s.bytes, s.small_files_bytes),
+            (3, 2, 60, 30)
+        );
+    }
+}

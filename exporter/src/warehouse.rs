@@ -1,0 +1,188 @@
+//! Clusters without a metastore: tables are found from the Hive warehouse layout
+//! `<warehouse>/<db>.db/<table>/<k1=v1>/<k2=v2>/…`; tables directly under the warehouse root
+//! belong to the `default` database, as in Hive.
+
+use smallfiles_cluster::hdfs::{is_hidden, ClusterFs, FileKind, Location};
+use smallfiles_cluster::metastore::TableRecord;
+use smallfiles_cluster::Result;
+
+/// A table found on disk, with its partitions (directory names joined by `/`, as Hive names them).
+#[derive(Debug, Clone)]
+pub struct DiscoveredTable {
+    pub record: TableRecord,
+    pub location: Location,
+    pub partitions: Vec<(String, Location)>,
+}
+
+fn is_partition_dir(name: &str) -> bool {
+    matches!(name.split_once('='), Some((k, _)) if !k.is_empty())
+}
+
+pub async fn discover(
+    fs: &ClusterFs,
+    root: &Location,
+    wanted: impl Fn(&str, &str) -> bool,
+) -> Result<Vec<DiscoveredTable>> {
+    let mut tables = Vec::new();
+    let mut databases = Vec::new();
+    let mut default_tables = Vec::new();
+    for e in fs.list(root).await? {
+        if e.kind != FileKind::Directory || is_hidden(&e.name) {
+            continue;
+        }
+        match e.name.strip_suffix(".db") {
+            Some(db) if !db.is_empty() => {
+                databases.push((db.to_string(), ClusterFs::child(root, &e.name)))
+            }
+            _ => default_tables.push(e.name),
+        }
+    }
+    let mut candidates: Vec<(String, String, Location)> = default_tables
+        .into_iter()
+        .map(|t| ("default".to_string(), t.clone(), ClusterFs::child(root, &t)))
+        .collect();
+    for (db, loc) in databases {
+        for e in fs.list(&loc).await? {
+            if e.kind == FileKind::Directory && !is_hidden(&e.name) {
+                candidates.push((db.clone(), e.name.clone(), ClusterFs::child(&loc, &e.name)));
+            }
+        }
+    }
+    for (db, name, loc) in candidates {
+        if !wanted(&db, &name) {
+            continue;
+        }
+        let (keys, partitions) = partitions_of(fs, &loc).await?;
+        let raw = match &loc {
+            Location::Hdfs(p) => format!("hdfs://{p}"),
+            Location::Local(p) => format!("file://{p}"),
+            Location::Unsupported(s) => s.clone(),
+        };
+        tables.push(DiscoveredTable {
+            record: TableRecord {
+                id: tables.len() as i64 + 1,
+                catalog: "hive".into(),
+                database: db,
+                name,
+                table_type: "EXTERNAL_TABLE".into(),
+                location: Some(raw),
+                partition_keys: keys.into_iter().map(|k| (k, "string".into())).collect(),
+                num_buckets: -1,
+                ..Default::default()
+            },
+            location: loc,
+            partitions,
+        });
+    }
+    Ok(tables)
+}
+
+/// Descends `k=v` directories as long as a level consists of them; the keys are those of the
+/// first partition found.
+async fn partitions_of(
+    fs: &ClusterFs,
+    table: &Location,
+) -> Result<(Vec<String>, Vec<(String, Location)>)> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    let mut pending: Vec<(String, Location)> = vec![(String::new(), table.clone())];
+    while let Some((prefix, loc)) = pending.pop() {
+        let entries = fs.list(&loc).await?;
+        let dirs: Vec<&str> = entries
+            .iter()
+            .filter(|e| {
+                e.kind == FileKind::Directory && !is_hidden(&e.name) && is_partition_dir(&e.name)
+            })
+            .map(|e| e.name.as_str())
+            .collect();
+        if dirs.is_empty() {
+            if !prefix.is_empty() {
+                out.push((prefix, loc));
+            }
+            continue;
+        }
+        let depth = if prefix.is_empty() {
+            0
+        } else {
+            prefix.matches('/').count() + 1
+        };
+        if keys.len() == depth {
+            keys.push(
+                dirs[0]
+                    .split_once('=')
+                    .map(|(k, _)| k.to_string())
+                    .unwrap_or_default(),
+            );
+        }
+        for d in dirs {
+            let name = if prefix.is_empty() {
+                d.to_string()
+            } else {
+                format!("{prefix}/{d}")
+            };
+            pending.push((name, ClusterFs::child(&loc, d)));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((keys, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smallfiles_cluster::hdfs::LocalFs;
+
+    #[tokio::test]
+    async fn finds_databases_tables_and_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for d in [
+            "sales.db/orders/dt=2024-01-01/hr=0",
+            "sales.db/orders/dt=2024-01-01/hr=1",
+            "sales.db/orders/dt=2024-01-02/hr=0",
+            "sales.db/customers",
+            "logs",
+            ".Trash/x",
+            "sales.db/.hive-staging",
+        ] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        std::fs::write(p.join("sales.db/customers/000000_0"), b"x").unwrap();
+        let fs = ClusterFs {
+            webhdfs: None,
+            local: LocalFs,
+        };
+        let root = Location::Local(p.to_string_lossy().into_owned());
+        let mut t = discover(&fs, &root, |_, _| true).await.unwrap();
+        t.sort_by(|a, b| {
+            (&a.record.database, &a.record.name).cmp(&(&b.record.database, &b.record.name))
+        });
+        let names: Vec<String> = t
+            .iter()
+            .map(|t| format!("{}.{}", t.record.database, t.record.name))
+            .collect();
+        assert_eq!(names, ["default.logs", "sales.customers", "sales.orders"]);
+        let orders = &t[2];
+        assert_eq!(
+            orders
+                .record
+                .partition_keys
+                .iter()
+                .map(|k| k.0.as_str())
+                .collect::<Vec<_>>(),
+            ["dt", "hr"]
+        );
+        let parts: Vec<&str> = orders.partitions.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(
+            parts,
+            [
+                "dt=2024-01-01/hr=0",
+                "dt=2024-01-01/hr=1",
+                "dt=2024-01-02/hr=0"
+            ]
+        );
+        assert!(t[1].partitions.is_empty() && t[1].record.partition_keys.is_empty());
+        let only = discover(&fs, &root, |db, _| db == "sales").await.unwrap();
+        assert_eq!(only.len(), 2);
+    }
+}
