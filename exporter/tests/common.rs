@@ -1,0 +1,198 @@
+//! Shared by the exporter's end-to-end tests: a warehouse written file by file, with the
+//! numbers the exporter must report computed from what was written.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const MIB: u64 = 1 << 20;
+pub const THRESHOLD: u64 = 64 * MIB;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expected {
+    pub files: u64,
+    pub small: u64,
+    pub bytes: u64,
+    pub small_bytes: u64,
+    pub partitions: u64,
+    /// (partition, files, small files)
+    pub parts: Vec<(String, u64, u64)>,
+}
+
+/// Files written under a root, remembered per (database, table).
+pub struct Warehouse {
+    pub root: PathBuf,
+    pub tables: BTreeMap<(String, String), Expected>,
+}
+
+impl Warehouse {
+    pub fn new(root: &Path) -> Warehouse {
+        Warehouse {
+            root: root.to_path_buf(),
+            tables: BTreeMap::new(),
+        }
+    }
+
+    /// Writes sparse data files of `sizes` into `dir` (relative to the root) and counts them
+    /// for the table; `partition` names the partition they belong to. Noise that is not data
+    /// (`_SUCCESS`, a staging directory) is written beside them and must not count.
+    pub fn data(
+        &mut self,
+        db: &str,
+        table: &str,
+        partition: Option<&str>,
+        dir: &str,
+        sizes: &[u64],
+    ) {
+        let d = self.root.join(dir.trim_start_matches('/'));
+        std::fs::create_dir_all(&d).unwrap();
+        let existing = std::fs::read_dir(&d).unwrap().count();
+        for (i, s) in sizes.iter().enumerate() {
+            std::fs::File::create(d.join(format!("part-{:05}", existing + i)))
+                .unwrap()
+                .set_len(*s)
+                .unwrap();
+        }
+        std::fs::write(d.join("_SUCCESS"), b"").unwrap();
+        std::fs::create_dir_all(d.join(".hive-staging_hive_1/-ext-10000")).unwrap();
+        std::fs::write(d.join(".hive-staging_hive_1/-ext-10000/000000_0"), b"x").unwrap();
+        let e = self.tables.entry((db.into(), table.into())).or_default();
+        let small: Vec<u64> = sizes.iter().copied().filter(|s| *s < THRESHOLD).collect();
+        e.files += sizes.len() as u64;
+        e.small += small.len() as u64;
+        e.bytes += sizes.iter().sum::<u64>();
+        e.small_bytes += small.iter().sum::<u64>();
+        if let Some(p) = partition {
+            match e.parts.iter_mut().find(|x| x.0 == p) {
+                Some(x) => {
+                    x.1 += sizes.len() as u64;
+                    x.2 += small.len() as u64;
+                }
+                None => {
+                    e.parts
+                        .push((p.into(), sizes.len() as u64, small.len() as u64));
+                    e.partitions += 1;
+                }
+            }
+        }
+    }
+
+    /// A partition registered with no directory: counts as a partition with no files.
+    pub fn empty_partition(&mut self, db: &str, table: &str, partition: &str) {
+        let e = self.tables.entry((db.into(), table.into())).or_default();
+        e.partitions += 1;
+        e.parts.push((partition.into(), 0, 0));
+    }
+
+    pub fn total_files(&self) -> u64 {
+        self.tables.values().map(|e| e.files).sum()
+    }
+
+    pub fn forget(&mut self, db: &str, table: &str) {
+        self.tables.remove(&(db.to_string(), table.to_string()));
+    }
+}
+
+/// Asserts every number the exporter reports for every expected table.
+pub fn assert_tables(
+    samples: &[smallfiles_testkit::prom::Sample],
+    cluster: &str,
+    w: &Warehouse,
+    top: usize,
+) {
+    use smallfiles_testkit::prom::value;
+    for ((db, t), e) in &w.tables {
+        let l = [
+            ("cluster", cluster),
+            ("database", db.as_str()),
+            ("table", t.as_str()),
+        ];
+        let got = |name: &str| {
+            value(samples, name, &l).unwrap_or_else(|| panic!("{name} missing for {db}.{t}"))
+        };
+        assert_eq!(
+            got("smallfiles_table_files"),
+            e.files as f64,
+            "{db}.{t} files"
+        );
+        assert_eq!(
+            got("smallfiles_table_small_files"),
+            e.small as f64,
+            "{db}.{t} small files"
+        );
+        assert_eq!(
+            got("smallfiles_table_bytes"),
+            e.bytes as f64,
+            "{db}.{t} bytes"
+        );
+        assert_eq!(
+            got("smallfiles_table_small_files_bytes"),
+            e.small_bytes as f64,
+            "{db}.{t} small bytes"
+        );
+        assert_eq!(
+            got("smallfiles_table_partitions"),
+            e.partitions as f64,
+            "{db}.{t} partitions"
+        );
+        let mut parts = e.parts.clone();
+        parts.sort_by(|a, b| (b.2, b.1, &b.0).cmp(&(a.2, a.1, &a.0)));
+        parts.truncate(top);
+        let exported: Vec<&smallfiles_testkit::prom::Sample> = samples
+            .iter()
+            .filter(|s| {
+                s.name == "smallfiles_partition_small_files"
+                    && s.labels["cluster"] == cluster
+                    && s.labels["database"] == *db
+                    && s.labels["table"] == *t
+            })
+            .collect();
+        assert_eq!(exported.len(), parts.len(), "{db}.{t} top partitions");
+        for (p, files, small) in &parts {
+            let pl = [
+                ("cluster", cluster),
+                ("database", db.as_str()),
+                ("table", t.as_str()),
+                ("partition", p.as_str()),
+            ];
+            assert_eq!(
+                value(samples, "smallfiles_partition_small_files", &pl),
+                Some(*small as f64),
+                "{db}.{t} {p}"
+            );
+            assert_eq!(
+                value(samples, "smallfiles_partition_files", &pl),
+                Some(*files as f64),
+                "{db}.{t} {p}"
+            );
+        }
+    }
+    let tables_exported = samples
+        .iter()
+        .filter(|s| s.name == "smallfiles_table_files" && s.labels["cluster"] == cluster)
+        .count();
+    assert_eq!(
+        tables_exported,
+        w.tables.len(),
+        "exactly the expected tables are exported"
+    );
+    assert_eq!(
+        value(
+            samples,
+            "smallfiles_file_size_bytes_count",
+            &[("cluster", cluster)]
+        ),
+        Some(w.total_files() as f64)
+    );
+}
+
+pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
+    let p = dir.join("smallfiles.yml");
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+pub fn exporter_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_smallfiles-exporter")
+}

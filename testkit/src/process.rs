@@ -1,0 +1,105 @@
+//! Running the project's binaries in tests, on free ports, and waiting for them.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped; its stderr goes to a log file for diagnosis.
+pub struct Running {
+    pub child: Child,
+    pub port: u16,
+    pub log: std::path::PathBuf,
+}
+
+impl Running {
+    pub fn start(bin: &str, args: &[&str], port: u16, log: &Path) -> Running {
+        let file = std::fs::File::create(log).unwrap();
+        let child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
+        Running {
+            child,
+            port,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `path` answers 200.
+    pub async fn wait_ok(&mut self, path: &str, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("process exited with {status}: {}", self.log_text());
+            }
+            if let Ok(r) = reqwest::get(self.url(path)).await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if start.elapsed() > timeout {
+                panic!("{path} not ready after {timeout:?}: {}", self.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> String {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Polls `/metrics` until `pred` holds on the parsed samples.
+    pub async fn wait_metrics(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&[crate::prom::Sample]) -> bool,
+    ) -> Vec<crate::prom::Sample> {
+        let start = Instant::now();
+        loop {
+            let samples = crate::prom::parse(&self.get("/metrics").await);
+            if pred(&samples) {
+                return samples;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "metrics never showed {what} within {timeout:?}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
