@@ -80,6 +80,7 @@ struct TableAcc {
     snap: TableSnapshot,
     disposition: Disposition,
     any_scanned: bool,
+    any_cached: bool,
     any_failed: bool,
     any_unsupported: bool,
     top: BinaryHeap<Reverse<(u64, u64, String)>>,
@@ -216,6 +217,7 @@ impl Run<'_> {
             },
             disposition,
             any_scanned: false,
+            any_cached: false,
             any_failed: false,
             any_unsupported: false,
             top: BinaryHeap::new(),
@@ -355,7 +357,9 @@ impl Run<'_> {
                     key,
                     entry,
                 } => {
-                    if !cached {
+                    if cached {
+                        acc.any_cached = true;
+                    } else {
                         acc.any_scanned = true;
                     }
                     self.sizes.merge(&stats);
@@ -369,7 +373,7 @@ impl Run<'_> {
                     }
                     self.new_cache.insert(key, entry);
                 }
-                UnitOutcome::Missing => acc.any_scanned = true,
+                UnitOutcome::Missing => {}
                 UnitOutcome::Unsupported => acc.any_unsupported = true,
                 UnitOutcome::Failed(e) if is_fatal(&e) => {
                     return Err(ScanFailure {
@@ -408,8 +412,8 @@ impl Run<'_> {
                 Disposition::Unsupported => "unsupported",
                 Disposition::Listed if acc.any_failed => "failed",
                 Disposition::Listed if acc.any_unsupported && !acc.any_scanned => "unsupported",
-                Disposition::Listed if acc.any_scanned || acc.snap.stats.files == 0 => "scanned",
-                Disposition::Listed => "cached",
+                Disposition::Listed if acc.any_cached && !acc.any_scanned => "cached",
+                Disposition::Listed => "scanned",
             };
             *results.entry(result).or_default() += 1;
             if acc.disposition == Disposition::Skipped {

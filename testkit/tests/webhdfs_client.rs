@@ -174,3 +174,16 @@ async fn server_errors_are_retried_then_reported() {
     assert_eq!(count(&c, "LISTSTATUS_BATCH", "error"), 3);
     flaky.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_parallel_requests_asks_the_standby_once() {
+    let dir = tree();
+    let standby = server(dir.path(), |o| o.standby = true).await;
+    let active = server(dir.path(), |_| {}).await;
+    let c = client(vec![standby.url(), active.url()], 0);
+    let all = futures::future::join_all((0..16).map(|_| c.status("/warehouse"))).await;
+    assert!(all.iter().all(|r| r.is_ok()));
+    assert_eq!(standby.requests(), 1);
+    standby.stop().await;
+    active.stop().await;
+}

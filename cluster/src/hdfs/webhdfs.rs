@@ -51,6 +51,10 @@ pub struct WebHdfs {
     delegation: Option<Secret>,
     retries: u32,
     batch_supported: AtomicBool,
+    /// Whether `active` has answered. Until it has, requests go one at a time, so that a
+    /// burst of parallel requests does not all knock on a standby NameNode first.
+    active_known: AtomicBool,
+    resolving: tokio::sync::Mutex<()>,
     limiter: Arc<RequestLimiter>,
     counters: Arc<RequestCounters>,
 }
@@ -180,6 +184,8 @@ impl WebHdfs {
             delegation,
             retries: cfg.retries,
             batch_supported: AtomicBool::new(true),
+            active_known: AtomicBool::new(false),
+            resolving: tokio::sync::Mutex::new(()),
             limiter,
             counters,
         })
@@ -321,8 +327,32 @@ impl WebHdfs {
         attempt
     }
 
-    /// One logical request: every NameNode in turn from the active one, then backoff and again.
     async fn request(
+        &self,
+        op: &'static str,
+        path: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<bytes::Bytes> {
+        let _resolving = if self.active_known.load(Ordering::Acquire) {
+            None
+        } else {
+            Some(self.resolving.lock().await)
+        };
+        let result = self.request_any(op, path, extra).await;
+        // Any answer from a NameNode (even "not found") tells which one is active.
+        let answered = !matches!(
+            &result,
+            Err(Error::Hdfs {
+                kind: HdfsErrorKind::Unreachable(_) | HdfsErrorKind::Timeout,
+                ..
+            })
+        );
+        self.active_known.store(answered, Ordering::Release);
+        result
+    }
+
+    /// One logical request: every NameNode in turn from the active one, then backoff and again.
+    async fn request_any(
         &self,
         op: &'static str,
         path: &str,
