@@ -684,3 +684,15 @@ clusters:
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    #[test]
+    fn deploy_example_parses() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/smallfiles.example.yml");
+        let c = super::Config::load(&path).unwrap();
+        assert_eq!(c.clusters.len(), 2);
+        assert_eq!(c.clusters[0].hdfs.as_ref().unwrap().namenodes.len(), 2);
+    }
+}

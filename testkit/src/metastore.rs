@@ -121,13 +121,33 @@ impl TestDb {
 
     /// Runs statements through the command-line client (fast for bulk loads).
     pub fn execute(&self, statements: &[String]) {
+        self.execute_with(statements, false)
+    }
+
+    /// Bulk loads for benchmarks: foreign-key and unique checks off for the session.
+    pub fn execute_bulk(&self, statements: &[String]) {
+        self.execute_with(statements, true)
+    }
+
+    fn execute_with(&self, statements: &[String], bulk: bool) {
         if statements.is_empty() {
             return;
         }
         let mut script = String::new();
+        if bulk {
+            script.push_str(match self.kind {
+                MetastoreKind::Mysql => {
+                    "SET foreign_key_checks=0; SET unique_checks=0; SET autocommit=0;\n"
+                }
+                MetastoreKind::Postgres => "SET session_replication_role = replica; BEGIN;\n",
+            });
+        }
         for s in statements {
             script.push_str(s);
             script.push_str(";\n");
+        }
+        if bulk {
+            script.push_str("COMMIT;\n");
         }
         match self.kind {
             MetastoreKind::Mysql => pipe(
