@@ -227,6 +227,19 @@ pub fn render(registry: &Registry) -> String {
         );
     }
 
+    p.family(
+        "smallfiles_scan_interval_seconds",
+        "gauge",
+        "Configured time between the starts of two scans.",
+    );
+    for c in &registry.clusters {
+        p.sample(
+            "smallfiles_scan_interval_seconds",
+            &[("cluster", &c.name)],
+            c.scan_interval_seconds,
+        );
+    }
+
     render_health(&mut p, registry);
 
     p.family(

@@ -60,6 +60,7 @@ pub struct ScanHealth {
 pub struct ClusterState {
     pub name: String,
     pub threshold: u64,
+    pub scan_interval_seconds: f64,
     pub has_metastore: bool,
     pub has_hdfs: bool,
     snapshot: RwLock<Option<Arc<ClusterSnapshot>>>,
@@ -85,6 +86,7 @@ impl ClusterState {
         ClusterState {
             name: name.to_string(),
             threshold,
+            scan_interval_seconds,
             has_metastore,
             has_hdfs,
             snapshot: RwLock::new(None),
