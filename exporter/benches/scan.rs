@@ -148,6 +148,17 @@ fn generate(db: &TestDb, tables: usize, partitions: usize) -> Duration {
     start.elapsed()
 }
 
+/// `BENCH_KEEP_DB=1` leaves the generated database in place, for EXPLAIN and the like.
+fn keep_if_asked(db: TestDb) -> Option<TestDb> {
+    if std::env::var_os("BENCH_KEEP_DB").is_some() {
+        eprintln!("keeping database {}", db.name);
+        std::mem::forget(db);
+        None
+    } else {
+        Some(db)
+    }
+}
+
 fn table_dir(t: usize) -> String {
     format!("/warehouse/db{:02}.db/t{t:06}", t % 100)
 }
@@ -177,6 +188,7 @@ async fn metastore(kind: Kind, tables: usize, partitions: usize) {
         gen.as_secs_f64()
     );
     let cfg: MetastoreConfig = serde_saphyr::from_str(&format!("url: {}\n", db.url())).unwrap();
+    let db = keep_if_asked(db);
     let ms = Metastore::from_config(&cfg).unwrap();
     for run in 1..=3 {
         let start = Instant::now();
@@ -394,6 +406,7 @@ fn encode(tables: usize) {
     let state = Arc::new(ClusterState::new(
         "bench",
         128 << 20,
+        3600.0,
         true,
         true,
         Default::default(),

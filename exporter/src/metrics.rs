@@ -363,6 +363,7 @@ mod tests {
         let c = Arc::new(ClusterState::new(
             "prod",
             100,
+            60.0,
             true,
             true,
             Default::default(),

@@ -25,6 +25,7 @@ impl Exporter {
             clusters.push(Arc::new(ClusterState::new(
                 &c.name,
                 s.settings.small_file_threshold,
+                s.settings.scan_interval.as_secs_f64(),
                 c.metastore.is_some(),
                 c.hdfs.is_some(),
                 s.requests.clone(),

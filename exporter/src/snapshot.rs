@@ -72,6 +72,7 @@ impl ClusterState {
     pub fn new(
         name: &str,
         threshold: u64,
+        scan_interval_seconds: f64,
         has_metastore: bool,
         has_hdfs: bool,
         requests: Arc<RequestCounters>,
