@@ -196,65 +196,103 @@ impl MetastoreSource for Metastore {
     }
 }
 
-/// Attaches partition keys (rows of `TBL_ID, PKEY_NAME, PKEY_TYPE` in key order) to tables
-/// sorted by id.
-fn attach_partition_keys(tables: &mut [TableRecord], keys: Vec<(i64, String, String)>) {
-    for (tbl_id, name, ty) in keys {
-        if let Ok(i) = tables.binary_search_by_key(&tbl_id, |t| t.id) {
-            tables[i].partition_keys.push((name, ty));
-        }
-    }
-}
-
 /// Column access shared by the MySQL and PostgreSQL rows, so both map rows the same way.
 trait Cells {
     fn text(&self, i: usize) -> Option<String>;
     fn int(&self, i: usize) -> Option<i64>;
 }
 
-/// Maps a row of [`sql::Dialect::tables_query`].
-fn table_from_cells(r: &impl Cells) -> TableRecord {
-    let p = |k: usize| r.text(12 + k);
-    TableRecord {
-        id: r.int(0).unwrap_or_default(),
-        catalog: r.text(1).unwrap_or_else(|| DEFAULT_CATALOG.into()),
-        database: r.text(2).unwrap_or_default(),
-        name: r.text(3).unwrap_or_default(),
-        table_type: r.text(4).unwrap_or_default(),
-        owner: r.text(5).unwrap_or_default(),
-        location: r.text(6),
-        input_format: r.text(7),
-        output_format: r.text(8),
-        num_buckets: r.int(9).unwrap_or(-1),
-        serde_lib: r.text(10),
-        serde_path: r.text(11),
-        partition_keys: Vec::new(),
-        params: TableParams {
-            num_files: parse_count(p(0).as_deref()),
-            total_size: parse_count(p(1).as_deref()),
-            last_ddl_time: parse_epoch(p(2).as_deref()),
-            transactional: parse_flag(p(3).as_deref()),
-            insert_only: p(4)
-                .map(|v| v.trim().eq_ignore_ascii_case("insert_only"))
-                .unwrap_or(false),
-            external: parse_flag(p(5).as_deref()),
-            spark_provider: p(6).filter(|v| !v.is_empty()),
-            storage_handler: p(7).filter(|v| !v.is_empty()),
-        },
-    }
+/// (id, key, value) rows of a parameter table.
+type ParamRows = Vec<(i64, String, Option<String>)>;
+
+fn param_rows<R: Cells>(rows: &[R]) -> ParamRows {
+    rows.iter().filter_map(|r| Some((r.int(0)?, r.text(1)?, r.text(2)))).collect()
 }
 
-/// Maps a row of [`sql::Dialect::partitions_page_query`].
-fn partition_from_cells(r: &impl Cells) -> PartitionRecord {
-    PartitionRecord {
-        id: r.int(0).unwrap_or_default(),
-        table_id: r.int(1).unwrap_or_default(),
-        name: r.text(2).unwrap_or_default(),
-        location: r.text(3),
-        num_files: parse_count(r.text(4).as_deref()),
-        total_size: parse_count(r.text(5).as_deref()),
-        last_ddl_time: parse_epoch(r.text(6).as_deref()),
+/// Builds the tables from the rows of [`sql::Dialect::tables_query`], the table parameters,
+/// the serde `path` parameters and the partition keys (table id, name, type, position).
+fn assemble_tables<R: Cells>(
+    rows: &[R],
+    params: ParamRows,
+    serde_paths: ParamRows,
+    keys: Vec<(i64, String, String, i64)>,
+) -> Vec<TableRecord> {
+    use std::collections::HashMap;
+    let paths: HashMap<i64, String> = serde_paths.into_iter().filter_map(|(id, _, v)| Some((id, v?))).collect();
+    let mut tables: Vec<TableRecord> = rows
+        .iter()
+        .map(|r| TableRecord {
+            id: r.int(0).unwrap_or_default(),
+            catalog: r.text(1).unwrap_or_else(|| DEFAULT_CATALOG.into()),
+            database: r.text(2).unwrap_or_default(),
+            name: r.text(3).unwrap_or_default(),
+            table_type: r.text(4).unwrap_or_default(),
+            owner: r.text(5).unwrap_or_default(),
+            location: r.text(6),
+            input_format: r.text(7),
+            output_format: r.text(8),
+            num_buckets: r.int(9).unwrap_or(-1),
+            serde_lib: r.text(10),
+            serde_path: r.int(11).and_then(|sid| paths.get(&sid).cloned()),
+            partition_keys: Vec::new(),
+            params: TableParams::default(),
+        })
+        .collect();
+    tables.sort_unstable_by_key(|t| t.id);
+    let find = |tables: &[TableRecord], id: i64| tables.binary_search_by_key(&id, |t| t.id).ok();
+    for (id, key, value) in params {
+        let Some(i) = find(&tables, id) else { continue };
+        let p = &mut tables[i].params;
+        let v = value.as_deref();
+        match key.as_str() {
+            "numFiles" => p.num_files = parse_count(v),
+            "totalSize" => p.total_size = parse_count(v),
+            "transient_lastDdlTime" => p.last_ddl_time = parse_epoch(v),
+            "transactional" => p.transactional = parse_flag(v),
+            "transactional_properties" => p.insert_only = v.map(|s| s.trim().eq_ignore_ascii_case("insert_only")).unwrap_or(false),
+            "EXTERNAL" => p.external = parse_flag(v),
+            "spark.sql.sources.provider" => p.spark_provider = value.filter(|s| !s.is_empty()),
+            "storage_handler" => p.storage_handler = value.filter(|s| !s.is_empty()),
+            _ => {}
+        }
     }
+    let mut keys = keys;
+    keys.sort_unstable_by_key(|k| (k.0, k.3));
+    for (id, name, ty, _) in keys {
+        if let Some(i) = find(&tables, id) {
+            tables[i].partition_keys.push((name, ty));
+        }
+    }
+    tables
+}
+
+/// Builds a page of partitions from [`sql::Dialect::partitions_page_query`] rows (id, table,
+/// name, sd id), their parameters and the locations of their storage descriptors.
+fn assemble_partitions(page: Vec<(i64, i64, String, Option<i64>)>, params: ParamRows, locations: Vec<(i64, Option<String>)>) -> Vec<PartitionRecord> {
+    use std::collections::HashMap;
+    let locations: HashMap<i64, String> = locations.into_iter().filter_map(|(id, l)| Some((id, l?))).collect();
+    let mut parts: Vec<PartitionRecord> = page
+        .into_iter()
+        .map(|(id, table_id, name, sd)| PartitionRecord {
+            id,
+            table_id,
+            name,
+            location: sd.and_then(|sd| locations.get(&sd).cloned()),
+            ..Default::default()
+        })
+        .collect();
+    parts.sort_unstable_by_key(|p| p.id);
+    for (id, key, value) in params {
+        let Ok(i) = parts.binary_search_by_key(&id, |p| p.id) else { continue };
+        let v = value.as_deref();
+        match key.as_str() {
+            "numFiles" => parts[i].num_files = parse_count(v),
+            "totalSize" => parts[i].total_size = parse_count(v),
+            "transient_lastDdlTime" => parts[i].last_ddl_time = parse_epoch(v),
+            _ => {}
+        }
+    }
+    parts
 }
 
 #[cfg(test)]

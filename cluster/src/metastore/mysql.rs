@@ -7,8 +7,8 @@ use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
 
 use super::sql::Dialect;
 use super::{
-    attach_partition_keys, partition_from_cells, table_from_cells, Cells, MetastoreSource,
-    PartitionRecord, SchemaInfo, TableRecord,
+    assemble_partitions, assemble_tables, param_rows, Cells, MetastoreSource, PartitionRecord,
+    SchemaInfo, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -105,39 +105,42 @@ impl MetastoreSource for MysqlMetastore {
     async fn tables(&self) -> Result<Vec<TableRecord>> {
         let mut conn = self.connect().await?;
         let has_catalogs = self.has_catalogs(&mut conn).await?;
-        let rows: Vec<Row> = conn
-            .query(Dialect::Mysql.tables_query(has_catalogs))
-            .await
-            .map_err(|e| self.err(e))?;
-        let mut tables: Vec<TableRecord> = rows.iter().map(table_from_cells).collect();
-        drop(rows);
-        let keys: Vec<Row> = conn
-            .query(Dialect::Mysql.partition_keys_query())
-            .await
-            .map_err(|e| self.err(e))?;
+        let d = Dialect::Mysql;
+        let rows: Vec<Row> = conn.query(d.tables_query(has_catalogs)).await.map_err(|e| self.err(e))?;
+        let params: Vec<Row> = conn.query(d.table_params_query()).await.map_err(|e| self.err(e))?;
+        let paths: Vec<Row> = conn.query(d.serde_paths_query()).await.map_err(|e| self.err(e))?;
+        let keys: Vec<Row> = conn.query(d.partition_keys_query()).await.map_err(|e| self.err(e))?;
+        let _ = conn.disconnect().await;
         let keys = keys
             .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    text_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                ))
-            })
+            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)?, text_at(r, 2).unwrap_or_default(), int_at(r, 3).unwrap_or_default())))
             .collect();
-        attach_partition_keys(&mut tables, keys);
-        let _ = conn.disconnect().await;
-        Ok(tables)
+        let paths = paths.iter().filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1)))).collect();
+        Ok(assemble_tables(&rows, param_rows(&params), paths, keys))
     }
 
     async fn partitions_after(&self, after: i64, limit: u32) -> Result<Vec<PartitionRecord>> {
         let mut conn = self.connect().await?;
-        let rows: Vec<Row> = conn
-            .exec(Dialect::Mysql.partitions_page_query(), (after, limit))
-            .await
-            .map_err(|e| self.err(e))?;
+        let d = Dialect::Mysql;
+        let rows: Vec<Row> = conn.exec(d.partitions_page_query(), (after, limit)).await.map_err(|e| self.err(e))?;
+        let page: Vec<(i64, i64, String, Option<i64>)> =
+            rows.iter().filter_map(|r| Some((int_at(r, 0)?, int_at(r, 1)?, text_at(r, 2).unwrap_or_default(), int_at(r, 3)))).collect();
+        let Some(last) = page.iter().map(|p| p.0).max() else {
+            let _ = conn.disconnect().await;
+            return Ok(Vec::new());
+        };
+        let params: Vec<Row> = conn.exec(d.partition_params_range_query(), (after, last)).await.map_err(|e| self.err(e))?;
+        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
+        sd_ids.sort_unstable();
+        sd_ids.dedup();
+        let mut locations = Vec::with_capacity(sd_ids.len());
+        // Bounded statement size: a few thousand ids per lookup.
+        for chunk in sd_ids.chunks(5000) {
+            let rows: Vec<Row> = conn.query(d.locations_query(chunk)).await.map_err(|e| self.err(e))?;
+            locations.extend(rows.iter().filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))));
+        }
         let _ = conn.disconnect().await;
-        Ok(rows.iter().map(partition_from_cells).collect())
+        Ok(assemble_partitions(page, param_rows(&params), locations))
     }
 }
 

@@ -7,8 +7,8 @@ use tokio_postgres::{Client, NoTls, Row};
 
 use super::sql::Dialect;
 use super::{
-    attach_partition_keys, partition_from_cells, table_from_cells, Cells, MetastoreSource,
-    PartitionRecord, SchemaInfo, TableRecord,
+    assemble_partitions, assemble_tables, param_rows, Cells, MetastoreSource, PartitionRecord,
+    SchemaInfo, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -119,40 +119,35 @@ impl MetastoreSource for PostgresMetastore {
     async fn tables(&self) -> Result<Vec<TableRecord>> {
         let client = self.connect().await?;
         let has_catalogs = self.has_catalogs(&client).await?;
-        let rows = client
-            .query(&Dialect::Postgres.tables_query(has_catalogs), &[])
-            .await
-            .map_err(|e| self.err(pg_message(&e)))?;
-        let mut tables: Vec<TableRecord> = rows.iter().map(table_from_cells).collect();
-        drop(rows);
-        let keys = client
-            .query(&Dialect::Postgres.partition_keys_query(), &[])
-            .await
-            .map_err(|e| self.err(pg_message(&e)))?;
+        let d = Dialect::Postgres;
+        let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
+        let rows = client.query(&d.tables_query(has_catalogs), &[]).await.map_err(pg)?;
+        let params = client.query(&d.table_params_query(), &[]).await.map_err(pg)?;
+        let paths = client.query(&d.serde_paths_query(), &[]).await.map_err(pg)?;
+        let keys = client.query(&d.partition_keys_query(), &[]).await.map_err(pg)?;
         let keys = keys
             .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    text_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                ))
-            })
+            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)?, text_at(r, 2).unwrap_or_default(), int_at(r, 3).unwrap_or_default())))
             .collect();
-        attach_partition_keys(&mut tables, keys);
-        Ok(tables)
+        let paths = paths.iter().filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1)))).collect();
+        Ok(assemble_tables(&rows, param_rows(&params), paths, keys))
     }
 
     async fn partitions_after(&self, after: i64, limit: u32) -> Result<Vec<PartitionRecord>> {
         let client = self.connect().await?;
-        let rows = client
-            .query(
-                &Dialect::Postgres.partitions_page_query(),
-                &[&after, &i64::from(limit)],
-            )
-            .await
-            .map_err(|e| self.err(pg_message(&e)))?;
-        Ok(rows.iter().map(partition_from_cells).collect())
+        let d = Dialect::Postgres;
+        let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
+        let rows = client.query(&d.partitions_page_query(), &[&after, &i64::from(limit)]).await.map_err(pg)?;
+        let page: Vec<(i64, i64, String, Option<i64>)> =
+            rows.iter().filter_map(|r| Some((int_at(r, 0)?, int_at(r, 1)?, text_at(r, 2).unwrap_or_default(), int_at(r, 3)))).collect();
+        let Some(last) = page.iter().map(|p| p.0).max() else { return Ok(Vec::new()) };
+        let params = client.query(&d.partition_params_range_query(), &[&after, &last]).await.map_err(pg)?;
+        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
+        sd_ids.sort_unstable();
+        sd_ids.dedup();
+        let rows = client.query(&d.locations_query(&sd_ids), &[&sd_ids]).await.map_err(pg)?;
+        let locations = rows.iter().filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))).collect();
+        Ok(assemble_partitions(page, param_rows(&params), locations))
     }
 }
 

@@ -1,6 +1,11 @@
 //! The metastore queries, written once for both dialects: PostgreSQL quotes the upper-case
-//! identifiers, MySQL/MariaDB does not. Only constant text goes into these statements; paging
-//! values are bound parameters.
+//! identifiers, MySQL/MariaDB does not. Only constant text and integers read from the
+//! metastore itself go into these statements; paging values are bound parameters.
+//!
+//! Every query is a scan of one table's primary-key range or a set of primary-key lookups, and
+//! rows are joined in memory: a multi-way join per page lets the planner pick a hash join over a
+//! whole parameter table for every page, which on a metastore with a million partitions costs
+//! minutes instead of seconds.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -8,7 +13,7 @@ pub(crate) enum Dialect {
     Postgres,
 }
 
-/// Table parameters read per table, each as its own primary-key LEFT JOIN.
+/// Table parameters read.
 pub(crate) const TABLE_PARAM_KEYS: [&str; 8] = [
     "numFiles",
     "totalSize",
@@ -20,8 +25,11 @@ pub(crate) const TABLE_PARAM_KEYS: [&str; 8] = [
     "storage_handler",
 ];
 
-pub(crate) const PARTITION_PARAM_KEYS: [&str; 3] =
-    ["numFiles", "totalSize", "transient_lastDdlTime"];
+pub(crate) const PARTITION_PARAM_KEYS: [&str; 3] = ["numFiles", "totalSize", "transient_lastDdlTime"];
+
+fn key_list(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+}
 
 impl Dialect {
     fn id(self, name: &str) -> String {
@@ -31,64 +39,70 @@ impl Dialect {
         }
     }
 
-    /// Column list: id, catalog, database, table, type, owner, location, input format, output
-    /// format, buckets, serde lib, serde path, then the TABLE_PARAM_KEYS values in order.
+    fn placeholders(self) -> (&'static str, &'static str) {
+        match self {
+            Dialect::Mysql => ("?", "?"),
+            Dialect::Postgres => ("$1", "$2"),
+        }
+    }
+
+    /// Columns: id, catalog, database, table, type, owner, location, input format, output
+    /// format, buckets, serde lib, serde id.
     pub(crate) fn tables_query(self, has_catalogs: bool) -> String {
         let q = |n: &str| self.id(n);
-        let catalog = if has_catalogs {
-            format!("d.{}", q("CTLG_NAME"))
-        } else {
-            "'hive'".to_string()
-        };
-        let mut select = vec![
-            format!("t.{}", q("TBL_ID")),
-            catalog,
-            format!("d.{}", q("NAME")),
-            format!("t.{}", q("TBL_NAME")),
-            format!("t.{}", q("TBL_TYPE")),
-            format!("t.{}", q("OWNER")),
-            format!("s.{}", q("LOCATION")),
-            format!("s.{}", q("INPUT_FORMAT")),
-            format!("s.{}", q("OUTPUT_FORMAT")),
-            format!("s.{}", q("NUM_BUCKETS")),
-            format!("se.{}", q("SLIB")),
-            format!("sp.{}", q("PARAM_VALUE")),
-        ];
-        let mut joins = format!(
-            "FROM {tbls} t JOIN {dbs} d ON t.{db_id} = d.{db_id} \
+        let catalog = if has_catalogs { format!("d.{}", q("CTLG_NAME")) } else { "'hive'".to_string() };
+        format!(
+            "SELECT t.{tbl_id}, {catalog}, d.{name}, t.{tbl_name}, t.{tbl_type}, t.{owner}, s.{loc}, s.{inf}, s.{outf}, s.{nb}, se.{slib}, s.{serde_id} \
+             FROM {tbls} t JOIN {dbs} d ON t.{db_id} = d.{db_id} \
              LEFT JOIN {sds} s ON t.{sd_id} = s.{sd_id} \
-             LEFT JOIN {serdes} se ON s.{serde_id} = se.{serde_id} \
-             LEFT JOIN {serde_params} sp ON sp.{serde_id} = s.{serde_id} AND sp.{key} = 'path'",
+             LEFT JOIN {serdes} se ON s.{serde_id} = se.{serde_id}",
+            tbl_id = q("TBL_ID"),
+            name = q("NAME"),
+            tbl_name = q("TBL_NAME"),
+            tbl_type = q("TBL_TYPE"),
+            owner = q("OWNER"),
+            loc = q("LOCATION"),
+            inf = q("INPUT_FORMAT"),
+            outf = q("OUTPUT_FORMAT"),
+            nb = q("NUM_BUCKETS"),
+            slib = q("SLIB"),
+            serde_id = q("SERDE_ID"),
             tbls = q("TBLS"),
             dbs = q("DBS"),
             sds = q("SDS"),
             serdes = q("SERDES"),
-            serde_params = q("SERDE_PARAMS"),
             db_id = q("DB_ID"),
             sd_id = q("SD_ID"),
-            serde_id = q("SERDE_ID"),
-            key = q("PARAM_KEY"),
-        );
-        for (i, key) in TABLE_PARAM_KEYS.iter().enumerate() {
-            select.push(format!("p{i}.{}", q("PARAM_VALUE")));
-            joins.push_str(&format!(
-                " LEFT JOIN {tp} p{i} ON p{i}.{tbl_id} = t.{tbl_id} AND p{i}.{pk} = '{key}'",
-                tp = q("TABLE_PARAMS"),
-                tbl_id = q("TBL_ID"),
-                pk = q("PARAM_KEY"),
-            ));
-        }
+        )
+    }
+
+    /// Columns: table id, key, value.
+    pub(crate) fn table_params_query(self) -> String {
         format!(
-            "SELECT {} {joins} ORDER BY t.{}",
-            select.join(", "),
-            q("TBL_ID")
+            "SELECT {id}, {k}, {v} FROM {t} WHERE {k} IN ({keys})",
+            id = self.id("TBL_ID"),
+            k = self.id("PARAM_KEY"),
+            v = self.id("PARAM_VALUE"),
+            t = self.id("TABLE_PARAMS"),
+            keys = key_list(&TABLE_PARAM_KEYS),
+        )
+    }
+
+    /// Columns: serde id, value of `path` (Spark data-source tables).
+    pub(crate) fn serde_paths_query(self) -> String {
+        format!(
+            "SELECT {id}, {v} FROM {t} WHERE {k} = 'path'",
+            id = self.id("SERDE_ID"),
+            k = self.id("PARAM_KEY"),
+            v = self.id("PARAM_VALUE"),
+            t = self.id("SERDE_PARAMS"),
         )
     }
 
     pub(crate) fn partition_keys_query(self) -> String {
         let q = |n: &str| self.id(n);
         format!(
-            "SELECT {tbl}, {name}, {ty} FROM {pk} ORDER BY {tbl}, {idx}",
+            "SELECT {tbl}, {name}, {ty}, {idx} FROM {pk}",
             tbl = q("TBL_ID"),
             name = q("PKEY_NAME"),
             ty = q("PKEY_TYPE"),
@@ -97,47 +111,47 @@ impl Dialect {
         )
     }
 
-    /// Column list: part id, table id, name, location, then PARTITION_PARAM_KEYS values.
-    /// Two bound parameters: the last PART_ID seen and the page size.
+    /// Columns: part id, table id, name, storage descriptor id. Bound: last PART_ID, page size.
     pub(crate) fn partitions_page_query(self) -> String {
         let q = |n: &str| self.id(n);
-        let mut select = vec![
-            format!("p.{}", q("PART_ID")),
-            format!("p.{}", q("TBL_ID")),
-            format!("p.{}", q("PART_NAME")),
-            format!("s.{}", q("LOCATION")),
-        ];
-        let mut joins = format!(
-            "FROM {parts} p LEFT JOIN {sds} s ON p.{sd} = s.{sd}",
-            parts = q("PARTITIONS"),
-            sds = q("SDS"),
-            sd = q("SD_ID"),
-        );
-        for (i, key) in PARTITION_PARAM_KEYS.iter().enumerate() {
-            select.push(format!("pp{i}.{}", q("PARAM_VALUE")));
-            joins.push_str(&format!(
-                " LEFT JOIN {pp} pp{i} ON pp{i}.{id} = p.{id} AND pp{i}.{k} = '{key}'",
-                pp = q("PARTITION_PARAMS"),
-                id = q("PART_ID"),
-                k = q("PARAM_KEY"),
-            ));
-        }
-        let (a, b) = match self {
-            Dialect::Mysql => ("?", "?"),
-            Dialect::Postgres => ("$1", "$2"),
-        };
+        let (a, b) = self.placeholders();
         format!(
-            "SELECT {} {joins} WHERE p.{id} > {a} ORDER BY p.{id} LIMIT {b}",
-            select.join(", "),
+            "SELECT {id}, {tbl}, {name}, {sd} FROM {parts} WHERE {id} > {a} ORDER BY {id} LIMIT {b}",
             id = q("PART_ID"),
+            tbl = q("TBL_ID"),
+            name = q("PART_NAME"),
+            sd = q("SD_ID"),
+            parts = q("PARTITIONS"),
         )
     }
 
-    pub(crate) fn version_query(self) -> String {
+    /// Columns: part id, key, value. Bound: the page's first-exclusive and last-inclusive ids.
+    pub(crate) fn partition_params_range_query(self) -> String {
+        let (a, b) = self.placeholders();
         format!(
-            "SELECT {} FROM {}",
-            self.id("SCHEMA_VERSION"),
-            self.id("VERSION")
+            "SELECT {id}, {k}, {v} FROM {t} WHERE {id} > {a} AND {id} <= {b} AND {k} IN ({keys})",
+            id = self.id("PART_ID"),
+            k = self.id("PARAM_KEY"),
+            v = self.id("PARAM_VALUE"),
+            t = self.id("PARTITION_PARAMS"),
+            keys = key_list(&PARTITION_PARAM_KEYS),
         )
+    }
+
+    /// Columns: sd id, location. MySQL: the ids are written into the statement (integers read
+    /// from the metastore); PostgreSQL: bound as one array.
+    pub(crate) fn locations_query(self, sd_ids: &[i64]) -> String {
+        let head = format!("SELECT {sd}, {loc} FROM {sds} WHERE {sd}", sd = self.id("SD_ID"), loc = self.id("LOCATION"), sds = self.id("SDS"));
+        match self {
+            Dialect::Mysql => {
+                let ids: Vec<String> = sd_ids.iter().map(i64::to_string).collect();
+                format!("{head} IN ({})", ids.join(","))
+            }
+            Dialect::Postgres => format!("{head} = ANY($1)"),
+        }
+    }
+
+    pub(crate) fn version_query(self) -> String {
+        format!("SELECT {} FROM {}", self.id("SCHEMA_VERSION"), self.id("VERSION"))
     }
 }
