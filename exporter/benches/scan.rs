@@ -188,7 +188,7 @@ async fn metastore(kind: Kind, tables: usize, partitions: usize) {
         gen.as_secs_f64()
     );
     let cfg: MetastoreConfig = serde_saphyr::from_str(&format!("url: {}\n", db.url())).unwrap();
-    let db = keep_if_asked(db);
+    let _db = keep_if_asked(db);
     let ms = Metastore::from_config(&cfg).unwrap();
     for run in 1..=3 {
         let start = Instant::now();

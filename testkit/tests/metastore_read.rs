@@ -149,6 +149,55 @@ async fn check_version(kind: MetastoreKind, version: &str, shared: &std::path::P
         assert_ne!(so.id, o.id);
     }
 
+    // Point lookups with bound parameters, as the merger validates alerts.
+    let found = ms
+        .find_table("SALES", "Orders")
+        .await
+        .unwrap()
+        .expect("case-insensitive lookup");
+    assert_eq!((found.id, found.name.as_str()), (o.id, "orders"));
+    assert_eq!(found.partition_keys.len(), 2);
+    assert_eq!(
+        ms.find_table("sales", "spark_t")
+            .await
+            .unwrap()
+            .unwrap()
+            .data_location(),
+        Some("hdfs://nameservice1/spark/spark_t")
+    );
+    assert!(ms
+        .find_table("sales", "orders; DROP TABLE TBLS")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(ms
+        .find_table("sales' OR '1'='1", "orders")
+        .await
+        .unwrap()
+        .is_none());
+    if has_catalogs {
+        let so = ms
+            .find_table("@spark#sales", "orders")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(so.catalog, "spark");
+    }
+    let part = ms
+        .find_partition(o.id, "dt=2024-01-01/hr=0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (part.num_files, part.last_ddl_time),
+        (Some(5), Some(1700000100))
+    );
+    assert!(ms
+        .find_partition(o.id, "dt=2024-01-01")
+        .await
+        .unwrap()
+        .is_none());
+
     // Paged by primary key with a page size of 2.
     let mut parts = Vec::new();
     let mut after = 0;

@@ -142,6 +142,26 @@ pub trait MetastoreSource: Send + Sync {
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PartitionRecord>>> + Send;
+    /// One table, looked up with bound parameters; `database` may be `@catalog#db`.
+    fn find_table(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> impl Future<Output = Result<Option<TableRecord>>> + Send;
+    /// One partition of a table by its exact (escaped) name.
+    fn find_partition(
+        &self,
+        table_id: i64,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<PartitionRecord>>> + Send;
+}
+
+/// Splits Hive's `@catalog#database` form; a plain name is in the default catalog.
+pub fn split_catalog(database: &str) -> (&str, &str) {
+    database
+        .strip_prefix('@')
+        .and_then(|rest| rest.split_once('#'))
+        .unwrap_or((DEFAULT_CATALOG, database))
 }
 
 /// The configured metastore of a cluster.
@@ -194,6 +214,18 @@ impl MetastoreSource for Metastore {
             Metastore::Postgres(m) => m.partitions_after(after, limit).await,
         }
     }
+    async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
+        match self {
+            Metastore::Mysql(m) => m.find_table(database, table).await,
+            Metastore::Postgres(m) => m.find_table(database, table).await,
+        }
+    }
+    async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {
+        match self {
+            Metastore::Mysql(m) => m.find_partition(table_id, name).await,
+            Metastore::Postgres(m) => m.find_partition(table_id, name).await,
+        }
+    }
 }
 
 /// Column access shared by the MySQL and PostgreSQL rows, so both map rows the same way.
@@ -206,7 +238,9 @@ trait Cells {
 type ParamRows = Vec<(i64, String, Option<String>)>;
 
 fn param_rows<R: Cells>(rows: &[R]) -> ParamRows {
-    rows.iter().filter_map(|r| Some((r.int(0)?, r.text(1)?, r.text(2)))).collect()
+    rows.iter()
+        .filter_map(|r| Some((r.int(0)?, r.text(1)?, r.text(2))))
+        .collect()
 }
 
 /// Builds the tables from the rows of [`sql::Dialect::tables_query`], the table parameters,
@@ -218,7 +252,10 @@ fn assemble_tables<R: Cells>(
     keys: Vec<(i64, String, String, i64)>,
 ) -> Vec<TableRecord> {
     use std::collections::HashMap;
-    let paths: HashMap<i64, String> = serde_paths.into_iter().filter_map(|(id, _, v)| Some((id, v?))).collect();
+    let paths: HashMap<i64, String> = serde_paths
+        .into_iter()
+        .filter_map(|(id, _, v)| Some((id, v?)))
+        .collect();
     let mut tables: Vec<TableRecord> = rows
         .iter()
         .map(|r| TableRecord {
@@ -249,7 +286,11 @@ fn assemble_tables<R: Cells>(
             "totalSize" => p.total_size = parse_count(v),
             "transient_lastDdlTime" => p.last_ddl_time = parse_epoch(v),
             "transactional" => p.transactional = parse_flag(v),
-            "transactional_properties" => p.insert_only = v.map(|s| s.trim().eq_ignore_ascii_case("insert_only")).unwrap_or(false),
+            "transactional_properties" => {
+                p.insert_only = v
+                    .map(|s| s.trim().eq_ignore_ascii_case("insert_only"))
+                    .unwrap_or(false)
+            }
             "EXTERNAL" => p.external = parse_flag(v),
             "spark.sql.sources.provider" => p.spark_provider = value.filter(|s| !s.is_empty()),
             "storage_handler" => p.storage_handler = value.filter(|s| !s.is_empty()),
@@ -268,9 +309,16 @@ fn assemble_tables<R: Cells>(
 
 /// Builds a page of partitions from [`sql::Dialect::partitions_page_query`] rows (id, table,
 /// name, sd id), their parameters and the locations of their storage descriptors.
-fn assemble_partitions(page: Vec<(i64, i64, String, Option<i64>)>, params: ParamRows, locations: Vec<(i64, Option<String>)>) -> Vec<PartitionRecord> {
+fn assemble_partitions(
+    page: Vec<(i64, i64, String, Option<i64>)>,
+    params: ParamRows,
+    locations: Vec<(i64, Option<String>)>,
+) -> Vec<PartitionRecord> {
     use std::collections::HashMap;
-    let locations: HashMap<i64, String> = locations.into_iter().filter_map(|(id, l)| Some((id, l?))).collect();
+    let locations: HashMap<i64, String> = locations
+        .into_iter()
+        .filter_map(|(id, l)| Some((id, l?)))
+        .collect();
     let mut parts: Vec<PartitionRecord> = page
         .into_iter()
         .map(|(id, table_id, name, sd)| PartitionRecord {
@@ -283,7 +331,9 @@ fn assemble_partitions(page: Vec<(i64, i64, String, Option<i64>)>, params: Param
         .collect();
     parts.sort_unstable_by_key(|p| p.id);
     for (id, key, value) in params {
-        let Ok(i) = parts.binary_search_by_key(&id, |p| p.id) else { continue };
+        let Ok(i) = parts.binary_search_by_key(&id, |p| p.id) else {
+            continue;
+        };
         let v = value.as_deref();
         match key.as_str() {
             "numFiles" => parts[i].num_files = parse_count(v),

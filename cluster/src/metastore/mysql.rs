@@ -106,41 +106,176 @@ impl MetastoreSource for MysqlMetastore {
         let mut conn = self.connect().await?;
         let has_catalogs = self.has_catalogs(&mut conn).await?;
         let d = Dialect::Mysql;
-        let rows: Vec<Row> = conn.query(d.tables_query(has_catalogs)).await.map_err(|e| self.err(e))?;
-        let params: Vec<Row> = conn.query(d.table_params_query()).await.map_err(|e| self.err(e))?;
-        let paths: Vec<Row> = conn.query(d.serde_paths_query()).await.map_err(|e| self.err(e))?;
-        let keys: Vec<Row> = conn.query(d.partition_keys_query()).await.map_err(|e| self.err(e))?;
+        let rows: Vec<Row> = conn
+            .query(d.tables_query(has_catalogs))
+            .await
+            .map_err(|e| self.err(e))?;
+        let params: Vec<Row> = conn
+            .query(d.table_params_query())
+            .await
+            .map_err(|e| self.err(e))?;
+        let paths: Vec<Row> = conn
+            .query(d.serde_paths_query())
+            .await
+            .map_err(|e| self.err(e))?;
+        let keys: Vec<Row> = conn
+            .query(d.partition_keys_query())
+            .await
+            .map_err(|e| self.err(e))?;
         let _ = conn.disconnect().await;
         let keys = keys
             .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)?, text_at(r, 2).unwrap_or_default(), int_at(r, 3).unwrap_or_default())))
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    text_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3).unwrap_or_default(),
+                ))
+            })
             .collect();
-        let paths = paths.iter().filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1)))).collect();
+        let paths = paths
+            .iter()
+            .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
+            .collect();
         Ok(assemble_tables(&rows, param_rows(&params), paths, keys))
     }
 
     async fn partitions_after(&self, after: i64, limit: u32) -> Result<Vec<PartitionRecord>> {
         let mut conn = self.connect().await?;
         let d = Dialect::Mysql;
-        let rows: Vec<Row> = conn.exec(d.partitions_page_query(), (after, limit)).await.map_err(|e| self.err(e))?;
-        let page: Vec<(i64, i64, String, Option<i64>)> =
-            rows.iter().filter_map(|r| Some((int_at(r, 0)?, int_at(r, 1)?, text_at(r, 2).unwrap_or_default(), int_at(r, 3)))).collect();
+        let rows: Vec<Row> = conn
+            .exec(d.partitions_page_query(), (after, limit))
+            .await
+            .map_err(|e| self.err(e))?;
+        let page: Vec<(i64, i64, String, Option<i64>)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    int_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3),
+                ))
+            })
+            .collect();
         let Some(last) = page.iter().map(|p| p.0).max() else {
             let _ = conn.disconnect().await;
             return Ok(Vec::new());
         };
-        let params: Vec<Row> = conn.exec(d.partition_params_range_query(), (after, last)).await.map_err(|e| self.err(e))?;
+        let params: Vec<Row> = conn
+            .exec(d.partition_params_range_query(), (after, last))
+            .await
+            .map_err(|e| self.err(e))?;
         let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         sd_ids.sort_unstable();
         sd_ids.dedup();
         let mut locations = Vec::with_capacity(sd_ids.len());
         // Bounded statement size: a few thousand ids per lookup.
         for chunk in sd_ids.chunks(5000) {
-            let rows: Vec<Row> = conn.query(d.locations_query(chunk)).await.map_err(|e| self.err(e))?;
-            locations.extend(rows.iter().filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))));
+            let rows: Vec<Row> = conn
+                .query(d.locations_query(chunk))
+                .await
+                .map_err(|e| self.err(e))?;
+            locations.extend(
+                rows.iter()
+                    .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
+            );
         }
         let _ = conn.disconnect().await;
         Ok(assemble_partitions(page, param_rows(&params), locations))
+    }
+
+    async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
+        let (catalog, db) = super::split_catalog(database);
+        let mut conn = self.connect().await?;
+        let has_catalogs = self.has_catalogs(&mut conn).await?;
+        let d = Dialect::Mysql;
+        let rows: Vec<Row> = if has_catalogs {
+            conn.exec(d.table_lookup_query(true), (db, table, catalog))
+                .await
+        } else {
+            conn.exec(d.table_lookup_query(false), (db, table)).await
+        }
+        .map_err(|e| self.err(e))?;
+        let Some(row) = rows.first() else {
+            let _ = conn.disconnect().await;
+            return Ok(None);
+        };
+        let id = int_at(row, 0).unwrap_or_default();
+        let params: Vec<Row> = conn
+            .exec(d.table_params_for_query(), (id,))
+            .await
+            .map_err(|e| self.err(e))?;
+        let paths: Vec<Row> = match int_at(row, 11) {
+            Some(sid) => conn
+                .exec(d.serde_path_for_query(), (sid,))
+                .await
+                .map_err(|e| self.err(e))?,
+            None => Vec::new(),
+        };
+        let keys: Vec<Row> = conn
+            .exec(d.partition_keys_for_query(), (id,))
+            .await
+            .map_err(|e| self.err(e))?;
+        let _ = conn.disconnect().await;
+        let keys = keys
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    text_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3).unwrap_or_default(),
+                ))
+            })
+            .collect();
+        let paths = paths
+            .iter()
+            .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
+            .collect();
+        Ok(assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop())
+    }
+
+    async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {
+        let mut conn = self.connect().await?;
+        let d = Dialect::Mysql;
+        let rows: Vec<Row> = conn
+            .exec(d.partition_lookup_query(), (table_id, name))
+            .await
+            .map_err(|e| self.err(e))?;
+        let page: Vec<(i64, i64, String, Option<i64>)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    int_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3),
+                ))
+            })
+            .collect();
+        let Some(&(id, _, _, sd)) = page.first() else {
+            let _ = conn.disconnect().await;
+            return Ok(None);
+        };
+        let params: Vec<Row> = conn
+            .exec(d.partition_params_range_query(), (id - 1, id))
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut locations = Vec::new();
+        if let Some(sd) = sd {
+            let rows: Vec<Row> = conn
+                .query(d.locations_query(&[sd]))
+                .await
+                .map_err(|e| self.err(e))?;
+            locations.extend(
+                rows.iter()
+                    .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
+            );
+        }
+        let _ = conn.disconnect().await;
+        Ok(assemble_partitions(page, param_rows(&params), locations).pop())
     }
 }
 

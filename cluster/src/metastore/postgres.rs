@@ -121,15 +121,37 @@ impl MetastoreSource for PostgresMetastore {
         let has_catalogs = self.has_catalogs(&client).await?;
         let d = Dialect::Postgres;
         let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
-        let rows = client.query(&d.tables_query(has_catalogs), &[]).await.map_err(pg)?;
-        let params = client.query(&d.table_params_query(), &[]).await.map_err(pg)?;
-        let paths = client.query(&d.serde_paths_query(), &[]).await.map_err(pg)?;
-        let keys = client.query(&d.partition_keys_query(), &[]).await.map_err(pg)?;
+        let rows = client
+            .query(&d.tables_query(has_catalogs), &[])
+            .await
+            .map_err(pg)?;
+        let params = client
+            .query(&d.table_params_query(), &[])
+            .await
+            .map_err(pg)?;
+        let paths = client
+            .query(&d.serde_paths_query(), &[])
+            .await
+            .map_err(pg)?;
+        let keys = client
+            .query(&d.partition_keys_query(), &[])
+            .await
+            .map_err(pg)?;
         let keys = keys
             .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)?, text_at(r, 2).unwrap_or_default(), int_at(r, 3).unwrap_or_default())))
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    text_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3).unwrap_or_default(),
+                ))
+            })
             .collect();
-        let paths = paths.iter().filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1)))).collect();
+        let paths = paths
+            .iter()
+            .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
+            .collect();
         Ok(assemble_tables(&rows, param_rows(&params), paths, keys))
     }
 
@@ -137,17 +159,131 @@ impl MetastoreSource for PostgresMetastore {
         let client = self.connect().await?;
         let d = Dialect::Postgres;
         let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
-        let rows = client.query(&d.partitions_page_query(), &[&after, &i64::from(limit)]).await.map_err(pg)?;
-        let page: Vec<(i64, i64, String, Option<i64>)> =
-            rows.iter().filter_map(|r| Some((int_at(r, 0)?, int_at(r, 1)?, text_at(r, 2).unwrap_or_default(), int_at(r, 3)))).collect();
-        let Some(last) = page.iter().map(|p| p.0).max() else { return Ok(Vec::new()) };
-        let params = client.query(&d.partition_params_range_query(), &[&after, &last]).await.map_err(pg)?;
+        let rows = client
+            .query(&d.partitions_page_query(), &[&after, &i64::from(limit)])
+            .await
+            .map_err(pg)?;
+        let page: Vec<(i64, i64, String, Option<i64>)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    int_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3),
+                ))
+            })
+            .collect();
+        let Some(last) = page.iter().map(|p| p.0).max() else {
+            return Ok(Vec::new());
+        };
+        let params = client
+            .query(&d.partition_params_range_query(), &[&after, &last])
+            .await
+            .map_err(pg)?;
         let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         sd_ids.sort_unstable();
         sd_ids.dedup();
-        let rows = client.query(&d.locations_query(&sd_ids), &[&sd_ids]).await.map_err(pg)?;
-        let locations = rows.iter().filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))).collect();
+        let rows = client
+            .query(&d.locations_query(&sd_ids), &[&sd_ids])
+            .await
+            .map_err(pg)?;
+        let locations = rows
+            .iter()
+            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1))))
+            .collect();
         Ok(assemble_partitions(page, param_rows(&params), locations))
+    }
+
+    async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
+        let (catalog, db) = super::split_catalog(database);
+        let client = self.connect().await?;
+        let has_catalogs = self.has_catalogs(&client).await?;
+        let d = Dialect::Postgres;
+        let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
+        let rows = if has_catalogs {
+            client
+                .query(&d.table_lookup_query(true), &[&db, &table, &catalog])
+                .await
+        } else {
+            client
+                .query(&d.table_lookup_query(false), &[&db, &table])
+                .await
+        }
+        .map_err(pg)?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let id = int_at(row, 0).unwrap_or_default();
+        let params = client
+            .query(&d.table_params_for_query(), &[&id])
+            .await
+            .map_err(pg)?;
+        let paths = match int_at(row, 11) {
+            Some(sid) => client
+                .query(&d.serde_path_for_query(), &[&sid])
+                .await
+                .map_err(pg)?,
+            None => Vec::new(),
+        };
+        let keys = client
+            .query(&d.partition_keys_for_query(), &[&id])
+            .await
+            .map_err(pg)?;
+        let keys = keys
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    text_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3).unwrap_or_default(),
+                ))
+            })
+            .collect();
+        let paths = paths
+            .iter()
+            .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
+            .collect();
+        Ok(assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop())
+    }
+
+    async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {
+        let client = self.connect().await?;
+        let d = Dialect::Postgres;
+        let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
+        let rows = client
+            .query(&d.partition_lookup_query(), &[&table_id, &name])
+            .await
+            .map_err(pg)?;
+        let page: Vec<(i64, i64, String, Option<i64>)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    int_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3),
+                ))
+            })
+            .collect();
+        let Some(&(id, _, _, sd)) = page.first() else {
+            return Ok(None);
+        };
+        let params = client
+            .query(&d.partition_params_range_query(), &[&(id - 1), &id])
+            .await
+            .map_err(pg)?;
+        let sds: Vec<i64> = sd.into_iter().collect();
+        let rows = client
+            .query(&d.locations_query(&sds), &[&sds])
+            .await
+            .map_err(pg)?;
+        let locations = rows
+            .iter()
+            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1))))
+            .collect();
+        Ok(assemble_partitions(page, param_rows(&params), locations).pop())
     }
 }
 

@@ -25,10 +25,14 @@ pub(crate) const TABLE_PARAM_KEYS: [&str; 8] = [
     "storage_handler",
 ];
 
-pub(crate) const PARTITION_PARAM_KEYS: [&str; 3] = ["numFiles", "totalSize", "transient_lastDdlTime"];
+pub(crate) const PARTITION_PARAM_KEYS: [&str; 3] =
+    ["numFiles", "totalSize", "transient_lastDdlTime"];
 
 fn key_list(keys: &[&str]) -> String {
-    keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+    keys.iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Dialect {
@@ -50,7 +54,11 @@ impl Dialect {
     /// format, buckets, serde lib, serde id.
     pub(crate) fn tables_query(self, has_catalogs: bool) -> String {
         let q = |n: &str| self.id(n);
-        let catalog = if has_catalogs { format!("d.{}", q("CTLG_NAME")) } else { "'hive'".to_string() };
+        let catalog = if has_catalogs {
+            format!("d.{}", q("CTLG_NAME"))
+        } else {
+            "'hive'".to_string()
+        };
         format!(
             "SELECT t.{tbl_id}, {catalog}, d.{name}, t.{tbl_name}, t.{tbl_type}, t.{owner}, s.{loc}, s.{inf}, s.{outf}, s.{nb}, se.{slib}, s.{serde_id} \
              FROM {tbls} t JOIN {dbs} d ON t.{db_id} = d.{db_id} \
@@ -141,7 +149,12 @@ impl Dialect {
     /// Columns: sd id, location. MySQL: the ids are written into the statement (integers read
     /// from the metastore); PostgreSQL: bound as one array.
     pub(crate) fn locations_query(self, sd_ids: &[i64]) -> String {
-        let head = format!("SELECT {sd}, {loc} FROM {sds} WHERE {sd}", sd = self.id("SD_ID"), loc = self.id("LOCATION"), sds = self.id("SDS"));
+        let head = format!(
+            "SELECT {sd}, {loc} FROM {sds} WHERE {sd}",
+            sd = self.id("SD_ID"),
+            loc = self.id("LOCATION"),
+            sds = self.id("SDS")
+        );
         match self {
             Dialect::Mysql => {
                 let ids: Vec<String> = sd_ids.iter().map(i64::to_string).collect();
@@ -151,7 +164,81 @@ impl Dialect {
         }
     }
 
+    fn ph(self, n: usize) -> String {
+        match self {
+            Dialect::Mysql => "?".into(),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// One table by database and name (case-insensitive, as Hive names are), in one catalog.
+    /// Bound: database, table, catalog (3.0+ schemas only).
+    pub(crate) fn table_lookup_query(self, has_catalogs: bool) -> String {
+        let q = |n: &str| self.id(n);
+        let mut sql = format!(
+            "{} WHERE LOWER(d.{name}) = LOWER({p1}) AND LOWER(t.{tbl}) = LOWER({p2})",
+            self.tables_query(has_catalogs),
+            name = q("NAME"),
+            tbl = q("TBL_NAME"),
+            p1 = self.ph(1),
+            p2 = self.ph(2),
+        );
+        if has_catalogs {
+            sql.push_str(&format!(" AND d.{} = {}", q("CTLG_NAME"), self.ph(3)));
+        }
+        sql
+    }
+
+    /// Bound: table id.
+    pub(crate) fn table_params_for_query(self) -> String {
+        format!(
+            "{} AND {} = {}",
+            self.table_params_query(),
+            self.id("TBL_ID"),
+            self.ph(1)
+        )
+    }
+
+    /// Bound: serde id.
+    pub(crate) fn serde_path_for_query(self) -> String {
+        format!(
+            "{} AND {} = {}",
+            self.serde_paths_query(),
+            self.id("SERDE_ID"),
+            self.ph(1)
+        )
+    }
+
+    /// Bound: table id.
+    pub(crate) fn partition_keys_for_query(self) -> String {
+        format!(
+            "{} WHERE {} = {}",
+            self.partition_keys_query(),
+            self.id("TBL_ID"),
+            self.ph(1)
+        )
+    }
+
+    /// One partition by exact (escaped) name. Bound: table id, name.
+    pub(crate) fn partition_lookup_query(self) -> String {
+        let q = |n: &str| self.id(n);
+        format!(
+            "SELECT {id}, {tbl}, {name}, {sd} FROM {parts} WHERE {tbl} = {p1} AND {name} = {p2}",
+            id = q("PART_ID"),
+            tbl = q("TBL_ID"),
+            name = q("PART_NAME"),
+            sd = q("SD_ID"),
+            parts = q("PARTITIONS"),
+            p1 = self.ph(1),
+            p2 = self.ph(2),
+        )
+    }
+
     pub(crate) fn version_query(self) -> String {
-        format!("SELECT {} FROM {}", self.id("SCHEMA_VERSION"), self.id("VERSION"))
+        format!(
+            "SELECT {} FROM {}",
+            self.id("SCHEMA_VERSION"),
+            self.id("VERSION")
+        )
     }
 }
