@@ -272,6 +272,8 @@ pub struct TableSpec {
     pub params: Vec<(String, String)>,
     pub partition_keys: Vec<(String, String)>,
     pub num_buckets: i32,
+    /// Data columns (name, type).
+    pub columns: Vec<(String, String)>,
 }
 
 pub const TEXT_INPUT: &str = "org.apache.hadoop.mapred.TextInputFormat";
@@ -299,6 +301,10 @@ impl TableSpec {
             params: vec![("transient_lastDdlTime".into(), "1700000000".into())],
             partition_keys: vec![],
             num_buckets: -1,
+            columns: vec![
+                ("id".into(), "bigint".into()),
+                ("amount".into(), "decimal(10,2)".into()),
+            ],
         }
     }
 
@@ -360,7 +366,7 @@ pub struct MetastoreBuilder {
 }
 
 /// Insert order that satisfies the schemas' foreign keys.
-const ORDER: [(&str, &[&str]); 12] = [
+const ORDER: [(&str, &[&str]); 13] = [
     ("CTLGS", &["CTLG_ID", "NAME", "DESC", "LOCATION_URI"]),
     (
         "DBS",
@@ -376,6 +382,16 @@ const ORDER: [(&str, &[&str]); 12] = [
     ("SERDES", &["SERDE_ID", "NAME", "SLIB"]),
     ("SERDE_PARAMS", &["SERDE_ID", "PARAM_KEY", "PARAM_VALUE"]),
     ("CDS", &["CD_ID"]),
+    (
+        "COLUMNS_V2",
+        &[
+            "CD_ID",
+            "COMMENT",
+            "COLUMN_NAME",
+            "TYPE_NAME",
+            "INTEGER_IDX",
+        ],
+    ),
     (
         "SDS",
         &[
@@ -538,6 +554,7 @@ impl MetastoreBuilder {
         serde: &str,
         serde_params: &[(String, String)],
         buckets: i32,
+        columns: &[(String, String)],
     ) -> i64 {
         let serde_id = self.id();
         let v = vec![serde_id.to_string(), "NULL".into(), self.lit(serde)];
@@ -548,6 +565,16 @@ impl MetastoreBuilder {
         }
         let cd = self.id();
         self.push("CDS", vec![cd.to_string()]);
+        for (i, (name, ty)) in columns.iter().enumerate() {
+            let v = vec![
+                cd.to_string(),
+                "NULL".into(),
+                self.lit(name),
+                self.lit(ty),
+                i.to_string(),
+            ];
+            self.push("COLUMNS_V2", v);
+        }
         let sd = self.id();
         let v = vec![
             sd.to_string(),
@@ -572,6 +599,7 @@ impl MetastoreBuilder {
             &spec.serde_lib,
             &spec.serde_params,
             spec.num_buckets,
+            &spec.columns,
         );
         let id = self.id();
         let view_text = if spec.table_type.contains("VIEW") {
@@ -627,6 +655,7 @@ impl MetastoreBuilder {
             &spec.serde_lib,
             &[],
             spec.num_buckets,
+            &[],
         );
         let id = self.id();
         let v = vec![

@@ -158,6 +158,13 @@ async fn check_version(kind: MetastoreKind, version: &str, shared: &std::path::P
     assert_eq!((found.id, found.name.as_str()), (o.id, "orders"));
     assert_eq!(found.partition_keys.len(), 2);
     assert_eq!(
+        found.columns,
+        vec![
+            ("id".to_string(), "bigint".to_string()),
+            ("amount".to_string(), "decimal(10,2)".to_string())
+        ]
+    );
+    assert_eq!(
         ms.find_table("sales", "spark_t")
             .await
             .unwrap()

@@ -46,6 +46,8 @@ pub struct TableRecord {
     pub num_buckets: i64,
     /// (name, type) in key order. Non-empty means partitioned, even with no partitions yet.
     pub partition_keys: Vec<(String, String)>,
+    /// (name, type) of the data columns in order; filled by point lookups only.
+    pub columns: Vec<(String, String)>,
     pub params: TableParams,
 }
 
@@ -272,6 +274,7 @@ fn assemble_tables<R: Cells>(
             serde_lib: r.text(10),
             serde_path: r.int(11).and_then(|sid| paths.get(&sid).cloned()),
             partition_keys: Vec::new(),
+            columns: Vec::new(),
             params: TableParams::default(),
         })
         .collect();

@@ -218,6 +218,10 @@ impl MetastoreSource for MysqlMetastore {
             .exec(d.partition_keys_for_query(), (id,))
             .await
             .map_err(|e| self.err(e))?;
+        let cols: Vec<Row> = conn
+            .exec(d.columns_query(), (id,))
+            .await
+            .map_err(|e| self.err(e))?;
         let _ = conn.disconnect().await;
         let keys = keys
             .iter()
@@ -234,7 +238,14 @@ impl MetastoreSource for MysqlMetastore {
             .iter()
             .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
             .collect();
-        Ok(assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop())
+        let mut table = assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop();
+        if let Some(t) = table.as_mut() {
+            t.columns = cols
+                .iter()
+                .filter_map(|r| Some((text_at(r, 0)?, text_at(r, 1).unwrap_or_default())))
+                .collect();
+        }
+        Ok(table)
     }
 
     async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {

@@ -219,6 +219,24 @@ impl Dialect {
         )
     }
 
+    /// Data columns of a table in order. Bound: table id.
+    pub(crate) fn columns_query(self) -> String {
+        let q = |n: &str| self.id(n);
+        format!(
+            "SELECT c.{name}, c.{ty} FROM {cols} c JOIN {sds} s ON c.{cd} = s.{cd} JOIN {tbls} t ON t.{sd} = s.{sd} WHERE t.{tbl} = {p1} ORDER BY c.{idx}",
+            name = q("COLUMN_NAME"),
+            ty = q("TYPE_NAME"),
+            cols = q("COLUMNS_V2"),
+            sds = q("SDS"),
+            tbls = q("TBLS"),
+            cd = q("CD_ID"),
+            sd = q("SD_ID"),
+            tbl = q("TBL_ID"),
+            idx = q("INTEGER_IDX"),
+            p1 = self.ph(1),
+        )
+    }
+
     /// One partition by exact (escaped) name. Bound: table id, name.
     pub(crate) fn partition_lookup_query(self) -> String {
         let q = |n: &str| self.id(n);
