@@ -546,25 +546,32 @@ impl MetastoreBuilder {
         entry.1.push(format!("({})", values.join(", ")));
     }
 
-    fn storage(
-        &mut self,
-        spec_location: Option<&str>,
-        input: &str,
-        output: &str,
-        serde: &str,
-        serde_params: &[(String, String)],
-        buckets: i32,
-        columns: &[(String, String)],
-    ) -> i64 {
+    /// A storage descriptor with its serde; the table's own carries serde parameters and
+    /// columns, a partition's does not.
+    fn storage(&mut self, spec: &TableSpec, location: Option<&str>, table_level: bool) -> i64 {
         let serde_id = self.id();
-        let v = vec![serde_id.to_string(), "NULL".into(), self.lit(serde)];
+        let v = vec![
+            serde_id.to_string(),
+            "NULL".into(),
+            self.lit(&spec.serde_lib),
+        ];
         self.push("SERDES", v);
+        let serde_params = if table_level {
+            spec.serde_params.as_slice()
+        } else {
+            &[]
+        };
         for (k, val) in serde_params {
             let v = vec![serde_id.to_string(), self.lit(k), self.lit(val)];
             self.push("SERDE_PARAMS", v);
         }
         let cd = self.id();
         self.push("CDS", vec![cd.to_string()]);
+        let columns = if table_level {
+            spec.columns.as_slice()
+        } else {
+            &[]
+        };
         for (i, (name, ty)) in columns.iter().enumerate() {
             let v = vec![
                 cd.to_string(),
@@ -579,12 +586,12 @@ impl MetastoreBuilder {
         let v = vec![
             sd.to_string(),
             cd.to_string(),
-            self.opt(Some(input).filter(|s| !s.is_empty())),
+            self.opt(Some(spec.input_format.as_str()).filter(|s| !s.is_empty())),
             self.bool(false).into(),
             self.bool(false).into(),
-            self.opt(spec_location),
-            buckets.to_string(),
-            self.opt(Some(output).filter(|s| !s.is_empty())),
+            self.opt(location),
+            spec.num_buckets.to_string(),
+            self.opt(Some(spec.output_format.as_str()).filter(|s| !s.is_empty())),
             serde_id.to_string(),
         ];
         self.push("SDS", v);
@@ -592,15 +599,7 @@ impl MetastoreBuilder {
     }
 
     pub fn table(&mut self, db_id: i64, spec: &TableSpec) -> i64 {
-        let sd = self.storage(
-            spec.location.as_deref(),
-            &spec.input_format,
-            &spec.output_format,
-            &spec.serde_lib,
-            &spec.serde_params,
-            spec.num_buckets,
-            &spec.columns,
-        );
+        let sd = self.storage(spec, spec.location.as_deref(), true);
         let id = self.id();
         let view_text = if spec.table_type.contains("VIEW") {
             self.lit("select 1")
@@ -648,15 +647,7 @@ impl MetastoreBuilder {
         location: &str,
         params: &[(&str, &str)],
     ) -> i64 {
-        let sd = self.storage(
-            Some(location),
-            &spec.input_format,
-            &spec.output_format,
-            &spec.serde_lib,
-            &[],
-            spec.num_buckets,
-            &[],
-        );
+        let sd = self.storage(spec, Some(location), false);
         let id = self.id();
         let v = vec![
             id.to_string(),
