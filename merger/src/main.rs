@@ -1,6 +1,172 @@
-//! The merger service is built in its own issue; this binary only reserves its name.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-fn main() {
-    eprintln!("smallfiles-merger: not implemented yet");
-    std::process::exit(2);
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use smallfiles_merger::config::Settings;
+use smallfiles_merger::model::TaskState;
+use smallfiles_merger::service::Service;
+use smallfiles_merger::store::{Store, TaskFilter};
+use smallfiles_merger::validate::MetastoreCatalog;
+
+#[derive(Parser)]
+#[command(
+    name = "smallfiles-merger",
+    version,
+    about = "Turns small-file alerts into merge tasks"
+)]
+struct Cli {
+    #[arg(
+        long = "config.file",
+        global = true,
+        default_value = "/etc/smallfiles/smallfiles.yml"
+    )]
+    config_file: PathBuf,
+    /// Overrides merger.listen_address.
+    #[arg(long = "web.listen-address", global = true)]
+    listen_address: Option<String>,
+    #[arg(long = "log.level", global = true, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    log_level: String,
+    #[arg(long = "log.format", global = true, value_enum, default_value_t = LogFormat::Logfmt)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read the task store (with the merger stopped).
+    Tasks {
+        #[command(subcommand)]
+        what: Option<TasksCommand>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    /// The newest tasks.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One task with its log.
+    Show { id: u64 },
+}
+
+fn store_path(settings: &Settings) -> PathBuf {
+    settings.merger.data_dir.join("merger.redb")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Logfmt => builder.with_ansi(false).init(),
+    }
+    let settings = Settings::load(&cli.config_file)?;
+    match cli.command {
+        None => serve(settings, cli.listen_address).await,
+        Some(Command::Tasks { what }) => {
+            let store = Store::open(&store_path(&settings)).with_context(|| {
+                "opening the task store (is the merger running? stop it, or use the API)"
+            })?;
+            match what.unwrap_or(TasksCommand::List {
+                state: None,
+                limit: 50,
+            }) {
+                TasksCommand::List { state, limit } => {
+                    let state = match state {
+                        Some(s) => Some(
+                            TaskState::parse(&s).with_context(|| format!("unknown state {s:?}"))?,
+                        ),
+                        None => None,
+                    };
+                    println!(
+                        "{:>6} {:<15} {:<12} {:<50} {:<17} UPDATED",
+                        "ID", "STATE", "CLUSTER", "TARGET", "STRATEGY"
+                    );
+                    for t in store.list(&TaskFilter {
+                        state,
+                        limit,
+                        ..Default::default()
+                    })? {
+                        let target = match &t.target.partition {
+                            Some(p) => format!("{}.{} {p}", t.target.database, t.target.table),
+                            None => format!("{}.{}", t.target.database, t.target.table),
+                        };
+                        println!(
+                            "{:>6} {:<15} {:<12} {:<50} {:<17} {}",
+                            t.id,
+                            t.state.as_str(),
+                            t.target.cluster,
+                            target,
+                            t.resolved_strategy.as_str(),
+                            t.updated_at
+                        );
+                    }
+                }
+                TasksCommand::Show { id } => {
+                    println!("{}", serde_json::to_string_pretty(&store.get(id)?)?)
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::Result<()> {
+    let listen = listen_override.unwrap_or_else(|| settings.merger.listen_address.clone());
+    let store = Store::open(&store_path(&settings))?;
+    let catalog = Arc::new(MetastoreCatalog::new(&settings.clusters)?);
+    let svc = Service::new(settings, store, catalog);
+    let recovered = svc.recover()?;
+    if recovered > 0 {
+        tracing::warn!(
+            tasks = recovered,
+            "recovered tasks interrupted by the last stop"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, dry_run = svc.settings.merger.dry_run, "merger serving");
+    tokio::spawn(svc.clone().run_scheduler());
+    let prune = svc.clone();
+    tokio::spawn(async move {
+        loop {
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(prune.settings.merger.audit_retention.0)
+                    .unwrap_or(chrono::Duration::days(90));
+            if let Err(e) = prune
+                .store
+                .prune_audit(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            {
+                tracing::warn!(error = %e, "audit pruning failed");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
+    let app = smallfiles_merger::api::router(svc);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()) => r.context("http server")?,
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! primary-key LEFT JOIN) and partitions paged by primary key, so memory stays bounded and no
 //! long read transaction is held on the metastore. Facts: `shared/reference/hive-metastore.md`.
 
+pub mod format;
 mod mysql;
 mod postgres;
 mod sql;

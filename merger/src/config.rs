@@ -1,0 +1,186 @@
+//! The `merger:` section of the shared YAML file. Key names are a contract.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use smallfiles_cluster::config::{
+    ByteSize, ClusterConfig, Config, HumanDuration, IgnoredSection, Secret,
+};
+
+use crate::auth::Role;
+use crate::error::{Error, Result};
+use crate::model::Strategy;
+use crate::window::Windows;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergerConfig {
+    #[serde(default = "default_listen")]
+    pub listen_address: String,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub concurrency: Concurrency,
+    /// Local times when merges may start, `HH:MM-HH:MM` (may wrap midnight). Empty: always.
+    #[serde(default)]
+    pub windows: Vec<String>,
+    /// IANA time zone of the windows (`Asia/Shanghai`), or `UTC`.
+    #[serde(default = "default_tz")]
+    pub timezone: String,
+    #[serde(default = "default_cooldown")]
+    pub cooldown: HumanDuration,
+    #[serde(default = "default_alertnames")]
+    pub alertnames: Vec<String>,
+    #[serde(default)]
+    pub default_strategy: Strategy,
+    /// Record the statements a merge would run, run none of them.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// How long a dry run dwells on each statement (rehearsals and tests).
+    #[serde(default)]
+    pub dry_run_statement_delay: Option<HumanDuration>,
+    /// External tables are refused unless this is set (HIVE-17403).
+    #[serde(default)]
+    pub allow_external_tables: bool,
+    #[serde(default = "default_body")]
+    pub max_body_size: ByteSize,
+    #[serde(default = "default_retention")]
+    pub audit_retention: HumanDuration,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    #[serde(default = "four")]
+    pub global: usize,
+    #[serde(default = "two")]
+    pub per_cluster: usize,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Concurrency {
+            global: 4,
+            per_cluster: 2,
+        }
+    }
+}
+
+fn four() -> usize {
+    4
+}
+fn two() -> usize {
+    2
+}
+fn default_listen() -> String {
+    "0.0.0.0:9943".into()
+}
+fn default_data_dir() -> PathBuf {
+    "/var/lib/smallfiles/merger".into()
+}
+fn default_tz() -> String {
+    "UTC".into()
+}
+fn default_cooldown() -> HumanDuration {
+    HumanDuration(Duration::from_secs(86400))
+}
+fn default_alertnames() -> Vec<String> {
+    vec!["HiveTableTooManySmallFiles".into()]
+}
+fn default_body() -> ByteSize {
+    ByteSize(1 << 20)
+}
+fn default_retention() -> HumanDuration {
+    HumanDuration(Duration::from_secs(90 * 86400))
+}
+
+/// What the merger reads of the shared file: its own section and the clusters.
+#[derive(Debug, Clone, Deserialize)]
+struct MergerView {
+    #[serde(default)]
+    merger: Option<MergerConfig>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    exporter: Option<IgnoredSection>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    defaults: Option<IgnoredSection>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    notify: Option<IgnoredSection>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    clusters: Option<IgnoredSection>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub merger: MergerConfig,
+    pub clusters: Vec<ClusterConfig>,
+    pub windows: Windows,
+    pub tokens: Vec<(String, Secret, Role)>,
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Settings::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<Settings, String> {
+        let shared = Config::parse(text)?;
+        let view: MergerView = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let merger = view.merger.ok_or("the file has no `merger` section")?;
+        let windows = Windows::parse(&merger.windows, &merger.timezone)
+            .map_err(|e| format!("merger.windows: {e}"))?;
+        let mut tokens = Vec::new();
+        for t in &merger.auth.tokens {
+            if t.token_file.is_some() == t.token_env.is_some() {
+                return Err(format!(
+                    "merger.auth.tokens {:?}: give exactly one of token_file, token_env",
+                    t.name
+                ));
+            }
+            let secret = Secret::resolve(t.token_file.as_deref(), t.token_env.as_deref())
+                .map_err(|e| format!("merger.auth.tokens {:?}: {e}", t.name))?
+                .filter(|s| !s.expose().is_empty())
+                .ok_or_else(|| format!("merger.auth.tokens {:?}: the token is empty", t.name))?;
+            tokens.push((t.name.clone(), secret, t.role));
+        }
+        if merger.concurrency.global == 0 || merger.concurrency.per_cluster == 0 {
+            return Err("merger.concurrency: limits must be at least 1".into());
+        }
+        Ok(Settings {
+            merger,
+            clusters: shared.clusters,
+            windows,
+            tokens,
+        })
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+}

@@ -1,0 +1,18 @@
+//! The merger: Alertmanager webhooks and an authenticated API become durable, deduplicated
+//! merge tasks in redb, run by merge engines within windows and limits. See ARCHITECTURE.md.
+
+pub mod alerts;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod plan;
+pub mod service;
+pub mod store;
+pub mod validate;
+pub mod window;
+
+pub use error::{Error, Result};

@@ -1,0 +1,451 @@
+//! The merger's core: turning requests into tasks, the scheduler, cancel, retry, and recovery
+//! after a crash. HTTP lives in `api.rs`; this is what it calls.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::engine::{DryRunEngine, Engine, EngineOutcome, NoClusterEngine, Recovery, RunContext};
+use crate::error::{Error, Result};
+use crate::metrics::{Finished, Metrics};
+use crate::model::{now_rfc3339, AuditEntry, LogLine, Strategy, Target, Task, TaskState};
+use crate::plan::{choose_strategy, statements, PlanSettings};
+use crate::store::{new_task, Created, Store};
+use crate::validate::{Catalog, LookupError};
+
+pub struct Service {
+    pub settings: Settings,
+    pub store: Arc<Store>,
+    pub auth: Authenticator,
+    pub metrics: Metrics,
+    catalog: Arc<dyn Catalog>,
+    dry_run_engine: DryRunEngine,
+    cluster_engine: Box<dyn Engine>,
+    wake: Notify,
+    running: Mutex<HashMap<u64, (String, CancellationToken)>>,
+}
+
+/// What became of a request for a merge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    Queued(u64),
+    Duplicate(u64),
+    Cooldown {
+        until: i64,
+    },
+    Rejected(String),
+    /// The metastore could not be asked; try again later.
+    Deferred(String),
+}
+
+pub struct Request {
+    pub target: Target,
+    pub strategy: Strategy,
+    pub dry_run: bool,
+    pub requested_by: String,
+    pub fingerprint: Option<String>,
+    pub retry_of: Option<u64>,
+}
+
+impl Service {
+    pub fn new(settings: Settings, store: Store, catalog: Arc<dyn Catalog>) -> Arc<Service> {
+        let metrics = Metrics::default();
+        for c in &settings.clusters {
+            metrics.declare_cluster(&c.name);
+        }
+        let delay = settings
+            .merger
+            .dry_run_statement_delay
+            .map(|d| d.0)
+            .unwrap_or(Duration::ZERO);
+        Arc::new(Service {
+            auth: Authenticator::new(settings.tokens.clone()),
+            settings,
+            store: Arc::new(store),
+            metrics,
+            catalog,
+            dry_run_engine: DryRunEngine {
+                statement_delay: delay,
+            },
+            cluster_engine: Box::new(NoClusterEngine),
+            wake: Notify::new(),
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn engine_for(&self, task: &Task) -> &dyn Engine {
+        if task.dry_run {
+            &self.dry_run_engine
+        } else {
+            self.cluster_engine.as_ref()
+        }
+    }
+
+    pub fn audit(
+        &self,
+        who: &str,
+        peer: &str,
+        action: &str,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) {
+        let entry = AuditEntry {
+            id: 0,
+            at: now_rfc3339(),
+            who: who.into(),
+            peer: peer.into(),
+            action: action.into(),
+            outcome: outcome.into(),
+            detail,
+        };
+        if let Err(e) = self.store.audit(entry) {
+            tracing::error!(error = %e, "audit entry not written");
+        }
+    }
+
+    /// Validates a target against the metastore and queues a task for it, unless one is
+    /// active or the target cools down.
+    pub async fn submit(&self, req: Request) -> Submitted {
+        let resolved = match self.catalog.resolve(&req.target).await {
+            Ok(r) => r,
+            Err(LookupError::Rejected(reason)) => return Submitted::Rejected(reason),
+            Err(LookupError::Unavailable(reason)) => return Submitted::Deferred(reason),
+        };
+        let strategy = match choose_strategy(
+            &resolved.table,
+            req.strategy,
+            self.settings.merger.allow_external_tables,
+        ) {
+            Ok(s) => s,
+            Err(why) => {
+                return Submitted::Rejected(format!("{} cannot be merged: {why}", req.target.table))
+            }
+        };
+        let target = Target {
+            cluster: req.target.cluster.clone(),
+            database: resolved.table.qualified_database(),
+            table: resolved.table.name.clone(),
+            partition: resolved.partition.as_ref().map(|p| p.name.clone()),
+        };
+        let mut task = new_task(
+            target,
+            req.strategy,
+            strategy,
+            req.dry_run,
+            &req.requested_by,
+        );
+        task.alert_fingerprint = req.fingerprint;
+        task.retry_of = req.retry_of;
+        // Statements are written with the id the task gets; plan once to refuse early what
+        // cannot be planned, and again with the real id below.
+        if let Err(why) = statements(
+            0,
+            &resolved.table,
+            resolved.partition.as_ref(),
+            strategy,
+            &PlanSettings::default(),
+        ) {
+            return Submitted::Rejected(format!("{} cannot be merged: {why}", req.target.table));
+        }
+        let cooldown = self.settings.merger.cooldown.0.as_secs() as i64;
+        match self
+            .store
+            .create(task, cooldown, chrono::Utc::now().timestamp())
+        {
+            Ok(Created::New(task)) => {
+                let planned = statements(
+                    task.id,
+                    &resolved.table,
+                    resolved.partition.as_ref(),
+                    strategy,
+                    &PlanSettings::default(),
+                )
+                .unwrap_or_default();
+                let _ = self.store.update(task.id, |t| {
+                    t.statements = planned;
+                    Ok(())
+                });
+                self.wake.notify_one();
+                Submitted::Queued(task.id)
+            }
+            Ok(Created::Duplicate(id)) => Submitted::Duplicate(id),
+            Ok(Created::Cooldown { until }) => Submitted::Cooldown { until },
+            Err(e) => Submitted::Deferred(e.to_string()),
+        }
+    }
+
+    pub fn cancel(&self, id: u64, by: &str) -> Result<Task> {
+        let task = self.store.get(id)?;
+        if task.state.is_terminal() {
+            return Err(Error::Conflict(format!(
+                "task {id} already ended {}",
+                task.state.as_str()
+            )));
+        }
+        if task.state.is_queued() || task.state == TaskState::Interrupted {
+            return self.store.update(id, |t| {
+                t.state = TaskState::Cancelled;
+                t.reason = Some(format!("cancelled by {by}"));
+                t.log.push(LogLine {
+                    at: now_rfc3339(),
+                    message: format!("cancelled by {by}"),
+                });
+                Ok(())
+            });
+        }
+        // Running: ask the engine to stop; it ends the task.
+        if let Some((_, token)) = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            token.cancel();
+        }
+        self.store.log(id, &format!("cancel requested by {by}"))
+    }
+
+    pub async fn retry(&self, id: u64, by: &str) -> Result<Submitted> {
+        let task = self.store.get(id)?;
+        if !matches!(
+            task.state,
+            TaskState::Failed | TaskState::Cancelled | TaskState::RolledBack
+        ) {
+            return Err(Error::Conflict(format!(
+                "task {id} is {}: only failed, cancelled or rolled-back tasks are retried",
+                task.state.as_str()
+            )));
+        }
+        if let Some(next) = task.retried_by {
+            return Err(Error::Conflict(format!(
+                "task {id} was already retried as task {next}"
+            )));
+        }
+        Ok(self
+            .submit(Request {
+                target: task.target.clone(),
+                strategy: task.strategy,
+                dry_run: task.dry_run,
+                requested_by: by.to_string(),
+                fingerprint: None,
+                retry_of: Some(id),
+            })
+            .await)
+    }
+
+    /// Tasks found running at start were interrupted by a crash: mark them, then let their
+    /// engine decide. Nothing is re-run silently.
+    pub fn recover(&self) -> Result<usize> {
+        let stale = self.store.in_states(&[
+            TaskState::Running,
+            TaskState::Verifying,
+            TaskState::Interrupted,
+        ])?;
+        for task in &stale {
+            if task.state != TaskState::Interrupted {
+                self.store.transition(
+                    task.id,
+                    TaskState::Interrupted,
+                    &format!(
+                        "the merger stopped while the task was {}",
+                        task.state.as_str()
+                    ),
+                )?;
+            }
+            let task = self.store.get(task.id)?;
+            let (state, reason, category) = match self.engine_for(&task).recover(&task) {
+                Recovery::Fail(r) => (TaskState::Failed, r, "interrupted"),
+                Recovery::RollBack(r) => (TaskState::RolledBack, r, "interrupted"),
+            };
+            let ended = self.store.update(task.id, |t| {
+                t.state = state;
+                t.reason = Some(reason.clone());
+                t.log.push(LogLine {
+                    at: now_rfc3339(),
+                    message: format!("recovery: {reason}"),
+                });
+                Ok(())
+            })?;
+            self.record_end(&ended, Some(category), 0.0);
+            tracing::warn!(task = task.id, state = state.as_str(), reason = %reason, "recovered an interrupted task");
+        }
+        Ok(stale.len())
+    }
+
+    fn record_end(&self, t: &Task, failure: Option<&str>, seconds: f64) {
+        self.metrics.finished(Finished {
+            cluster: &t.target.cluster,
+            database: &t.target.database,
+            table: &t.target.table,
+            strategy: t.resolved_strategy.as_str(),
+            outcome: t.state.as_str(),
+            failure_reason: failure,
+            files_removed: t
+                .files_before
+                .zip(t.files_after)
+                .map(|(b, a)| b.saturating_sub(a))
+                .unwrap_or(0),
+            bytes_rewritten: t.bytes_rewritten.unwrap_or(0),
+            duration_seconds: seconds,
+        });
+    }
+
+    pub fn oldest_queued_seconds(&self) -> f64 {
+        let queued = self
+            .store
+            .in_states(&[TaskState::Pending, TaskState::WaitingWindow])
+            .unwrap_or_default();
+        queued
+            .iter()
+            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(&t.created_at).ok())
+            .map(|c| {
+                (chrono::Utc::now() - c.with_timezone(&chrono::Utc)).num_milliseconds() as f64
+                    / 1000.0
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// The scheduler: starts queued tasks inside the windows and within the limits.
+    pub async fn run_scheduler(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.schedule_once() {
+                tracing::error!(error = %e, "scheduling failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    fn schedule_once(self: &Arc<Self>) -> Result<()> {
+        let queued = self
+            .store
+            .in_states(&[TaskState::Pending, TaskState::WaitingWindow])?;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        if !self.settings.windows.open_at(chrono::Utc::now()) {
+            for t in queued.iter().filter(|t| t.state == TaskState::Pending) {
+                self.store.transition(
+                    t.id,
+                    TaskState::WaitingWindow,
+                    "outside the merge windows; waiting",
+                )?;
+            }
+            return Ok(());
+        }
+        let limits = &self.settings.merger.concurrency;
+        for task in queued {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if running.len() >= limits.global {
+                break;
+            }
+            if running
+                .values()
+                .filter(|(c, _)| *c == task.target.cluster)
+                .count()
+                >= limits.per_cluster
+            {
+                continue;
+            }
+            // Committed before anything acts.
+            let task = self
+                .store
+                .transition(task.id, TaskState::Running, "started")?;
+            let token = CancellationToken::new();
+            running.insert(task.id, (task.target.cluster.clone(), token.clone()));
+            drop(running);
+            let me = self.clone();
+            tokio::spawn(async move { me.execute(task, token).await });
+        }
+        Ok(())
+    }
+
+    async fn execute(self: Arc<Self>, task: Task, token: CancellationToken) {
+        let started = Instant::now();
+        let outcome = self
+            .engine_for(&task)
+            .run(
+                &task,
+                RunContext {
+                    store: &self.store,
+                    cancel: token,
+                },
+            )
+            .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let result = match outcome {
+            EngineOutcome::Succeeded {
+                files_before,
+                files_after,
+                bytes_rewritten,
+            } => self
+                .store
+                .transition(task.id, TaskState::Verifying, "engine finished; verifying")
+                .and_then(|_| {
+                    self.store.update(task.id, |t| {
+                        t.state = TaskState::Succeeded;
+                        t.files_before = files_before;
+                        t.files_after = files_after;
+                        t.bytes_rewritten = bytes_rewritten;
+                        t.duration_seconds = Some(seconds);
+                        t.log.push(LogLine {
+                            at: now_rfc3339(),
+                            message: if t.dry_run {
+                                "dry run complete".into()
+                            } else {
+                                "merge verified".into()
+                            },
+                        });
+                        Ok(())
+                    })
+                })
+                .map(|t| (t, None)),
+            EngineOutcome::Failed { category, message } => self
+                .end(task.id, TaskState::Failed, &message, seconds)
+                .map(|t| (t, Some(category))),
+            EngineOutcome::RolledBack(message) => self
+                .end(task.id, TaskState::RolledBack, &message, seconds)
+                .map(|t| (t, Some("rolled_back"))),
+            EngineOutcome::Cancelled => self
+                .end(
+                    task.id,
+                    TaskState::Cancelled,
+                    "cancelled while running",
+                    seconds,
+                )
+                .map(|t| (t, None)),
+        };
+        match result {
+            Ok((t, failure)) => {
+                tracing::info!(task = t.id, state = t.state.as_str(), seconds, "task ended");
+                self.record_end(&t, failure, seconds);
+            }
+            Err(e) => tracing::error!(task = task.id, error = %e, "task end not recorded"),
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&task.id);
+        self.wake.notify_one();
+    }
+
+    fn end(&self, id: u64, state: TaskState, reason: &str, seconds: f64) -> Result<Task> {
+        self.store.update(id, |t| {
+            t.state = state;
+            t.reason = Some(reason.to_string());
+            t.duration_seconds = Some(seconds);
+            t.log.push(LogLine {
+                at: now_rfc3339(),
+                message: reason.to_string(),
+            });
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,544 @@
+//! Tasks, the active-task index, last successes and the audit log in one redb file. Every
+//! transition is one committed write transaction, so a crash never loses or duplicates a task.
+
+use std::path::Path;
+
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::error::{store_err, Error, Result};
+use crate::model::{now_rfc3339, AuditEntry, LogLine, Target, Task, TaskState};
+
+const TASKS: TableDefinition<u64, &[u8]> = TableDefinition::new("tasks");
+/// Target key → id of its active (non-terminal) task.
+const ACTIVE: TableDefinition<&str, u64> = TableDefinition::new("active");
+/// Target key → unix seconds of its last successful merge (for the cooldown).
+const LAST_SUCCESS: TableDefinition<&str, i64> = TableDefinition::new("last_success");
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// (state, task id) of every task: the scheduler and the metrics read states without
+/// decoding every task.
+const BY_STATE: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_state");
+
+pub struct Store {
+    db: Database,
+}
+
+/// What creating a task for a target found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New(Box<Task>),
+    /// A task for the same target is still active.
+    Duplicate(u64),
+    /// The target was merged successfully this recently; no new task until then.
+    Cooldown {
+        until: i64,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub state: Option<TaskState>,
+    pub cluster: Option<String>,
+    pub database: Option<String>,
+    pub table: Option<String>,
+    /// Tasks with ids below this (paging newest first).
+    pub before: Option<u64>,
+    pub limit: usize,
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(store_err)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {
+    serde_json::from_slice(b).map_err(store_err)
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Store(format!("{}: {e}", dir.display())))?;
+        }
+        let db =
+            Database::create(path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+        let tx = db.begin_write().map_err(store_err)?;
+        {
+            tx.open_table(TASKS).map_err(store_err)?;
+            tx.open_table(ACTIVE).map_err(store_err)?;
+            tx.open_table(LAST_SUCCESS).map_err(store_err)?;
+            tx.open_table(AUDIT).map_err(store_err)?;
+            tx.open_table(META).map_err(store_err)?;
+            tx.open_table(BY_STATE).map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)?;
+        Ok(Store { db })
+    }
+
+    /// Creates a task unless its target has an active task or is cooling down; one write
+    /// transaction, so concurrent identical requests yield exactly one task.
+    pub fn create(&self, mut task: Task, cooldown_secs: i64, now_unix: i64) -> Result<Created> {
+        let key = task.target.key();
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let created = {
+            let mut active = tx.open_table(ACTIVE).map_err(store_err)?;
+            let existing = active
+                .get(key.as_str())
+                .map_err(store_err)?
+                .map(|v| v.value());
+            if let Some(id) = existing {
+                Created::Duplicate(id)
+            } else {
+                let last = tx
+                    .open_table(LAST_SUCCESS)
+                    .map_err(store_err)?
+                    .get(key.as_str())
+                    .map_err(store_err)?
+                    .map(|v| v.value());
+                match last {
+                    Some(t) if cooldown_secs > 0 && now_unix < t + cooldown_secs => {
+                        Created::Cooldown {
+                            until: t + cooldown_secs,
+                        }
+                    }
+                    _ => {
+                        let mut meta = tx.open_table(META).map_err(store_err)?;
+                        let id = meta
+                            .get("next_task_id")
+                            .map_err(store_err)?
+                            .map(|v| v.value())
+                            .unwrap_or(1);
+                        meta.insert("next_task_id", id + 1).map_err(store_err)?;
+                        task.id = id;
+                        active.insert(key.as_str(), id).map_err(store_err)?;
+                        let mut tasks = tx.open_table(TASKS).map_err(store_err)?;
+                        if let Some(old) = task.retry_of {
+                            let prev = tasks
+                                .get(old)
+                                .map_err(store_err)?
+                                .map(|v| v.value().to_vec());
+                            if let Some(prev) = prev {
+                                let mut prev: Task = decode(&prev)?;
+                                prev.retried_by = Some(id);
+                                tasks
+                                    .insert(old, encode(&prev)?.as_slice())
+                                    .map_err(store_err)?;
+                            }
+                        }
+                        tasks
+                            .insert(id, encode(&task)?.as_slice())
+                            .map_err(store_err)?;
+                        tx.open_table(BY_STATE)
+                            .map_err(store_err)?
+                            .insert((task.state.as_str(), id), ())
+                            .map_err(store_err)?;
+                        Created::New(Box::new(task))
+                    }
+                }
+            }
+        };
+        tx.commit().map_err(store_err)?;
+        Ok(created)
+    }
+
+    pub fn get(&self, id: u64) -> Result<Task> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(TASKS).map_err(store_err)?;
+        let v = t.get(id).map_err(store_err)?.ok_or(Error::NotFound(id))?;
+        decode(v.value())
+    }
+
+    /// Applies `f` to a task and commits it. Leaving the active states frees the target;
+    /// succeeding starts its cooldown.
+    pub fn update(&self, id: u64, f: impl FnOnce(&mut Task) -> Result<()>) -> Result<Task> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let task = {
+            let mut tasks = tx.open_table(TASKS).map_err(store_err)?;
+            let bytes = tasks
+                .get(id)
+                .map_err(store_err)?
+                .ok_or(Error::NotFound(id))?
+                .value()
+                .to_vec();
+            let mut task: Task = decode(&bytes)?;
+            let was_terminal = task.state.is_terminal();
+            let old_state = task.state;
+            f(&mut task)?;
+            if task.state != old_state {
+                let mut by_state = tx.open_table(BY_STATE).map_err(store_err)?;
+                by_state
+                    .remove((old_state.as_str(), id))
+                    .map_err(store_err)?;
+                by_state
+                    .insert((task.state.as_str(), id), ())
+                    .map_err(store_err)?;
+            }
+            task.updated_at = now_rfc3339();
+            tasks
+                .insert(id, encode(&task)?.as_slice())
+                .map_err(store_err)?;
+            if task.state.is_terminal() && !was_terminal {
+                let key = task.target.key();
+                let mut active = tx.open_table(ACTIVE).map_err(store_err)?;
+                if active
+                    .get(key.as_str())
+                    .map_err(store_err)?
+                    .map(|v| v.value())
+                    == Some(id)
+                {
+                    active.remove(key.as_str()).map_err(store_err)?;
+                }
+                if task.state == TaskState::Succeeded && !task.dry_run {
+                    tx.open_table(LAST_SUCCESS)
+                        .map_err(store_err)?
+                        .insert(key.as_str(), chrono::Utc::now().timestamp())
+                        .map_err(store_err)?;
+                }
+            }
+            task
+        };
+        tx.commit().map_err(store_err)?;
+        Ok(task)
+    }
+
+    /// Moves a task to `state` with a log line, in one commit.
+    pub fn transition(&self, id: u64, state: TaskState, message: &str) -> Result<Task> {
+        self.update(id, |t| {
+            t.state = state;
+            t.log.push(LogLine {
+                at: now_rfc3339(),
+                message: message.to_string(),
+            });
+            Ok(())
+        })
+    }
+
+    pub fn log(&self, id: u64, message: &str) -> Result<Task> {
+        self.update(id, |t| {
+            t.log.push(LogLine {
+                at: now_rfc3339(),
+                message: message.to_string(),
+            });
+            Ok(())
+        })
+    }
+
+    pub fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(TASKS).map_err(store_err)?;
+        let upper = filter.before.unwrap_or(u64::MAX);
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        let mut out = Vec::new();
+        for row in t.range(..upper).map_err(store_err)?.rev() {
+            let (_, v) = row.map_err(store_err)?;
+            let task: Task = decode(v.value())?;
+            let keep = filter.state.is_none_or(|s| task.state == s)
+                && filter
+                    .cluster
+                    .as_deref()
+                    .is_none_or(|c| task.target.cluster == c)
+                && filter
+                    .database
+                    .as_deref()
+                    .is_none_or(|d| task.target.database.eq_ignore_ascii_case(d))
+                && filter
+                    .table
+                    .as_deref()
+                    .is_none_or(|x| task.target.table.eq_ignore_ascii_case(x));
+            if keep {
+                out.push(task);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every task in one of `states`, oldest first.
+    pub fn in_states(&self, states: &[TaskState]) -> Result<Vec<Task>> {
+        let mut ids = Vec::new();
+        {
+            let tx = self.db.begin_read().map_err(store_err)?;
+            let idx = tx.open_table(BY_STATE).map_err(store_err)?;
+            for st in states {
+                for row in idx
+                    .range((st.as_str(), 0)..=(st.as_str(), u64::MAX))
+                    .map_err(store_err)?
+                {
+                    ids.push(row.map_err(store_err)?.0.value().1);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.into_iter().map(|id| self.get(id)).collect()
+    }
+
+    /// How many tasks are in each state.
+    pub fn state_counts(&self) -> Result<Vec<(TaskState, u64)>> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let idx = tx.open_table(BY_STATE).map_err(store_err)?;
+        let mut out = Vec::new();
+        for st in crate::model::ALL_STATES {
+            let n = idx
+                .range((st.as_str(), 0)..=(st.as_str(), u64::MAX))
+                .map_err(store_err)?
+                .count() as u64;
+            out.push((st, n));
+        }
+        Ok(out)
+    }
+
+    pub fn count(&self) -> Result<u64> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        tx.open_table(TASKS)
+            .map_err(store_err)?
+            .len()
+            .map_err(store_err)
+    }
+
+    pub fn audit(&self, mut entry: AuditEntry) -> Result<u64> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let id = {
+            let mut meta = tx.open_table(META).map_err(store_err)?;
+            let id = meta
+                .get("next_audit_id")
+                .map_err(store_err)?
+                .map(|v| v.value())
+                .unwrap_or(1);
+            meta.insert("next_audit_id", id + 1).map_err(store_err)?;
+            entry.id = id;
+            tx.open_table(AUDIT)
+                .map_err(store_err)?
+                .insert(id, encode(&entry)?.as_slice())
+                .map_err(store_err)?;
+            id
+        };
+        tx.commit().map_err(store_err)?;
+        Ok(id)
+    }
+
+    /// Newest first; entries with ids below `before`.
+    pub fn audit_entries(&self, before: Option<u64>, limit: usize) -> Result<Vec<AuditEntry>> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(AUDIT).map_err(store_err)?;
+        let mut out = Vec::new();
+        for row in t
+            .range(..before.unwrap_or(u64::MAX))
+            .map_err(store_err)?
+            .rev()
+        {
+            let (_, v) = row.map_err(store_err)?;
+            out.push(decode(v.value())?);
+            if out.len() >= limit.max(1) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops audit entries older than `cutoff` (RFC 3339, compared as text: same format).
+    pub fn prune_audit(&self, cutoff: &str) -> Result<usize> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        let n = {
+            let mut t = tx.open_table(AUDIT).map_err(store_err)?;
+            let mut old = Vec::new();
+            for row in t.iter().map_err(store_err)? {
+                let (k, v) = row.map_err(store_err)?;
+                let e: AuditEntry = decode(v.value())?;
+                if e.at.as_str() < cutoff {
+                    old.push(k.value());
+                } else {
+                    break;
+                }
+            }
+            for k in &old {
+                t.remove(*k).map_err(store_err)?;
+            }
+            old.len()
+        };
+        tx.commit().map_err(store_err)?;
+        Ok(n)
+    }
+
+    /// Target keys with an active task, for consistency checks.
+    pub fn active_keys(&self) -> Result<Vec<(String, u64)>> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(ACTIVE).map_err(store_err)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(store_err)? {
+            let (k, v) = row.map_err(store_err)?;
+            out.push((k.value().to_string(), v.value()));
+        }
+        Ok(out)
+    }
+}
+
+/// A new task in `pending`.
+pub fn new_task(
+    target: Target,
+    strategy: crate::model::Strategy,
+    resolved: crate::model::Strategy,
+    dry_run: bool,
+    requested_by: &str,
+) -> Task {
+    let now = now_rfc3339();
+    Task {
+        id: 0,
+        target,
+        strategy,
+        resolved_strategy: resolved,
+        dry_run,
+        state: TaskState::Pending,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        requested_by: requested_by.to_string(),
+        alert_fingerprint: None,
+        retry_of: None,
+        retried_by: None,
+        reason: None,
+        step: None,
+        statements: Vec::new(),
+        files_before: None,
+        files_after: None,
+        bytes_rewritten: None,
+        duration_seconds: None,
+        log: vec![LogLine {
+            at: now,
+            message: format!("created by {requested_by}"),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Strategy;
+
+    fn target(t: &str) -> Target {
+        Target {
+            cluster: "prod".into(),
+            database: "db".into(),
+            table: t.into(),
+            partition: None,
+        }
+    }
+
+    #[test]
+    fn one_active_task_per_target_and_cooldown_after_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("m.redb")).unwrap();
+        let Created::New(a) = s
+            .create(
+                new_task(
+                    target("t"),
+                    Strategy::Auto,
+                    Strategy::Concatenate,
+                    false,
+                    "x",
+                ),
+                3600,
+                1000,
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            s.create(
+                new_task(
+                    target("t"),
+                    Strategy::Auto,
+                    Strategy::Concatenate,
+                    false,
+                    "x"
+                ),
+                3600,
+                1000
+            )
+            .unwrap(),
+            Created::Duplicate(a.id)
+        );
+        let Created::New(b) = s
+            .create(
+                new_task(
+                    target("u"),
+                    Strategy::Auto,
+                    Strategy::Concatenate,
+                    false,
+                    "x",
+                ),
+                3600,
+                1000,
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_ne!(a.id, b.id);
+        s.transition(a.id, TaskState::Succeeded, "done").unwrap();
+        let now = chrono::Utc::now().timestamp();
+        assert!(matches!(
+            s.create(
+                new_task(
+                    target("t"),
+                    Strategy::Auto,
+                    Strategy::Concatenate,
+                    false,
+                    "x"
+                ),
+                3600,
+                now
+            )
+            .unwrap(),
+            Created::Cooldown { .. }
+        ));
+        assert!(matches!(
+            s.create(
+                new_task(
+                    target("t"),
+                    Strategy::Auto,
+                    Strategy::Concatenate,
+                    false,
+                    "x"
+                ),
+                3600,
+                now + 3601
+            )
+            .unwrap(),
+            Created::New(_)
+        ));
+        s.transition(b.id, TaskState::Failed, "boom").unwrap();
+        assert!(
+            matches!(
+                s.create(
+                    new_task(
+                        target("u"),
+                        Strategy::Auto,
+                        Strategy::Concatenate,
+                        false,
+                        "x"
+                    ),
+                    3600,
+                    now
+                )
+                .unwrap(),
+                Created::New(_)
+            ),
+            "a failure starts no cooldown"
+        );
+        drop(s);
+        let s = Store::open(&dir.path().join("m.redb")).unwrap();
+        assert_eq!(s.count().unwrap(), 4);
+        assert_eq!(s.get(a.id).unwrap().state, TaskState::Succeeded);
+        assert_eq!(
+            s.list(&TaskFilter {
+                state: Some(TaskState::Pending),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+            2
+        );
+    }
+}

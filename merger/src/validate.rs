@@ -1,0 +1,84 @@
+//! Checking a target against the cluster's metastore before a task is queued: the names are
+//! looked up with bound parameters and the metastore's spelling is kept.
+
+use std::collections::HashMap;
+
+use futures::future::BoxFuture;
+use smallfiles_cluster::metastore::{Metastore, MetastoreSource, PartitionRecord, TableRecord};
+
+use crate::model::Target;
+
+pub struct Resolved {
+    pub table: TableRecord,
+    pub partition: Option<PartitionRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookupError {
+    /// The target is wrong: answer and audit, never queue.
+    Rejected(String),
+    /// The metastore could not be asked: Alertmanager should retry later.
+    Unavailable(String),
+}
+
+pub trait Catalog: Send + Sync {
+    fn resolve<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Resolved, LookupError>>;
+}
+
+pub struct MetastoreCatalog {
+    metastores: HashMap<String, Metastore>,
+}
+
+impl MetastoreCatalog {
+    pub fn new(
+        clusters: &[smallfiles_cluster::config::ClusterConfig],
+    ) -> crate::Result<MetastoreCatalog> {
+        let mut metastores = HashMap::new();
+        for c in clusters {
+            if let Some(m) = &c.metastore {
+                metastores.insert(c.name.clone(), Metastore::from_config(m)?);
+            }
+        }
+        Ok(MetastoreCatalog { metastores })
+    }
+}
+
+impl Catalog for MetastoreCatalog {
+    fn resolve<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Resolved, LookupError>> {
+        Box::pin(async move {
+            let ms = self.metastores.get(&target.cluster).ok_or_else(|| {
+                LookupError::Rejected(format!(
+                    "cluster {} has no metastore: merges need one",
+                    target.cluster
+                ))
+            })?;
+            let unavailable =
+                |e: smallfiles_cluster::Error| LookupError::Unavailable(e.to_string());
+            let table = ms
+                .find_table(&target.database, &target.table)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    LookupError::Rejected(format!(
+                        "table {}.{} does not exist in the metastore of {}",
+                        target.database, target.table, target.cluster
+                    ))
+                })?;
+            let partition = match &target.partition {
+                None => None,
+                Some(p) => Some(
+                    ms.find_partition(table.id, p)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or_else(|| {
+                            LookupError::Rejected(format!(
+                                "partition {p} of {}.{} does not exist",
+                                table.database, table.name
+                            ))
+                        })?,
+                ),
+            };
+            Ok(Resolved { table, partition })
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! Merge windows: local times of day when merges may start.
+
+use chrono::{DateTime, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
+
+#[derive(Debug, Clone)]
+pub struct Windows {
+    spans: Vec<(u32, u32)>,
+    tz: Tz,
+}
+
+impl Windows {
+    pub fn parse(specs: &[String], timezone: &str) -> Result<Windows, String> {
+        let tz: Tz = timezone
+            .parse()
+            .map_err(|_| format!("unknown time zone {timezone:?}"))?;
+        let mut spans = Vec::new();
+        for s in specs {
+            let (a, b) = s
+                .split_once('-')
+                .ok_or_else(|| format!("{s:?} is not HH:MM-HH:MM"))?;
+            let t = |x: &str| {
+                NaiveTime::parse_from_str(x.trim(), "%H:%M")
+                    .map(|t| t.hour() * 60 + t.minute())
+                    .map_err(|_| format!("{s:?} is not HH:MM-HH:MM"))
+            };
+            let (start, end) = (t(a)?, t(b)?);
+            if start == end {
+                return Err(format!("{s:?} is empty"));
+            }
+            spans.push((start, end));
+        }
+        Ok(Windows { spans, tz })
+    }
+
+    /// Whether a merge may start at `now`. No windows: always.
+    pub fn open_at(&self, now: DateTime<Utc>) -> bool {
+        if self.spans.is_empty() {
+            return true;
+        }
+        let local = now.with_timezone(&self.tz);
+        let minute = local.hour() * 60 + local.minute();
+        self.spans.iter().any(|&(start, end)| {
+            if start < end {
+                (start..end).contains(&minute)
+            } else {
+                minute >= start || minute < end
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn windows_in_a_time_zone_and_across_midnight() {
+        let w = Windows::parse(
+            &["01:00-06:00".into(), "22:30-00:30".into()],
+            "Asia/Shanghai",
+        )
+        .unwrap();
+        // 18:00 UTC is 02:00 in Shanghai.
+        assert!(w.open_at(Utc.with_ymd_and_hms(2026, 1, 1, 18, 0, 0).unwrap()));
+        assert!(!w.open_at(Utc.with_ymd_and_hms(2026, 1, 1, 23, 0, 0).unwrap())); // 07:00
+        assert!(w.open_at(Utc.with_ymd_and_hms(2026, 1, 1, 14, 45, 0).unwrap())); // 22:45
+        assert!(w.open_at(Utc.with_ymd_and_hms(2026, 1, 1, 16, 15, 0).unwrap())); // 00:15
+        assert!(!w.open_at(Utc.with_ymd_and_hms(2026, 1, 1, 16, 30, 0).unwrap())); // 00:30 end excluded
+        assert!(Windows::parse(&[], "UTC").unwrap().open_at(Utc::now()));
+        assert!(Windows::parse(&["1-2".into()], "UTC").is_err());
+        assert!(Windows::parse(&[], "Mars/Base").is_err());
+    }
+}
