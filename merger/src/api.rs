@@ -1,8 +1,8 @@
 //! The HTTP API: Alertmanager webhooks, tasks, audit, metrics. Every mutating call and every
+//! webhook is audited with who, from where, what and the outcome.
 
 // Handlers answer with a full Response on both paths; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
-//! webhook is audited with who, from where, what and the outcome.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

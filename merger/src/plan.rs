@@ -155,81 +155,96 @@ pub fn choose_strategy(
     }
 }
 
-/// The statements of a merge, in order.
+/// The statements of a merge, in order: the named partitions one after the other, or the
+/// unpartitioned table.
 pub fn statements(
     task_id: u64,
     t: &TableRecord,
-    partition: Option<&PartitionRecord>,
+    partitions: &[PartitionRecord],
     strategy: Strategy,
     settings: &PlanSettings,
 ) -> Result<Vec<String>, String> {
     let table = format!("{}.{}", quote_ident(&t.database), quote_ident(&t.name));
-    let spec = match partition {
-        Some(p) => format!(" {}", partition_spec(&p.name, &t.partition_keys)?),
-        None if t.is_partitioned() => {
-            return Err(
-                "a partitioned table is merged partition by partition: name the partition".into(),
-            )
-        }
-        None => String::new(),
-    };
+    if t.is_partitioned() && partitions.is_empty() {
+        return Err(
+            "a partitioned table is merged partition by partition: no partition given".into(),
+        );
+    }
+    if !t.is_partitioned() && !partitions.is_empty() {
+        return Err("the table is not partitioned".into());
+    }
     let mut out = Vec::new();
     if let Some(q) = &settings.queue {
         out.push(format!("SET tez.queue.name={q}"));
         out.push(format!("SET mapreduce.job.queuename={q}"));
     }
-    match strategy {
-        Strategy::Concatenate => out.push(format!("ALTER TABLE {table}{spec} CONCATENATE")),
-        Strategy::Compact => {
-            out.push(format!("ALTER TABLE {table}{spec} COMPACT 'major'"));
-            out.push("SHOW COMPACTIONS".into());
+    if strategy == Strategy::InsertOverwrite {
+        if t.columns.is_empty() {
+            return Err("the metastore lists no columns for the table".into());
         }
-        Strategy::InsertOverwrite => {
-            let location = partition
-                .and_then(|p| p.location.as_deref())
-                .or(t.data_location())
-                .ok_or("the table has no location")?;
-            let new_dir = match partition {
-                // Hidden from Hive's readers and from MSCK until the switch.
-                Some(p) => format!(
-                    "{}/_smallfiles/task-{task_id}/{}",
-                    t.data_location().unwrap_or(location).trim_end_matches('/'),
-                    p.name
-                ),
-                None => format!(
-                    "{}_smallfiles_task_{task_id}",
-                    location.trim_end_matches('/')
-                ),
-            };
-            if t.columns.is_empty() {
-                return Err("the metastore lists no columns for the table".into());
+        let size = settings.target_file_size;
+        out.extend([
+            "SET hive.merge.mapfiles=true".to_string(),
+            "SET hive.merge.mapredfiles=true".to_string(),
+            "SET hive.merge.tezfiles=true".to_string(),
+            format!("SET hive.merge.size.per.task={size}"),
+            format!("SET hive.merge.smallfiles.avgsize={}", size / 2),
+        ]);
+    }
+    let units: Vec<Option<&PartitionRecord>> = if partitions.is_empty() {
+        vec![None]
+    } else {
+        partitions.iter().map(Some).collect()
+    };
+    for partition in units {
+        let spec = match partition {
+            Some(p) => format!(" {}", partition_spec(&p.name, &t.partition_keys)?),
+            None => String::new(),
+        };
+        match strategy {
+            Strategy::Concatenate => out.push(format!("ALTER TABLE {table}{spec} CONCATENATE")),
+            Strategy::Compact => out.push(format!("ALTER TABLE {table}{spec} COMPACT 'major'")),
+            Strategy::InsertOverwrite => {
+                let location = partition
+                    .and_then(|p| p.location.as_deref())
+                    .or(t.data_location())
+                    .ok_or("the table has no location")?;
+                let new_dir = match partition {
+                    // Hidden from Hive's readers and from MSCK until the switch.
+                    Some(p) => format!(
+                        "{}/_smallfiles/task-{task_id}/{}",
+                        t.data_location().unwrap_or(location).trim_end_matches('/'),
+                        p.name
+                    ),
+                    None => format!(
+                        "{}_smallfiles_task_{task_id}",
+                        location.trim_end_matches('/')
+                    ),
+                };
+                let cols: Vec<String> = t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
+                let filter = match partition {
+                    Some(p) => format!(" {}", where_clause(&p.name, &t.partition_keys)?),
+                    None => String::new(),
+                };
+                out.extend([
+                    format!(
+                        "INSERT OVERWRITE DIRECTORY {} ROW FORMAT SERDE {} STORED AS INPUTFORMAT {} OUTPUTFORMAT {} SELECT {} FROM {table}{filter}",
+                        quote_string(&new_dir),
+                        quote_string(t.serde_lib.as_deref().unwrap_or_default()),
+                        quote_string(t.input_format.as_deref().unwrap_or_default()),
+                        quote_string(t.output_format.as_deref().unwrap_or_default()),
+                        cols.join(", "),
+                    ),
+                    format!("SELECT COUNT(*) FROM {table}{filter}"),
+                    format!("ALTER TABLE {table}{spec} SET LOCATION {}", quote_string(&new_dir)),
+                    format!("ANALYZE TABLE {table}{spec} COMPUTE STATISTICS"),
+                ]);
             }
-            let cols: Vec<String> = t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
-            let filter = match partition {
-                Some(p) => format!(" {}", where_clause(&p.name, &t.partition_keys)?),
-                None => String::new(),
-            };
-            let size = settings.target_file_size;
-            out.extend([
-                "SET hive.merge.mapfiles=true".to_string(),
-                "SET hive.merge.mapredfiles=true".to_string(),
-                "SET hive.merge.tezfiles=true".to_string(),
-                format!("SET hive.merge.size.per.task={size}"),
-                format!("SET hive.merge.smallfiles.avgsize={}", size / 2),
-                format!(
-                    "INSERT OVERWRITE DIRECTORY {} ROW FORMAT SERDE {} STORED AS INPUTFORMAT {} OUTPUTFORMAT {} SELECT {} FROM {table}{filter}",
-                    quote_string(&new_dir),
-                    quote_string(t.serde_lib.as_deref().unwrap_or_default()),
-                    quote_string(t.input_format.as_deref().unwrap_or_default()),
-                    quote_string(t.output_format.as_deref().unwrap_or_default()),
-                    cols.join(", "),
-                ),
-                format!("SELECT COUNT(*) FROM {table}{filter}"),
-                format!("ALTER TABLE {table}{spec} SET LOCATION {}", quote_string(&new_dir)),
-                format!("ANALYZE TABLE {table}{spec} COMPUTE STATISTICS"),
-            ]);
+            Strategy::Auto => return Err("strategy must be resolved before planning".into()),
         }
-        Strategy::Auto => return Err("strategy must be resolved before planning".into()),
+    }
+    if strategy == Strategy::Compact {
+        out.push("SHOW COMPACTIONS".into());
     }
     Ok(out)
 }
@@ -355,7 +370,7 @@ mod tests {
         let s = statements(
             7,
             &orc,
-            Some(&p),
+            std::slice::from_ref(&p),
             Strategy::Concatenate,
             &PlanSettings::default(),
         )
@@ -367,7 +382,7 @@ mod tests {
         let s = statements(
             7,
             &orc,
-            Some(&p),
+            std::slice::from_ref(&p),
             Strategy::Compact,
             &PlanSettings {
                 queue: Some("root.maint".into()),
@@ -383,7 +398,7 @@ mod tests {
         let s = statements(
             7,
             &orc,
-            Some(&p),
+            std::slice::from_ref(&p),
             Strategy::InsertOverwrite,
             &PlanSettings::default(),
         )
@@ -406,19 +421,42 @@ mod tests {
         assert!(statements(
             7,
             &orc,
-            None,
+            &[],
             Strategy::Concatenate,
             &PlanSettings::default()
         )
         .unwrap_err()
         .contains("partition by partition"));
+        let p2 = PartitionRecord {
+            name: "dt=2024-01-02/hr=0".into(),
+            ..p.clone()
+        };
+        let both = statements(
+            7,
+            &orc,
+            &[p.clone(), p2],
+            Strategy::Concatenate,
+            &PlanSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(both.len(), 2);
+        assert!(both[1].contains("`dt`='2024-01-02', `hr`=0"), "{both:?}");
+        let compact = statements(
+            7,
+            &orc,
+            std::slice::from_ref(&p),
+            Strategy::Compact,
+            &PlanSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(compact.last().map(String::as_str), Some("SHOW COMPACTIONS"));
         let mut flat = orc;
         flat.partition_keys.clear();
         assert_eq!(
             statements(
                 1,
                 &flat,
-                None,
+                &[],
                 Strategy::Concatenate,
                 &PlanSettings::default()
             )

@@ -130,7 +130,11 @@ impl Service {
             cluster: req.target.cluster.clone(),
             database: resolved.table.qualified_database(),
             table: resolved.table.name.clone(),
-            partition: resolved.partition.as_ref().map(|p| p.name.clone()),
+            partition: if resolved.one_partition {
+                resolved.partitions.first().map(|p| p.name.clone())
+            } else {
+                None
+            },
         };
         let mut task = new_task(
             target,
@@ -146,7 +150,7 @@ impl Service {
         if let Err(why) = statements(
             0,
             &resolved.table,
-            resolved.partition.as_ref(),
+            &resolved.partitions,
             strategy,
             &PlanSettings::default(),
         ) {
@@ -161,7 +165,7 @@ impl Service {
                 let planned = statements(
                     task.id,
                     &resolved.table,
-                    resolved.partition.as_ref(),
+                    &resolved.partitions,
                     strategy,
                     &PlanSettings::default(),
                 )

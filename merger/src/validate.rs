@@ -10,7 +10,10 @@ use crate::model::Target;
 
 pub struct Resolved {
     pub table: TableRecord,
-    pub partition: Option<PartitionRecord>,
+    /// The named partition, or every partition of a partitioned table for a table-level target.
+    pub partitions: Vec<PartitionRecord>,
+    /// Whether the target named one partition.
+    pub one_partition: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,21 +67,33 @@ impl Catalog for MetastoreCatalog {
                         target.database, target.table, target.cluster
                     ))
                 })?;
-            let partition = match &target.partition {
-                None => None,
-                Some(p) => Some(
-                    ms.find_partition(table.id, p)
-                        .await
-                        .map_err(unavailable)?
-                        .ok_or_else(|| {
-                            LookupError::Rejected(format!(
-                                "partition {p} of {}.{} does not exist",
-                                table.database, table.name
-                            ))
-                        })?,
-                ),
+            let partitions = match &target.partition {
+                None if table.is_partitioned() => {
+                    ms.partitions_of(table.id).await.map_err(unavailable)?
+                }
+                None => Vec::new(),
+                Some(p) => vec![ms
+                    .find_partition(table.id, p)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| {
+                        LookupError::Rejected(format!(
+                            "partition {p} of {}.{} does not exist",
+                            table.database, table.name
+                        ))
+                    })?],
             };
-            Ok(Resolved { table, partition })
+            if table.is_partitioned() && partitions.is_empty() {
+                return Err(LookupError::Rejected(format!(
+                    "{}.{} has no partitions",
+                    table.database, table.name
+                )));
+            }
+            Ok(Resolved {
+                table,
+                partitions,
+                one_partition: target.partition.is_some(),
+            })
         })
     }
 }

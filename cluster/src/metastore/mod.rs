@@ -151,6 +151,11 @@ pub trait MetastoreSource: Send + Sync {
         database: &str,
         table: &str,
     ) -> impl Future<Output = Result<Option<TableRecord>>> + Send;
+    /// Every partition of a table with its location (parameters are not read).
+    fn partitions_of(
+        &self,
+        table_id: i64,
+    ) -> impl Future<Output = Result<Vec<PartitionRecord>>> + Send;
     /// One partition of a table by its exact (escaped) name.
     fn find_partition(
         &self,
@@ -221,6 +226,12 @@ impl MetastoreSource for Metastore {
         match self {
             Metastore::Mysql(m) => m.find_table(database, table).await,
             Metastore::Postgres(m) => m.find_table(database, table).await,
+        }
+    }
+    async fn partitions_of(&self, table_id: i64) -> Result<Vec<PartitionRecord>> {
+        match self {
+            Metastore::Mysql(m) => m.partitions_of(table_id).await,
+            Metastore::Postgres(m) => m.partitions_of(table_id).await,
         }
     }
     async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {

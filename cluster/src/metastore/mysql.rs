@@ -248,6 +248,41 @@ impl MetastoreSource for MysqlMetastore {
         Ok(table)
     }
 
+    async fn partitions_of(&self, table_id: i64) -> Result<Vec<PartitionRecord>> {
+        let mut conn = self.connect().await?;
+        let d = Dialect::Mysql;
+        let rows: Vec<Row> = conn
+            .exec(d.partitions_of_query(), (table_id,))
+            .await
+            .map_err(|e| self.err(e))?;
+        let page: Vec<(i64, i64, String, Option<i64>)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    int_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3),
+                ))
+            })
+            .collect();
+        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
+        sd_ids.sort_unstable();
+        let mut locations = Vec::with_capacity(sd_ids.len());
+        for chunk in sd_ids.chunks(5000) {
+            let rows: Vec<Row> = conn
+                .query(d.locations_query(chunk))
+                .await
+                .map_err(|e| self.err(e))?;
+            locations.extend(
+                rows.iter()
+                    .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
+            );
+        }
+        let _ = conn.disconnect().await;
+        Ok(assemble_partitions(page, Vec::new(), locations))
+    }
+
     async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {
         let mut conn = self.connect().await?;
         let d = Dialect::Mysql;

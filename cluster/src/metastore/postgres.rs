@@ -256,6 +256,37 @@ impl MetastoreSource for PostgresMetastore {
         Ok(table)
     }
 
+    async fn partitions_of(&self, table_id: i64) -> Result<Vec<PartitionRecord>> {
+        let client = self.connect().await?;
+        let d = Dialect::Postgres;
+        let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
+        let rows = client
+            .query(&d.partitions_of_query(), &[&table_id])
+            .await
+            .map_err(pg)?;
+        let page: Vec<(i64, i64, String, Option<i64>)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    int_at(r, 0)?,
+                    int_at(r, 1)?,
+                    text_at(r, 2).unwrap_or_default(),
+                    int_at(r, 3),
+                ))
+            })
+            .collect();
+        let sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
+        let rows = client
+            .query(&d.locations_query(&sd_ids), &[&sd_ids])
+            .await
+            .map_err(pg)?;
+        let locations = rows
+            .iter()
+            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1))))
+            .collect();
+        Ok(assemble_partitions(page, Vec::new(), locations))
+    }
+
     async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {
         let client = self.connect().await?;
         let d = Dialect::Postgres;

@@ -237,6 +237,20 @@ impl Dialect {
         )
     }
 
+    /// Every partition of one table. Bound: table id.
+    pub(crate) fn partitions_of_query(self) -> String {
+        let q = |n: &str| self.id(n);
+        format!(
+            "SELECT {id}, {tbl}, {name}, {sd} FROM {parts} WHERE {tbl} = {p1} ORDER BY {id}",
+            id = q("PART_ID"),
+            tbl = q("TBL_ID"),
+            name = q("PART_NAME"),
+            sd = q("SD_ID"),
+            parts = q("PARTITIONS"),
+            p1 = self.ph(1),
+        )
+    }
+
     /// One partition by exact (escaped) name. Bound: table id, name.
     pub(crate) fn partition_lookup_query(self) -> String {
         let q = |n: &str| self.id(n);
