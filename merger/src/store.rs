@@ -188,7 +188,7 @@ impl Store {
                 {
                     active.remove(key.as_str()).map_err(store_err)?;
                 }
-                if task.state == TaskState::Succeeded && !task.dry_run {
+                if task.state == TaskState::Succeeded {
                     tx.open_table(LAST_SUCCESS)
                         .map_err(store_err)?
                         .insert(key.as_str(), chrono::Utc::now().timestamp())
