@@ -660,6 +660,10 @@ fn rules_pass_promtool_and_alertmanager_config_passes_amtool() {
         ],
     );
     run_tool("amtool", &["check-config", "alertmanager.example.yml"]);
+    run_tool(
+        "promtool",
+        &["check", "config", "../deploy/prometheus/prometheus.yml"],
+    );
     // Every alert has a firing case in the unit tests.
     let tests = std::fs::read_to_string(repo().join("alerts/tests/smallfiles.test.yml")).unwrap();
     for (name, _) in rules().1.iter().filter(|(n, _)| !n.contains(':')) {

@@ -149,12 +149,23 @@ impl Settings {
         Settings::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 
-    pub fn parse(text: &str) -> std::result::Result<Settings, String> {
+    /// Parses and validates the file without reading the token files.
+    pub fn parse_unresolved(
+        text: &str,
+    ) -> std::result::Result<(MergerConfig, Vec<ClusterConfig>, Windows), String> {
         let shared = Config::parse(text)?;
         let view: MergerView = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
         let merger = view.merger.ok_or("the file has no `merger` section")?;
         let windows = Windows::parse(&merger.windows, &merger.timezone)
             .map_err(|e| format!("merger.windows: {e}"))?;
+        if merger.concurrency.global == 0 || merger.concurrency.per_cluster == 0 {
+            return Err("merger.concurrency: limits must be at least 1".into());
+        }
+        Ok((merger, shared.clusters, windows))
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<Settings, String> {
+        let (merger, clusters, windows) = Settings::parse_unresolved(text)?;
         let mut tokens = Vec::new();
         for t in &merger.auth.tokens {
             if t.token_file.is_some() == t.token_env.is_some() {
@@ -169,12 +180,9 @@ impl Settings {
                 .ok_or_else(|| format!("merger.auth.tokens {:?}: the token is empty", t.name))?;
             tokens.push((t.name.clone(), secret, t.role));
         }
-        if merger.concurrency.global == 0 || merger.concurrency.per_cluster == 0 {
-            return Err("merger.concurrency: limits must be at least 1".into());
-        }
         Ok(Settings {
             merger,
-            clusters: shared.clusters,
+            clusters,
             windows,
             tokens,
         })
@@ -182,5 +190,41 @@ impl Settings {
 
     pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {
         self.clusters.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_example_parses() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/smallfiles.example.yml"),
+        )
+        .unwrap();
+        let (m, clusters, _) = Settings::parse_unresolved(&text).unwrap();
+        assert_eq!(m.auth.tokens.len(), 3);
+        assert_eq!(m.concurrency.per_cluster, 2);
+        assert_eq!(m.cooldown.0, Duration::from_secs(86400));
+        assert!(m.dry_run);
+        assert_eq!(clusters.len(), 2);
+    }
+
+    #[test]
+    fn bad_merger_sections_are_refused() {
+        let base = "clusters:\n  - name: a\n    warehouse: file:///w\n";
+        assert!(Settings::parse(base).unwrap_err().contains("merger"));
+        let err =
+            Settings::parse(&format!("{base}merger:\n  windows: [\"25:00-01:00\"]\n")).unwrap_err();
+        assert!(err.contains("windows"), "{err}");
+        let err = Settings::parse(&format!("{base}merger:\n  concurency: {{}}\n")).unwrap_err();
+        assert!(err.contains("concurency"), "{err}");
+        let err = Settings::parse(&format!("{base}merger:\n  auth:\n    tokens:\n      - {{ name: x, token_file: /nonexistent/t, role: admin }}\n")).unwrap_err();
+        assert!(err.contains("/nonexistent/t"), "{err}");
+        std::env::set_var("SMALLFILES_TEST_TOKEN_XYZ", "s3cr3t-value");
+        let s = Settings::parse(&format!("{base}merger:\n  auth:\n    tokens:\n      - {{ name: x, token_env: SMALLFILES_TEST_TOKEN_XYZ, role: admin }}\n")).unwrap();
+        assert_eq!(s.tokens[0].1.expose(), "s3cr3t-value");
+        assert!(!format!("{:?}", s.tokens).contains("s3cr3t"));
     }
 }
