@@ -49,7 +49,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Checks the caller's token and role; failures are answered and audited.
-fn authorize(
+async fn authorize(
     svc: &Service,
     headers: &HeaderMap,
     peer: SocketAddr,
@@ -68,14 +68,15 @@ fn authorize(
                 action,
                 "forbidden",
                 json!({ "needs": format!("{min:?}").to_lowercase() }),
-            );
+            )
+            .await;
             Err(error(
                 StatusCode::FORBIDDEN,
                 format!("token {} may not {action}", id.name),
             ))
         }
         Err(f) => {
-            svc.audit("-", &peer.to_string(), action, "unauthorized", json!({ "why": if f == AuthFailure::Missing { "no credentials" } else { "invalid credentials" } }));
+            svc.audit("-", &peer.to_string(), action, "unauthorized", json!({ "why": if f == AuthFailure::Missing { "no credentials" } else { "invalid credentials" } })).await;
             let mut r = error(
                 StatusCode::UNAUTHORIZED,
                 if f == AuthFailure::Missing {
@@ -121,7 +122,7 @@ async fn alertmanager(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Trigger, "post alerts") {
+    let who = match authorize(&svc, &headers, peer, Role::Trigger, "post alerts").await {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -134,7 +135,8 @@ async fn alertmanager(
                 "webhook",
                 "too_large",
                 Value::Null,
-            );
+            )
+            .await;
             return r;
         }
     };
@@ -147,7 +149,8 @@ async fn alertmanager(
                 "webhook",
                 "malformed",
                 json!({ "reason": reason }),
-            );
+            )
+            .await;
             return error(StatusCode::BAD_REQUEST, reason);
         }
     };
@@ -200,7 +203,8 @@ async fn alertmanager(
         "webhook",
         if deferred { "deferred" } else { "ok" },
         summary.clone(),
-    );
+    )
+    .await;
     // A metastore that could not be asked is worth Alertmanager's retry; the rest is not.
     let status = if deferred {
         StatusCode::SERVICE_UNAVAILABLE
@@ -226,7 +230,7 @@ async fn list_tasks(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&svc, &headers, peer, Role::Viewer, "list tasks") {
+    if let Err(r) = authorize(&svc, &headers, peer, Role::Viewer, "list tasks").await {
         return r;
     }
     let state = match q.state.as_deref().map(|s| TaskState::parse(s).ok_or(s)) {
@@ -268,7 +272,7 @@ async fn get_task(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    if let Err(r) = authorize(&svc, &headers, peer, Role::Viewer, "read tasks") {
+    if let Err(r) = authorize(&svc, &headers, peer, Role::Viewer, "read tasks").await {
         return r;
     }
     match svc.store.get(id) {
@@ -298,7 +302,7 @@ async fn create_tasks(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Operator, "create tasks") {
+    let who = match authorize(&svc, &headers, peer, Role::Operator, "create tasks").await {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -315,7 +319,8 @@ async fn create_tasks(
                 "create task",
                 "malformed",
                 json!({ "reason": e.to_string() }),
-            );
+            )
+            .await;
             return error(StatusCode::BAD_REQUEST, format!("malformed request: {e}"));
         }
     };
@@ -346,7 +351,8 @@ async fn create_tasks(
             "create task",
             "rejected",
             json!({ "reason": reason }),
-        );
+        )
+        .await;
         return error(StatusCode::BAD_REQUEST, reason);
     }
     let partitions: Vec<Option<String>> = if req.partitions.is_empty() {
@@ -378,7 +384,7 @@ async fn create_tasks(
         results.push(submitted_json(&s).1);
     }
     let summary = json!({ "results": results });
-    svc.audit(&who.name, &peer.to_string(), "create task", "ok", json!({ "request": { "cluster": req.cluster, "database": req.database, "table": req.table }, "results": summary["results"] }));
+    svc.audit(&who.name, &peer.to_string(), "create task", "ok", json!({ "request": { "cluster": req.cluster, "database": req.database, "table": req.table }, "results": summary["results"] })).await;
     (
         if created {
             StatusCode::CREATED
@@ -396,7 +402,7 @@ async fn cancel_task(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Operator, "cancel tasks") {
+    let who = match authorize(&svc, &headers, peer, Role::Operator, "cancel tasks").await {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -407,7 +413,8 @@ async fn cancel_task(
         "cancel task",
         if result.is_ok() { "ok" } else { "refused" },
         json!({ "task_id": id }),
-    );
+    )
+    .await;
     match result {
         Ok(t) => Json(t).into_response(),
         Err(Error::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("task {id} not found")),
@@ -422,7 +429,7 @@ async fn retry_task(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Operator, "retry tasks") {
+    let who = match authorize(&svc, &headers, peer, Role::Operator, "retry tasks").await {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -437,7 +444,8 @@ async fn retry_task(
         "retry task",
         outcome,
         json!({ "task_id": id, "result": detail }),
-    );
+    )
+    .await;
     match result {
         Ok(Submitted::Queued(new_id)) => (
             StatusCode::CREATED,
@@ -463,7 +471,7 @@ async fn audit(
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&svc, &headers, peer, Role::Operator, "read the audit log") {
+    if let Err(r) = authorize(&svc, &headers, peer, Role::Operator, "read the audit log").await {
         return r;
     }
     match svc

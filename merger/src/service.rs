@@ -15,12 +15,13 @@ use crate::error::{Error, Result};
 use crate::metrics::{Finished, Metrics};
 use crate::model::{now_rfc3339, AuditEntry, LogLine, Strategy, Target, Task, TaskState};
 use crate::plan::{choose_strategy, statements, PlanSettings};
-use crate::store::{new_task, Created, Store};
+use crate::store::{new_task, Created, GroupCommit, Plan, Store};
 use crate::validate::{Catalog, LookupError};
 
 pub struct Service {
     pub settings: Settings,
     pub store: Arc<Store>,
+    commit: GroupCommit,
     pub auth: Authenticator,
     pub metrics: Metrics,
     catalog: Arc<dyn Catalog>,
@@ -63,10 +64,12 @@ impl Service {
             .dry_run_statement_delay
             .map(|d| d.0)
             .unwrap_or(Duration::ZERO);
+        let store = Arc::new(store);
         Arc::new(Service {
             auth: Authenticator::new(settings.tokens.clone()),
             settings,
-            store: Arc::new(store),
+            commit: store.group_commit(),
+            store,
             metrics,
             catalog,
             dry_run_engine: DryRunEngine {
@@ -86,7 +89,7 @@ impl Service {
         }
     }
 
-    pub fn audit(
+    pub async fn audit(
         &self,
         who: &str,
         peer: &str,
@@ -103,7 +106,7 @@ impl Service {
             outcome: outcome.into(),
             detail,
         };
-        if let Err(e) = self.store.audit(entry) {
+        if let Err(e) = self.commit.audit(entry).await {
             tracing::error!(error = %e, "audit entry not written");
         }
     }
@@ -111,6 +114,21 @@ impl Service {
     /// Validates a target against the metastore and queues a task for it, unless one is
     /// active or the target cools down.
     pub async fn submit(&self, req: Request) -> Submitted {
+        let cooldown = self.settings.merger.cooldown.0.as_secs() as i64;
+        let now = chrono::Utc::now().timestamp();
+        // Duplicates are the common case (HA pairs, repeat_interval): answer them from the
+        // store before asking the metastore. The write below checks again.
+        if req.retry_of.is_none() {
+            let key = req.target.key();
+            match (
+                self.store.active_task(&key),
+                self.store.cooling_until(&key, cooldown, now),
+            ) {
+                (Ok(Some(id)), _) => return Submitted::Duplicate(id),
+                (_, Ok(Some(until))) => return Submitted::Cooldown { until },
+                _ => {}
+            }
+        }
         let resolved = match self.catalog.resolve(&req.target).await {
             Ok(r) => r,
             Err(LookupError::Rejected(reason)) => return Submitted::Rejected(reason),
@@ -126,6 +144,16 @@ impl Service {
                 return Submitted::Rejected(format!("{} cannot be merged: {why}", req.target.table))
             }
         };
+        // Refuse early what cannot be planned; the statements are written with the task's id.
+        if let Err(why) = statements(
+            0,
+            &resolved.table,
+            &resolved.partitions,
+            strategy,
+            &PlanSettings::default(),
+        ) {
+            return Submitted::Rejected(format!("{} cannot be merged: {why}", req.target.table));
+        }
         let target = Target {
             cluster: req.target.cluster.clone(),
             database: resolved.table.qualified_database(),
@@ -145,35 +173,18 @@ impl Service {
         );
         task.alert_fingerprint = req.fingerprint;
         task.retry_of = req.retry_of;
-        // Statements are written with the id the task gets; plan once to refuse early what
-        // cannot be planned, and again with the real id below.
-        if let Err(why) = statements(
-            0,
-            &resolved.table,
-            &resolved.partitions,
-            strategy,
-            &PlanSettings::default(),
-        ) {
-            return Submitted::Rejected(format!("{} cannot be merged: {why}", req.target.table));
-        }
-        let cooldown = self.settings.merger.cooldown.0.as_secs() as i64;
-        match self
-            .store
-            .create(task, cooldown, chrono::Utc::now().timestamp())
-        {
+        let plan: Plan = Box::new(move |id| {
+            statements(
+                id,
+                &resolved.table,
+                &resolved.partitions,
+                strategy,
+                &PlanSettings::default(),
+            )
+            .unwrap_or_default()
+        });
+        match self.commit.create(task, cooldown, now, Some(plan)).await {
             Ok(Created::New(task)) => {
-                let planned = statements(
-                    task.id,
-                    &resolved.table,
-                    &resolved.partitions,
-                    strategy,
-                    &PlanSettings::default(),
-                )
-                .unwrap_or_default();
-                let _ = self.store.update(task.id, |t| {
-                    t.statements = planned;
-                    Ok(())
-                });
                 self.wake.notify_one();
                 Submitted::Queued(task.id)
             }

@@ -23,6 +23,9 @@ pub struct Store {
     db: Database,
 }
 
+/// Writes the statements of a new task once its id is known.
+pub type Plan = Box<dyn FnOnce(u64) -> Vec<String> + Send>;
+
 /// What creating a task for a target found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Created {
@@ -77,66 +80,9 @@ impl Store {
 
     /// Creates a task unless its target has an active task or is cooling down; one write
     /// transaction, so concurrent identical requests yield exactly one task.
-    pub fn create(&self, mut task: Task, cooldown_secs: i64, now_unix: i64) -> Result<Created> {
-        let key = task.target.key();
+    pub fn create(&self, task: Task, cooldown_secs: i64, now_unix: i64) -> Result<Created> {
         let tx = self.db.begin_write().map_err(store_err)?;
-        let created = {
-            let mut active = tx.open_table(ACTIVE).map_err(store_err)?;
-            let existing = active
-                .get(key.as_str())
-                .map_err(store_err)?
-                .map(|v| v.value());
-            if let Some(id) = existing {
-                Created::Duplicate(id)
-            } else {
-                let last = tx
-                    .open_table(LAST_SUCCESS)
-                    .map_err(store_err)?
-                    .get(key.as_str())
-                    .map_err(store_err)?
-                    .map(|v| v.value());
-                match last {
-                    Some(t) if cooldown_secs > 0 && now_unix < t + cooldown_secs => {
-                        Created::Cooldown {
-                            until: t + cooldown_secs,
-                        }
-                    }
-                    _ => {
-                        let mut meta = tx.open_table(META).map_err(store_err)?;
-                        let id = meta
-                            .get("next_task_id")
-                            .map_err(store_err)?
-                            .map(|v| v.value())
-                            .unwrap_or(1);
-                        meta.insert("next_task_id", id + 1).map_err(store_err)?;
-                        task.id = id;
-                        active.insert(key.as_str(), id).map_err(store_err)?;
-                        let mut tasks = tx.open_table(TASKS).map_err(store_err)?;
-                        if let Some(old) = task.retry_of {
-                            let prev = tasks
-                                .get(old)
-                                .map_err(store_err)?
-                                .map(|v| v.value().to_vec());
-                            if let Some(prev) = prev {
-                                let mut prev: Task = decode(&prev)?;
-                                prev.retried_by = Some(id);
-                                tasks
-                                    .insert(old, encode(&prev)?.as_slice())
-                                    .map_err(store_err)?;
-                            }
-                        }
-                        tasks
-                            .insert(id, encode(&task)?.as_slice())
-                            .map_err(store_err)?;
-                        tx.open_table(BY_STATE)
-                            .map_err(store_err)?
-                            .insert((task.state.as_str(), id), ())
-                            .map_err(store_err)?;
-                        Created::New(Box::new(task))
-                    }
-                }
-            }
-        };
+        let created = create_in(&tx, task, cooldown_secs, now_unix, None)?;
         tx.commit().map_err(store_err)?;
         Ok(created)
     }
@@ -297,23 +243,9 @@ impl Store {
             .map_err(store_err)
     }
 
-    pub fn audit(&self, mut entry: AuditEntry) -> Result<u64> {
+    pub fn audit(&self, entry: AuditEntry) -> Result<u64> {
         let tx = self.db.begin_write().map_err(store_err)?;
-        let id = {
-            let mut meta = tx.open_table(META).map_err(store_err)?;
-            let id = meta
-                .get("next_audit_id")
-                .map_err(store_err)?
-                .map(|v| v.value())
-                .unwrap_or(1);
-            meta.insert("next_audit_id", id + 1).map_err(store_err)?;
-            entry.id = id;
-            tx.open_table(AUDIT)
-                .map_err(store_err)?
-                .insert(id, encode(&entry)?.as_slice())
-                .map_err(store_err)?;
-            id
-        };
+        let id = audit_in(&tx, entry)?;
         tx.commit().map_err(store_err)?;
         Ok(id)
     }
@@ -372,6 +304,95 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The body of [`Store::create`] inside a caller's write transaction.
+fn create_in(
+    tx: &redb::WriteTransaction,
+    mut task: Task,
+    cooldown_secs: i64,
+    now_unix: i64,
+    plan: Option<Plan>,
+) -> Result<Created> {
+    let key = task.target.key();
+    let created = {
+        let mut active = tx.open_table(ACTIVE).map_err(store_err)?;
+        let existing = active
+            .get(key.as_str())
+            .map_err(store_err)?
+            .map(|v| v.value());
+        if let Some(id) = existing {
+            Created::Duplicate(id)
+        } else {
+            let last = tx
+                .open_table(LAST_SUCCESS)
+                .map_err(store_err)?
+                .get(key.as_str())
+                .map_err(store_err)?
+                .map(|v| v.value());
+            match last {
+                Some(t) if cooldown_secs > 0 && now_unix < t + cooldown_secs => Created::Cooldown {
+                    until: t + cooldown_secs,
+                },
+                _ => {
+                    let mut meta = tx.open_table(META).map_err(store_err)?;
+                    let id = meta
+                        .get("next_task_id")
+                        .map_err(store_err)?
+                        .map(|v| v.value())
+                        .unwrap_or(1);
+                    meta.insert("next_task_id", id + 1).map_err(store_err)?;
+                    task.id = id;
+                    if let Some(plan) = plan {
+                        task.statements = plan(id);
+                    }
+                    active.insert(key.as_str(), id).map_err(store_err)?;
+                    let mut tasks = tx.open_table(TASKS).map_err(store_err)?;
+                    if let Some(old) = task.retry_of {
+                        let prev = tasks
+                            .get(old)
+                            .map_err(store_err)?
+                            .map(|v| v.value().to_vec());
+                        if let Some(prev) = prev {
+                            let mut prev: Task = decode(&prev)?;
+                            prev.retried_by = Some(id);
+                            tasks
+                                .insert(old, encode(&prev)?.as_slice())
+                                .map_err(store_err)?;
+                        }
+                    }
+                    tasks
+                        .insert(id, encode(&task)?.as_slice())
+                        .map_err(store_err)?;
+                    tx.open_table(BY_STATE)
+                        .map_err(store_err)?
+                        .insert((task.state.as_str(), id), ())
+                        .map_err(store_err)?;
+                    Created::New(Box::new(task))
+                }
+            }
+        }
+    };
+    Ok(created)
+}
+
+fn audit_in(tx: &redb::WriteTransaction, mut entry: AuditEntry) -> Result<u64> {
+    let id = {
+        let mut meta = tx.open_table(META).map_err(store_err)?;
+        let id = meta
+            .get("next_audit_id")
+            .map_err(store_err)?
+            .map(|v| v.value())
+            .unwrap_or(1);
+        meta.insert("next_audit_id", id + 1).map_err(store_err)?;
+        entry.id = id;
+        tx.open_table(AUDIT)
+            .map_err(store_err)?
+            .insert(id, encode(&entry)?.as_slice())
+            .map_err(store_err)?;
+        id
+    };
+    Ok(id)
 }
 
 /// A new task in `pending`.
@@ -540,5 +561,156 @@ mod tests {
             .len(),
             2
         );
+    }
+}
+
+enum Op {
+    Create {
+        task: Box<Task>,
+        cooldown: i64,
+        now: i64,
+        plan: Option<Plan>,
+        reply: tokio::sync::oneshot::Sender<Result<Created>>,
+    },
+    Audit {
+        entry: Box<AuditEntry>,
+        reply: tokio::sync::oneshot::Sender<Result<u64>>,
+    },
+}
+
+enum Done {
+    Create(
+        tokio::sync::oneshot::Sender<Result<Created>>,
+        Result<Created>,
+    ),
+    Audit(tokio::sync::oneshot::Sender<Result<u64>>, Result<u64>),
+}
+
+/// Concurrent writers share one durable commit: under load, many new tasks and audit entries
+/// go to disk with one fsync, and each caller is answered only once its write is durable.
+#[derive(Clone)]
+pub struct GroupCommit {
+    tx: std::sync::mpsc::Sender<Op>,
+}
+
+impl Store {
+    pub fn group_commit(self: &std::sync::Arc<Store>) -> GroupCommit {
+        let (tx, rx) = std::sync::mpsc::channel::<Op>();
+        let store = self.clone();
+        std::thread::Builder::new()
+            .name("redb-group-commit".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut ops = vec![first];
+                    while ops.len() < 512 {
+                        match rx.try_recv() {
+                            Ok(op) => ops.push(op),
+                            Err(_) => break,
+                        }
+                    }
+                    store.apply(ops);
+                }
+            })
+            .expect("starting the commit thread");
+        GroupCommit { tx }
+    }
+
+    fn apply(&self, ops: Vec<Op>) {
+        let txn = match self.db.begin_write() {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = e.to_string();
+                for op in ops {
+                    match op {
+                        Op::Create { reply, .. } => {
+                            drop(reply.send(Err(Error::Store(msg.clone()))))
+                        }
+                        Op::Audit { reply, .. } => drop(reply.send(Err(Error::Store(msg.clone())))),
+                    }
+                }
+                return;
+            }
+        };
+        let done: Vec<Done> = ops
+            .into_iter()
+            .map(|op| match op {
+                Op::Create {
+                    task,
+                    cooldown,
+                    now,
+                    plan,
+                    reply,
+                } => Done::Create(reply, create_in(&txn, *task, cooldown, now, plan)),
+                Op::Audit { entry, reply } => Done::Audit(reply, audit_in(&txn, *entry)),
+            })
+            .collect();
+        let committed = txn.commit().map_err(|e| e.to_string());
+        for d in done {
+            match (d, &committed) {
+                (Done::Create(reply, r), Ok(())) => drop(reply.send(r)),
+                (Done::Audit(reply, r), Ok(())) => drop(reply.send(r)),
+                (Done::Create(reply, _), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
+                (Done::Audit(reply, _), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
+            }
+        }
+    }
+
+    /// The active task of a target key, read without a write transaction.
+    pub fn active_task(&self, key: &str) -> Result<Option<u64>> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(ACTIVE).map_err(store_err)?;
+        Ok(t.get(key).map_err(store_err)?.map(|v| v.value()))
+    }
+
+    /// When the target's cooldown ends, if it is cooling down at `now_unix`.
+    pub fn cooling_until(
+        &self,
+        key: &str,
+        cooldown_secs: i64,
+        now_unix: i64,
+    ) -> Result<Option<i64>> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(LAST_SUCCESS).map_err(store_err)?;
+        Ok(t.get(key)
+            .map_err(store_err)?
+            .map(|v| v.value() + cooldown_secs)
+            .filter(|until| cooldown_secs > 0 && now_unix < *until))
+    }
+}
+
+impl GroupCommit {
+    fn closed() -> Error {
+        Error::Store("the commit thread has stopped".into())
+    }
+
+    pub async fn create(
+        &self,
+        task: Task,
+        cooldown: i64,
+        now: i64,
+        plan: Option<Plan>,
+    ) -> Result<Created> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Op::Create {
+                task: Box::new(task),
+                cooldown,
+                now,
+                plan,
+                reply,
+            })
+            .map_err(|_| Self::closed())?;
+        answer.await.map_err(|_| Self::closed())?
+    }
+
+    pub async fn audit(&self, entry: AuditEntry) -> Result<u64> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Op::Audit {
+                entry: Box::new(entry),
+                reply,
+            })
+            .map_err(|_| Self::closed())?;
+        answer.await.map_err(|_| Self::closed())?
     }
 }

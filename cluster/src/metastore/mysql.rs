@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, Value};
 
 use super::sql::Dialect;
 use super::{
@@ -13,9 +13,11 @@ use super::{
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
 
+/// Connections are pooled (a few at most): the merger looks tables up per alert, and a new
+/// connection per lookup costs a handshake each time.
 pub struct MysqlMetastore {
     url: MetastoreUrl,
-    opts: Opts,
+    pool: Pool,
     connect_timeout: Duration,
 }
 
@@ -28,10 +30,13 @@ impl MysqlMetastore {
             .pass(password.map(|p| p.expose().to_string()))
             .db_name(Some(url.database.clone()))
             .prefer_socket(false)
-            .into();
+            .pool_opts(
+                PoolOpts::default().with_constraints(PoolConstraints::new(0, 4).expect("0 <= 4")),
+            );
+        let opts: Opts = opts.into();
         MysqlMetastore {
             url,
-            opts,
+            pool: Pool::new(opts),
             connect_timeout,
         }
     }
@@ -44,7 +49,7 @@ impl MysqlMetastore {
     }
 
     async fn connect(&self) -> Result<Conn> {
-        match tokio::time::timeout(self.connect_timeout, Conn::new(self.opts.clone())).await {
+        match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(self.err(e)),
             Err(_) => Err(self.err("connect timed out")),
@@ -95,7 +100,7 @@ impl MetastoreSource for MysqlMetastore {
             .await
             .ok()
             .flatten();
-        let _ = conn.disconnect().await;
+        drop(conn);
         Ok(SchemaInfo {
             version: version.unwrap_or_else(|| "unknown".into()),
             has_catalogs,
@@ -122,7 +127,7 @@ impl MetastoreSource for MysqlMetastore {
             .query(d.partition_keys_query())
             .await
             .map_err(|e| self.err(e))?;
-        let _ = conn.disconnect().await;
+        drop(conn);
         let keys = keys
             .iter()
             .filter_map(|r| {
@@ -160,7 +165,7 @@ impl MetastoreSource for MysqlMetastore {
             })
             .collect();
         let Some(last) = page.iter().map(|p| p.0).max() else {
-            let _ = conn.disconnect().await;
+            drop(conn);
             return Ok(Vec::new());
         };
         let params: Vec<Row> = conn
@@ -182,7 +187,7 @@ impl MetastoreSource for MysqlMetastore {
                     .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
             );
         }
-        let _ = conn.disconnect().await;
+        drop(conn);
         Ok(assemble_partitions(page, param_rows(&params), locations))
     }
 
@@ -199,7 +204,7 @@ impl MetastoreSource for MysqlMetastore {
         }
         .map_err(|e| self.err(e))?;
         let Some(row) = rows.first() else {
-            let _ = conn.disconnect().await;
+            drop(conn);
             return Ok(None);
         };
         let id = int_at(row, 0).unwrap_or_default();
@@ -222,7 +227,7 @@ impl MetastoreSource for MysqlMetastore {
             .exec(d.columns_query(), (id,))
             .await
             .map_err(|e| self.err(e))?;
-        let _ = conn.disconnect().await;
+        drop(conn);
         let keys = keys
             .iter()
             .filter_map(|r| {
@@ -279,7 +284,7 @@ impl MetastoreSource for MysqlMetastore {
                     .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
             );
         }
-        let _ = conn.disconnect().await;
+        drop(conn);
         Ok(assemble_partitions(page, Vec::new(), locations))
     }
 
@@ -302,7 +307,7 @@ impl MetastoreSource for MysqlMetastore {
             })
             .collect();
         let Some(&(id, _, _, sd)) = page.first() else {
-            let _ = conn.disconnect().await;
+            drop(conn);
             return Ok(None);
         };
         let params: Vec<Row> = conn
@@ -320,7 +325,7 @@ impl MetastoreSource for MysqlMetastore {
                     .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
             );
         }
-        let _ = conn.disconnect().await;
+        drop(conn);
         Ok(assemble_partitions(page, param_rows(&params), locations).pop())
     }
 }
