@@ -94,6 +94,14 @@ fn main() {
             "webhook: {} alerts ({} tables x {} copies, concurrency {}) in {wall:.2}s = {:.0} alerts/s; queued {queued}, duplicate {dup}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             lat.len(), args.tables, args.copies, args.concurrency, lat.len() as f64 / wall, pct(0.5), pct(0.99), lat[lat.len() - 1]
         );
+        for outcome in ["queued", "duplicate"] {
+            let mut l: Vec<f64> = results.iter().filter(|r| r.1 == outcome).map(|(d, _)| d.as_secs_f64() * 1000.0).collect();
+            l.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            if !l.is_empty() {
+                let p = |q: f64| l[((l.len() as f64 * q) as usize).min(l.len() - 1)];
+                println!("webhook: {outcome}: p50 {:.1} ms, p99 {:.1} ms", p(0.5), p(0.99));
+            }
+        }
         assert_eq!(queued, args.tables, "exactly one task per table");
     });
 }

@@ -106,7 +106,8 @@ impl Service {
             outcome: outcome.into(),
             detail,
         };
-        if let Err(e) = self.commit.audit(entry).await {
+        // Answers do not wait for the audit's fsync; the task writes before it are durable.
+        if let Err(e) = self.commit.audit_soon(entry) {
             tracing::error!(error = %e, "audit entry not written");
         }
     }

@@ -713,4 +713,16 @@ impl GroupCommit {
             .map_err(|_| Self::closed())?;
         answer.await.map_err(|_| Self::closed())?
     }
+
+    /// Queues an audit entry for the next group commit without waiting for it: it reaches the
+    /// disk within milliseconds, behind every task write queued before it.
+    pub fn audit_soon(&self, entry: AuditEntry) -> Result<()> {
+        let (reply, _) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Op::Audit {
+                entry: Box::new(entry),
+                reply,
+            })
+            .map_err(|_| Self::closed())
+    }
 }

@@ -19,6 +19,7 @@ pub struct MysqlMetastore {
     url: MetastoreUrl,
     pool: Pool,
     connect_timeout: Duration,
+    catalogs: std::sync::OnceLock<bool>,
 }
 
 impl MysqlMetastore {
@@ -31,13 +32,19 @@ impl MysqlMetastore {
             .db_name(Some(url.database.clone()))
             .prefer_socket(false)
             .pool_opts(
-                PoolOpts::default().with_constraints(PoolConstraints::new(0, 4).expect("0 <= 4")),
+                PoolOpts::default()
+                    .with_constraints(PoolConstraints::new(0, 8).expect("0 <= 8"))
+                    .with_inactive_connection_ttl(Duration::from_secs(60))
+                    .with_ttl_check_interval(Duration::from_secs(30))
+                    // No session state is set, and a reset would drop the prepared statements.
+                    .with_reset_connection(false),
             );
         let opts: Opts = opts.into();
         MysqlMetastore {
             url,
             pool: Pool::new(opts),
             connect_timeout,
+            catalogs: std::sync::OnceLock::new(),
         }
     }
 
@@ -57,6 +64,10 @@ impl MysqlMetastore {
     }
 
     async fn has_catalogs(&self, conn: &mut Conn) -> Result<bool> {
+        // A schema does not change under a running process (an upgrade stops the metastore).
+        if let Some(known) = self.catalogs.get() {
+            return Ok(*known);
+        }
         let n: Option<i64> = conn
             .query_first(
                 "SELECT COUNT(*) FROM information_schema.COLUMNS \
@@ -64,7 +75,9 @@ impl MysqlMetastore {
             )
             .await
             .map_err(|e| self.err(e))?;
-        Ok(n.unwrap_or(0) > 0)
+        let has = n.unwrap_or(0) > 0;
+        let _ = self.catalogs.set(has);
+        Ok(has)
     }
 }
 
@@ -193,6 +206,12 @@ impl MetastoreSource for MysqlMetastore {
 
     async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
         let (catalog, db) = super::split_catalog(database);
+        let (catalog, db, table) = (
+            catalog.to_lowercase(),
+            db.to_lowercase(),
+            table.to_lowercase(),
+        );
+        let (catalog, db, table) = (catalog.as_str(), db.as_str(), table.as_str());
         let mut conn = self.connect().await?;
         let has_catalogs = self.has_catalogs(&mut conn).await?;
         let d = Dialect::Mysql;

@@ -17,6 +17,7 @@ pub struct PostgresMetastore {
     url: MetastoreUrl,
     config: tokio_postgres::Config,
     connect_timeout: Duration,
+    catalogs: std::sync::OnceLock<bool>,
 }
 
 impl PostgresMetastore {
@@ -36,6 +37,7 @@ impl PostgresMetastore {
             url,
             config,
             connect_timeout,
+            catalogs: std::sync::OnceLock::new(),
         }
     }
 
@@ -63,6 +65,10 @@ impl PostgresMetastore {
     }
 
     async fn has_catalogs(&self, client: &Client) -> Result<bool> {
+        // A schema does not change under a running process (an upgrade stops the metastore).
+        if let Some(known) = self.catalogs.get() {
+            return Ok(*known);
+        }
         let row = client
             .query_one(
                 "SELECT COUNT(*) FROM information_schema.columns \
@@ -71,7 +77,9 @@ impl PostgresMetastore {
             )
             .await
             .map_err(|e| self.err(pg_message(&e)))?;
-        Ok(row.get::<_, i64>(0) > 0)
+        let has = row.get::<_, i64>(0) > 0;
+        let _ = self.catalogs.set(has);
+        Ok(has)
     }
 }
 
@@ -197,6 +205,12 @@ impl MetastoreSource for PostgresMetastore {
 
     async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
         let (catalog, db) = super::split_catalog(database);
+        let (catalog, db, table) = (
+            catalog.to_lowercase(),
+            db.to_lowercase(),
+            table.to_lowercase(),
+        );
+        let (catalog, db, table) = (catalog.as_str(), db.as_str(), table.as_str());
         let client = self.connect().await?;
         let has_catalogs = self.has_catalogs(&client).await?;
         let d = Dialect::Postgres;

@@ -171,12 +171,13 @@ impl Dialect {
         }
     }
 
-    /// One table by database and name (case-insensitive, as Hive names are), in one catalog.
+    /// One table by database and name. Hive stores both in lower case (it normalises every
+    /// identifier): callers pass lower-case names, and the unique index serves the lookup.
     /// Bound: database, table, catalog (3.0+ schemas only).
     pub(crate) fn table_lookup_query(self, has_catalogs: bool) -> String {
         let q = |n: &str| self.id(n);
         let mut sql = format!(
-            "{} WHERE LOWER(d.{name}) = LOWER({p1}) AND LOWER(t.{tbl}) = LOWER({p2})",
+            "{} WHERE d.{name} = {p1} AND t.{tbl} = {p2}",
             self.tables_query(has_catalogs),
             name = q("NAME"),
             tbl = q("TBL_NAME"),
