@@ -37,6 +37,8 @@ pub fn router(svc: Svc) -> Router {
         .route("/api/v1/tasks/{id}/cancel", post(cancel_task))
         .route("/api/v1/tasks/{id}/retry", post(retry_task))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/dingtalk/{robot}", post(dingtalk_bridge))
+        .route("/api/v1/notify/digest", post(send_digest))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
         .route("/-/ready", get(|| async { "Ready.\n" }))
@@ -173,6 +175,22 @@ async fn alertmanager(
                 json!({ "outcome": "rejected", "reason": reason }),
             ),
             Triage::Candidate(target) => {
+                let seen = crate::store::SeenAlert {
+                    target: target.clone(),
+                    status: alert.status.clone(),
+                    summary: alert
+                        .annotations
+                        .get("summary")
+                        .cloned()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(300)
+                        .collect(),
+                    at_unix: chrono::Utc::now().timestamp(),
+                };
+                if let Err(e) = svc.store.record_alert(&target.key(), &seen) {
+                    tracing::warn!(error = %e, "alert not remembered for the digest");
+                }
                 let s = svc
                     .submit(Request {
                         target,
@@ -485,7 +503,10 @@ async fn audit(
 
 async fn metrics(State(svc): State<Svc>) -> Response {
     let states = svc.store.state_counts().unwrap_or_default();
-    let page = svc.metrics.render(&states, svc.oldest_queued_seconds());
+    let mut page = svc.metrics.render(&states, svc.oldest_queued_seconds());
+    if let Some(n) = &svc.notifier {
+        n.render_metrics(&mut page);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -494,4 +515,105 @@ async fn metrics(State(svc): State<Svc>) -> Response {
         page,
     )
         .into_response()
+}
+
+/// Alertmanager → DingTalk: a webhook (v4) forwarded as one markdown message to the robot.
+async fn dingtalk_bridge(
+    State(svc): State<Svc>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(robot): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let who = match authorize(
+        &svc,
+        &headers,
+        peer,
+        Role::Trigger,
+        "forward alerts to DingTalk",
+    )
+    .await
+    {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(notifier) = svc.notifier.as_ref().filter(|n| n.has_robot(&robot)) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no DingTalk robot named {:?}",
+                robot.chars().take(64).collect::<String>()
+            ),
+        );
+    };
+    let body = match body_or_error(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let hook = match parse_webhook(&body) {
+        Ok(h) => h,
+        Err(reason) => {
+            svc.audit(
+                &who.name,
+                &peer.to_string(),
+                "dingtalk bridge",
+                "malformed",
+                json!({ "robot": robot, "reason": reason }),
+            )
+            .await;
+            return error(StatusCode::BAD_REQUEST, reason);
+        }
+    };
+    let (title, text) = crate::notify::render::alerts_markdown(
+        &hook,
+        notifier.config.grafana_url.as_deref(),
+        notifier.config.templates_dir.as_deref(),
+    );
+    if let Err(e) = notifier.to_robot(&robot, &title, &text) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    }
+    svc.audit(
+        &who.name,
+        &peer.to_string(),
+        "dingtalk bridge",
+        "queued",
+        json!({ "robot": robot, "alerts": hook.alerts.len(), "group_key": hook.group_key }),
+    )
+    .await;
+    Json(json!({ "outcome": "queued", "robot": robot, "alerts": hook.alerts.len() }))
+        .into_response()
+}
+
+/// Sends the daily digest now (also a way to test the channels).
+async fn send_digest(
+    State(svc): State<Svc>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let who = match authorize(&svc, &headers, peer, Role::Operator, "send the digest").await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(notifier) = &svc.notifier else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no notification channel is configured",
+        );
+    };
+    let (subject, text) = match svc.digest() {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    if let Err(e) = notifier.broadcast(&subject, &text) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    }
+    svc.audit(
+        &who.name,
+        &peer.to_string(),
+        "send digest",
+        "queued",
+        Value::Null,
+    )
+    .await;
+    Json(json!({ "outcome": "queued", "subject": subject, "text": text })).into_response()
 }

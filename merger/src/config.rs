@@ -127,8 +127,7 @@ struct MergerView {
     #[allow(dead_code)]
     defaults: Option<IgnoredSection>,
     #[serde(default)]
-    #[allow(dead_code)]
-    notify: Option<IgnoredSection>,
+    notify: Option<crate::notify::NotifyConfig>,
     #[serde(default)]
     #[allow(dead_code)]
     clusters: Option<IgnoredSection>,
@@ -140,6 +139,7 @@ pub struct Settings {
     pub clusters: Vec<ClusterConfig>,
     pub windows: Windows,
     pub tokens: Vec<(String, Secret, Role)>,
+    pub notify: Option<crate::notify::NotifyConfig>,
 }
 
 impl Settings {
@@ -153,6 +153,22 @@ impl Settings {
     pub fn parse_unresolved(
         text: &str,
     ) -> std::result::Result<(MergerConfig, Vec<ClusterConfig>, Windows), String> {
+        Settings::parse_sections(text).map(|(m, c, w, _)| (m, c, w))
+    }
+
+    /// The merger's and the notifications' sections, validated.
+    #[allow(clippy::type_complexity)]
+    fn parse_sections(
+        text: &str,
+    ) -> std::result::Result<
+        (
+            MergerConfig,
+            Vec<ClusterConfig>,
+            Windows,
+            Option<crate::notify::NotifyConfig>,
+        ),
+        String,
+    > {
         let shared = Config::parse(text)?;
         let view: MergerView = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
         let merger = view.merger.ok_or("the file has no `merger` section")?;
@@ -161,11 +177,14 @@ impl Settings {
         if merger.concurrency.global == 0 || merger.concurrency.per_cluster == 0 {
             return Err("merger.concurrency: limits must be at least 1".into());
         }
-        Ok((merger, shared.clusters, windows))
+        if let Some(n) = &view.notify {
+            n.validate()?;
+        }
+        Ok((merger, shared.clusters, windows, view.notify))
     }
 
     pub fn parse(text: &str) -> std::result::Result<Settings, String> {
-        let (merger, clusters, windows) = Settings::parse_unresolved(text)?;
+        let (merger, clusters, windows, notify) = Settings::parse_sections(text)?;
         let mut tokens = Vec::new();
         for t in &merger.auth.tokens {
             if t.token_file.is_some() == t.token_env.is_some() {
@@ -185,6 +204,7 @@ impl Settings {
             clusters,
             windows,
             tokens,
+            notify,
         })
     }
 

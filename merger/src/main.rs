@@ -133,7 +133,7 @@ async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::R
     let listen = listen_override.unwrap_or_else(|| settings.merger.listen_address.clone());
     let store = Store::open(&store_path(&settings))?;
     let catalog = Arc::new(MetastoreCatalog::new(&settings.clusters)?);
-    let svc = Service::new(settings, store, catalog);
+    let svc = Service::new(settings, store, catalog)?;
     let recovered = svc.recover()?;
     if recovered > 0 {
         tracing::warn!(
@@ -146,6 +146,10 @@ async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::R
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, dry_run = svc.settings.merger.dry_run, "merger serving");
     tokio::spawn(svc.clone().run_scheduler());
+    if let Some(n) = svc.notifier.clone() {
+        tokio::spawn(n.run());
+        tokio::spawn(svc.clone().run_digest());
+    }
     let prune = svc.clone();
     tokio::spawn(async move {
         loop {

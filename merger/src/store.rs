@@ -15,12 +15,23 @@ const ACTIVE: TableDefinition<&str, u64> = TableDefinition::new("active");
 const LAST_SUCCESS: TableDefinition<&str, i64> = TableDefinition::new("last_success");
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Target key → the last alert seen for it.
+const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts_seen");
+
+/// The last alert seen for a target.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SeenAlert {
+    pub target: Target,
+    pub status: String,
+    pub summary: String,
+    pub at_unix: i64,
+}
 /// (state, task id) of every task: the scheduler and the metrics read states without
 /// decoding every task.
 const BY_STATE: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_state");
 
 pub struct Store {
-    db: Database,
+    db: std::sync::Arc<Database>,
 }
 
 /// Writes the statements of a new task once its id is known.
@@ -75,7 +86,9 @@ impl Store {
             tx.open_table(BY_STATE).map_err(store_err)?;
         }
         tx.commit().map_err(store_err)?;
-        Ok(Store { db })
+        Ok(Store {
+            db: std::sync::Arc::new(db),
+        })
     }
 
     /// Creates a task unless its target has an active task or is cooling down; one write
@@ -653,6 +666,35 @@ impl Store {
                 (Done::Audit(reply, _), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
             }
         }
+    }
+
+    /// The database, for the notification outbox that shares the file.
+    pub fn database(&self) -> std::sync::Arc<Database> {
+        self.db.clone()
+    }
+
+    /// Remembers the last alert seen for a target, for the daily digest.
+    pub fn record_alert(&self, key: &str, alert: &SeenAlert) -> Result<()> {
+        let tx = self.db.begin_write().map_err(store_err)?;
+        tx.open_table(ALERTS)
+            .map_err(store_err)?
+            .insert(key, encode(alert)?.as_slice())
+            .map_err(store_err)?;
+        tx.commit().map_err(store_err)
+    }
+
+    pub fn seen_alerts(&self) -> Result<Vec<SeenAlert>> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let t = match tx.open_table(ALERTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(store_err(e)),
+        };
+        let mut out = Vec::new();
+        for row in t.iter().map_err(store_err)? {
+            out.push(decode(row.map_err(store_err)?.1.value())?);
+        }
+        Ok(out)
     }
 
     /// The active task of a target key, read without a write transaction.
