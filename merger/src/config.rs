@@ -229,6 +229,11 @@ mod tests {
         assert_eq!(m.cooldown.0, Duration::from_secs(86400));
         assert!(m.dry_run);
         assert_eq!(clusters.len(), 2);
+        let view: MergerView = serde_saphyr::from_str(&text).unwrap();
+        let n = view.notify.unwrap();
+        n.validate().unwrap();
+        assert_eq!(n.dingtalk[0].rate_limit, 20);
+        assert_eq!(n.events.len(), 4);
     }
 
     #[test]

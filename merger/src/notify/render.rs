@@ -306,6 +306,26 @@ mod tests {
     }
 
     #[test]
+    fn templates_are_overridden_by_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(template("task_failed", Some(dir.path())), TASK_FAILED);
+        std::fs::write(
+            dir.path().join("task_failed.md"),
+            "FAILED {{target}} because {{reason}}",
+        )
+        .unwrap();
+        let vars = BTreeMap::from([
+            ("target", "db.t".to_string()),
+            ("reason", "boom".to_string()),
+        ]);
+        assert_eq!(
+            fill(&template("task_failed", Some(dir.path())), &vars),
+            "FAILED db.t because boom"
+        );
+        assert_eq!(template("daily_digest", None), DAILY_DIGEST);
+    }
+
+    #[test]
     fn html_part() {
         let h = html(
             "s <x>",
