@@ -551,3 +551,157 @@ async fn email_for_task_outcomes_and_the_digest() {
     }
     assert!(!m.logs().contains("smtp-password-never-logged"));
 }
+
+/// A test CA and a server certificate for `localhost` signed by it: (CA, certificate, key).
+fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n").unwrap();
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=smallfiles test CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &p("key.pem"),
+            "-out",
+            &p("req.csr"),
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &p("req.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
+            &p("cert.pem"),
+        ],
+    ] {
+        let out = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+fn tls_smtp_server(dir: &Path, mode: &str, cert: &Path, key: &Path) -> Option<(Running, u16)> {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install aiosmtpd (pip)"
+        );
+        eprintln!("SKIPPED: aiosmtpd is not installed");
+        return None;
+    }
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/smtp_server.py");
+    let run = Running::start(
+        "python3",
+        &[
+            &script.to_string_lossy(),
+            &port.to_string(),
+            &dir.join("maildir").to_string_lossy(),
+            mode,
+            &cert.to_string_lossy(),
+            &key.to_string_lossy(),
+            "--auth",
+            "mailer",
+            "right-smtp-password",
+        ],
+        port,
+        &dir.join(format!("smtp{mode}.log")),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "smtp server did not start: {}",
+            run.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some((run, port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_over_starttls_and_implicit_tls_with_authentication() {
+    for (mode, flag) in [("--starttls", "starttls"), ("--tls", "tls")] {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = certificate(dir.path());
+        let Some((_smtp, port)) = tls_smtp_server(dir.path(), mode, &cert, &key) else {
+            return;
+        };
+        let password = "right-smtp-password";
+        let pw = dir.path().join("smtp.pw");
+        std::fs::write(&pw, format!("{password}\n")).unwrap();
+        let notify = format!(
+            "notify:\n  email:\n    smtp: {{ host: localhost, port: {port}, {flag}: true, username: mailer, password_file: {}, ca_file: {}, timeout: 5s }}\n    from: smallfiles@example.com\n    to: [ops@example.com]\n  events: [daily_digest]",
+            pw.display(),
+            ca.display()
+        );
+        let m = Merger::start(&notify, WAREHOUSE, "").await;
+        let (s, _) = m.post("/api/v1/notify/digest", vec![]).await;
+        assert_eq!(s, 200);
+        let start = Instant::now();
+        while mails(dir.path()).is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{flag}: nothing delivered:\n{}",
+                m.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let page = m.run.get("/metrics").await;
+        let sent = smallfiles_testkit::prom::value(
+            &smallfiles_testkit::prom::parse(&page),
+            "smallfiles_notifications_total",
+            &[("channel", "email"), ("outcome", "sent")],
+        );
+        assert_eq!(sent, Some(1.0), "{flag}");
+        assert!(mails(dir.path())[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("daily digest"));
+        assert!(!m.logs().contains(password), "a password reached the log");
+    }
+}

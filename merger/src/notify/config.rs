@@ -73,6 +73,9 @@ pub struct SmtpConfig {
     pub password_env: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Extra CA certificate (PEM) to trust for the server's TLS certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_smtp_port() -> u16 {

@@ -3,6 +3,7 @@
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use smallfiles_cluster::config::Secret;
 
@@ -29,6 +30,21 @@ impl EmailSender {
         } else {
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
         };
+        if let Some(ca) = &smtp.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| bad("smtp.ca_file", format!("{}: {e}", ca.display())))?;
+            let cert =
+                Certificate::from_pem(&pem).map_err(|e| bad("smtp.ca_file", e.to_string()))?;
+            let params = TlsParameters::builder(smtp.host.clone())
+                .add_root_certificate(cert)
+                .build_rustls()
+                .map_err(|e| bad("smtp", e.to_string()))?;
+            if smtp.tls {
+                builder = builder.tls(Tls::Wrapper(params));
+            } else if smtp.starttls {
+                builder = builder.tls(Tls::Required(params));
+            }
+        }
         builder = builder.port(smtp.port).timeout(Some(smtp.timeout.0));
         if let Some(user) = &smtp.username {
             let password =
