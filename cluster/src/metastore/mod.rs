@@ -257,6 +257,55 @@ fn param_rows<R: Cells>(rows: &[R]) -> ParamRows {
         .collect()
 }
 
+/// (serde id, "", path) rows of the serde `path` queries.
+fn serde_path_rows<R: Cells>(rows: &[R]) -> ParamRows {
+    rows.iter()
+        .filter_map(|r| Some((r.int(0)?, String::new(), r.text(1))))
+        .collect()
+}
+
+/// (table id, key, type, position) rows of the partition keys queries.
+fn key_rows<R: Cells>(rows: &[R]) -> Vec<(i64, String, String, i64)> {
+    rows.iter()
+        .filter_map(|r| {
+            Some((
+                r.int(0)?,
+                r.text(1)?,
+                r.text(2).unwrap_or_default(),
+                r.int(3).unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+/// (part id, table id, name, sd id) rows of the partition queries.
+fn page_rows<R: Cells>(rows: &[R]) -> Vec<(i64, i64, String, Option<i64>)> {
+    rows.iter()
+        .filter_map(|r| {
+            Some((
+                r.int(0)?,
+                r.int(1)?,
+                r.text(2).unwrap_or_default(),
+                r.int(3),
+            ))
+        })
+        .collect()
+}
+
+/// (sd id, location) rows of the location lookups.
+fn location_rows<R: Cells>(rows: &[R]) -> Vec<(i64, Option<String>)> {
+    rows.iter()
+        .filter_map(|r| Some((r.int(0)?, r.text(1))))
+        .collect()
+}
+
+/// (name, type) rows of the columns query.
+fn column_rows<R: Cells>(rows: &[R]) -> Vec<(String, String)> {
+    rows.iter()
+        .filter_map(|r| Some((r.text(0)?, r.text(1).unwrap_or_default())))
+        .collect()
+}
+
 /// Builds the tables from the rows of [`sql::Dialect::tables_query`], the table parameters,
 /// the serde `path` parameters and the partition keys (table id, name, type, position).
 fn assemble_tables<R: Cells>(

@@ -7,8 +7,8 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row,
 
 use super::sql::Dialect;
 use super::{
-    assemble_partitions, assemble_tables, param_rows, Cells, MetastoreSource, PartitionRecord,
-    SchemaInfo, TableRecord,
+    assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
+    param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, SchemaInfo, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -141,21 +141,8 @@ impl MetastoreSource for MysqlMetastore {
             .await
             .map_err(|e| self.err(e))?;
         drop(conn);
-        let keys = keys
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    text_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3).unwrap_or_default(),
-                ))
-            })
-            .collect();
-        let paths = paths
-            .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
-            .collect();
+        let keys = key_rows(&keys);
+        let paths = serde_path_rows(&paths);
         Ok(assemble_tables(&rows, param_rows(&params), paths, keys))
     }
 
@@ -166,17 +153,7 @@ impl MetastoreSource for MysqlMetastore {
             .exec(d.partitions_page_query(), (after, limit))
             .await
             .map_err(|e| self.err(e))?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    int_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3),
-                ))
-            })
-            .collect();
+        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
         let Some(last) = page.iter().map(|p| p.0).max() else {
             drop(conn);
             return Ok(Vec::new());
@@ -195,10 +172,7 @@ impl MetastoreSource for MysqlMetastore {
                 .query(d.locations_query(chunk))
                 .await
                 .map_err(|e| self.err(e))?;
-            locations.extend(
-                rows.iter()
-                    .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
-            );
+            locations.extend(location_rows(&rows));
         }
         drop(conn);
         Ok(assemble_partitions(page, param_rows(&params), locations))
@@ -247,27 +221,11 @@ impl MetastoreSource for MysqlMetastore {
             .await
             .map_err(|e| self.err(e))?;
         drop(conn);
-        let keys = keys
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    text_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3).unwrap_or_default(),
-                ))
-            })
-            .collect();
-        let paths = paths
-            .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
-            .collect();
+        let keys = key_rows(&keys);
+        let paths = serde_path_rows(&paths);
         let mut table = assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop();
         if let Some(t) = table.as_mut() {
-            t.columns = cols
-                .iter()
-                .filter_map(|r| Some((text_at(r, 0)?, text_at(r, 1).unwrap_or_default())))
-                .collect();
+            t.columns = column_rows(&cols);
         }
         Ok(table)
     }
@@ -279,17 +237,7 @@ impl MetastoreSource for MysqlMetastore {
             .exec(d.partitions_of_query(), (table_id,))
             .await
             .map_err(|e| self.err(e))?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    int_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3),
-                ))
-            })
-            .collect();
+        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
         let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         sd_ids.sort_unstable();
         let mut locations = Vec::with_capacity(sd_ids.len());
@@ -298,10 +246,7 @@ impl MetastoreSource for MysqlMetastore {
                 .query(d.locations_query(chunk))
                 .await
                 .map_err(|e| self.err(e))?;
-            locations.extend(
-                rows.iter()
-                    .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
-            );
+            locations.extend(location_rows(&rows));
         }
         drop(conn);
         Ok(assemble_partitions(page, Vec::new(), locations))
@@ -314,17 +259,7 @@ impl MetastoreSource for MysqlMetastore {
             .exec(d.partition_lookup_query(), (table_id, name))
             .await
             .map_err(|e| self.err(e))?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    int_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3),
-                ))
-            })
-            .collect();
+        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
         let Some(&(id, _, _, sd)) = page.first() else {
             drop(conn);
             return Ok(None);
@@ -339,10 +274,7 @@ impl MetastoreSource for MysqlMetastore {
                 .query(d.locations_query(&[sd]))
                 .await
                 .map_err(|e| self.err(e))?;
-            locations.extend(
-                rows.iter()
-                    .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1)))),
-            );
+            locations.extend(location_rows(&rows));
         }
         drop(conn);
         Ok(assemble_partitions(page, param_rows(&params), locations).pop())

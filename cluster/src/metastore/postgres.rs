@@ -7,8 +7,8 @@ use tokio_postgres::{Client, NoTls, Row};
 
 use super::sql::Dialect;
 use super::{
-    assemble_partitions, assemble_tables, param_rows, Cells, MetastoreSource, PartitionRecord,
-    SchemaInfo, TableRecord,
+    assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
+    param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, SchemaInfo, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -145,21 +145,8 @@ impl MetastoreSource for PostgresMetastore {
             .query(&d.partition_keys_query(), &[])
             .await
             .map_err(pg)?;
-        let keys = keys
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    text_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3).unwrap_or_default(),
-                ))
-            })
-            .collect();
-        let paths = paths
-            .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
-            .collect();
+        let keys = key_rows(&keys);
+        let paths = serde_path_rows(&paths);
         Ok(assemble_tables(&rows, param_rows(&params), paths, keys))
     }
 
@@ -171,17 +158,7 @@ impl MetastoreSource for PostgresMetastore {
             .query(&d.partitions_page_query(), &[&after, &i64::from(limit)])
             .await
             .map_err(pg)?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    int_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3),
-                ))
-            })
-            .collect();
+        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
         let Some(last) = page.iter().map(|p| p.0).max() else {
             return Ok(Vec::new());
         };
@@ -196,10 +173,7 @@ impl MetastoreSource for PostgresMetastore {
             .query(&d.locations_query(&sd_ids), &[&sd_ids])
             .await
             .map_err(pg)?;
-        let locations = rows
-            .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1))))
-            .collect();
+        let locations = location_rows(&rows);
         Ok(assemble_partitions(page, param_rows(&params), locations))
     }
 
@@ -245,27 +219,11 @@ impl MetastoreSource for PostgresMetastore {
             .await
             .map_err(pg)?;
         let cols = client.query(&d.columns_query(), &[&id]).await.map_err(pg)?;
-        let keys = keys
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    text_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3).unwrap_or_default(),
-                ))
-            })
-            .collect();
-        let paths = paths
-            .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, String::new(), text_at(r, 1))))
-            .collect();
+        let keys = key_rows(&keys);
+        let paths = serde_path_rows(&paths);
         let mut table = assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop();
         if let Some(t) = table.as_mut() {
-            t.columns = cols
-                .iter()
-                .filter_map(|r| Some((text_at(r, 0)?, text_at(r, 1).unwrap_or_default())))
-                .collect();
+            t.columns = column_rows(&cols);
         }
         Ok(table)
     }
@@ -278,26 +236,13 @@ impl MetastoreSource for PostgresMetastore {
             .query(&d.partitions_of_query(), &[&table_id])
             .await
             .map_err(pg)?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    int_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3),
-                ))
-            })
-            .collect();
+        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
         let sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         let rows = client
             .query(&d.locations_query(&sd_ids), &[&sd_ids])
             .await
             .map_err(pg)?;
-        let locations = rows
-            .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1))))
-            .collect();
+        let locations = location_rows(&rows);
         Ok(assemble_partitions(page, Vec::new(), locations))
     }
 
@@ -309,17 +254,7 @@ impl MetastoreSource for PostgresMetastore {
             .query(&d.partition_lookup_query(), &[&table_id, &name])
             .await
             .map_err(pg)?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    int_at(r, 0)?,
-                    int_at(r, 1)?,
-                    text_at(r, 2).unwrap_or_default(),
-                    int_at(r, 3),
-                ))
-            })
-            .collect();
+        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
         let Some(&(id, _, _, sd)) = page.first() else {
             return Ok(None);
         };
@@ -332,10 +267,7 @@ impl MetastoreSource for PostgresMetastore {
             .query(&d.locations_query(&sds), &[&sds])
             .await
             .map_err(pg)?;
-        let locations = rows
-            .iter()
-            .filter_map(|r| Some((int_at(r, 0)?, text_at(r, 1))))
-            .collect();
+        let locations = location_rows(&rows);
         Ok(assemble_partitions(page, param_rows(&params), locations).pop())
     }
 }
