@@ -575,6 +575,28 @@ mod tests {
             2
         );
     }
+
+    #[test]
+    fn audit_retention_drops_old_entries_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("m.redb")).unwrap();
+        let entry = |at: &str| AuditEntry {
+            id: 0,
+            at: at.into(),
+            who: "ops".into(),
+            peer: "127.0.0.1:1".into(),
+            action: "x".into(),
+            outcome: "ok".into(),
+            detail: serde_json::Value::Null,
+        };
+        s.audit(entry("2026-01-01T00:00:00.000Z")).unwrap();
+        s.audit(entry("2026-02-01T00:00:00.000Z")).unwrap();
+        s.audit(entry("2026-03-01T00:00:00.000Z")).unwrap();
+        assert_eq!(s.prune_audit("2026-02-15T00:00:00.000Z").unwrap(), 2);
+        let left = s.audit_entries(None, 10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].at, "2026-03-01T00:00:00.000Z");
+    }
 }
 
 enum Op {
