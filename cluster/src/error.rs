@@ -33,6 +33,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("hiveserver2 {0}")]
+    HiveServer2(String),
+
     #[error("location {0} uses a scheme this tool cannot list")]
     UnsupportedScheme(String),
 }

@@ -6,4 +6,5 @@ pub mod error;
 
 pub use error::{Error, HdfsErrorKind, Result};
 pub mod hdfs;
+pub mod hiveserver2;
 pub mod metastore;
