@@ -7,4 +7,5 @@ pub mod error;
 pub use error::{Error, HdfsErrorKind, Result};
 pub mod hdfs;
 pub mod hiveserver2;
+pub mod logging;
 pub mod metastore;

@@ -69,15 +69,7 @@ fn store_path(settings: &Settings) -> PathBuf {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Logfmt => builder.with_ansi(false).init(),
-    }
+    smallfiles_cluster::logging::init(&cli.log_level, matches!(cli.log_format, LogFormat::Json));
     let settings = Settings::load(&cli.config_file)?;
     match cli.command {
         None => serve(settings, cli.listen_address).await,
