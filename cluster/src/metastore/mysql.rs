@@ -158,24 +158,32 @@ impl MetastoreSource for MysqlMetastore {
             drop(conn);
             return Ok(Vec::new());
         };
-        let params: Vec<Row> = conn
-            .exec(d.partition_params_range_query(), (after, last))
-            .await
-            .map_err(|e| self.err(e))?;
         let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         sd_ids.sort_unstable();
         sd_ids.dedup();
-        let mut locations = Vec::with_capacity(sd_ids.len());
-        // Bounded statement size: a few thousand ids per lookup.
-        for chunk in sd_ids.chunks(5000) {
+        // Parameters and locations are read at once, on two pooled connections.
+        let params = async {
             let rows: Vec<Row> = conn
-                .query(d.locations_query(chunk))
+                .exec(d.partition_params_range_query(), (after, last))
                 .await
                 .map_err(|e| self.err(e))?;
-            locations.extend(location_rows(&rows));
-        }
-        drop(conn);
-        Ok(assemble_partitions(page, param_rows(&params), locations))
+            Ok::<_, Error>(rows)
+        };
+        let locations = async {
+            let mut conn = self.connect().await?;
+            let mut locations = Vec::with_capacity(sd_ids.len());
+            // Bounded statement size: a few thousand ids per lookup.
+            for chunk in sd_ids.chunks(5000) {
+                let rows: Vec<Row> = conn
+                    .query(d.locations_query(chunk))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                locations.extend(location_rows(&rows));
+            }
+            Ok::<_, Error>(locations)
+        };
+        let (params, locations) = futures::future::join(params, locations).await;
+        Ok(assemble_partitions(page, param_rows(&params?), locations?))
     }
 
     async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {

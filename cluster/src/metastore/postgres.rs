@@ -162,17 +162,18 @@ impl MetastoreSource for PostgresMetastore {
         let Some(last) = page.iter().map(|p| p.0).max() else {
             return Ok(Vec::new());
         };
-        let params = client
-            .query(&d.partition_params_range_query(), &[&after, &last])
-            .await
-            .map_err(pg)?;
         let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         sd_ids.sort_unstable();
         sd_ids.dedup();
-        let rows = client
-            .query(&d.locations_query(&sd_ids), &[&sd_ids])
-            .await
-            .map_err(pg)?;
+        // Both lookups go out at once: tokio-postgres pipelines them on the connection.
+        let params_sql = d.partition_params_range_query();
+        let locations_sql = d.locations_query(&sd_ids);
+        let (params, rows) = futures::future::join(
+            client.query(&params_sql, &[&after, &last]),
+            client.query(&locations_sql, &[&sd_ids]),
+        )
+        .await;
+        let (params, rows) = (params.map_err(pg)?, rows.map_err(pg)?);
         let locations = location_rows(&rows);
         Ok(assemble_partitions(page, param_rows(&params), locations))
     }
