@@ -102,13 +102,93 @@ pub struct ClusterConfig {
     pub max_concurrent_requests: Option<usize>,
     #[serde(default)]
     pub max_requests_per_second: Option<u32>,
-    /// Owned by the merger (HiveServer2 and Impala endpoints, merge settings).
+    /// Where the merger runs merge statements (Hive, or Spark's Thrift Server).
     #[serde(default)]
-    pub hiveserver2: Option<IgnoredSection>,
+    pub hiveserver2: Option<Hs2EndpointConfig>,
+    /// Impala, for `REFRESH` after a merge.
     #[serde(default)]
-    pub impala: Option<IgnoredSection>,
+    pub impala: Option<Hs2EndpointConfig>,
     #[serde(default)]
-    pub merge: Option<IgnoredSection>,
+    pub merge: Option<MergeConfig>,
+}
+
+/// A HiveServer2-protocol endpoint: `hive2://host:port` (binary) or `http(s)://host:port/cliservice`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hs2EndpointConfig {
+    pub url: String,
+    /// `nosasl` or `plain` (SASL PLAIN; HTTP uses Basic auth with the same user and password).
+    #[serde(default = "default_hs2_auth")]
+    pub auth: String,
+    #[serde(default = "default_hs2_user")]
+    pub user: String,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default = "default_metastore_timeout")]
+    pub connect_timeout: HumanDuration,
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout: HumanDuration,
+}
+
+fn default_hs2_auth() -> String {
+    "plain".into()
+}
+
+fn default_hs2_user() -> String {
+    "smallfiles".into()
+}
+
+fn default_statement_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(6 * 3600))
+}
+
+impl Hs2EndpointConfig {
+    /// The client settings, with the password read from its file or variable.
+    pub fn client_config(
+        &self,
+        settings: std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::hiveserver2::Hs2Config> {
+        Ok(crate::hiveserver2::Hs2Config {
+            url: self.url.clone(),
+            auth: if self.auth == "nosasl" {
+                crate::hiveserver2::Auth::NoSasl
+            } else {
+                crate::hiveserver2::Auth::Plain
+            },
+            user: self.user.clone(),
+            password: Secret::resolve(self.password_file.as_deref(), self.password_env.as_deref())?,
+            connect_timeout: self.connect_timeout.0,
+            statement_timeout: self.statement_timeout.0,
+            settings,
+        })
+    }
+}
+
+/// How merges run on a cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeConfig {
+    /// YARN / Tez queue of merge jobs.
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default = "default_target_file_size")]
+    pub target_file_size: ByteSize,
+    /// Extra session settings for merge statements.
+    #[serde(default)]
+    pub engine_settings: std::collections::BTreeMap<String, String>,
+    /// How long a replaced directory is kept (the rollback window).
+    #[serde(default = "default_rollback_retention")]
+    pub rollback_retention: HumanDuration,
+}
+
+fn default_target_file_size() -> ByteSize {
+    ByteSize(256 << 20)
+}
+
+fn default_rollback_retention() -> HumanDuration {
+    HumanDuration(Duration::from_secs(72 * 3600))
 }
 
 fn default_include() -> Vec<String> {
@@ -285,6 +365,27 @@ impl Config {
                         return Err(format!(
                             "{}: {nn:?} must be an http:// or https:// WebHDFS address",
                             at("hdfs.namenodes")
+                        ));
+                    }
+                }
+            }
+            for (key, ep) in [("hiveserver2", &c.hiveserver2), ("impala", &c.impala)] {
+                if let Some(ep) = ep {
+                    let scheme_ok = ["hive2://", "http://", "https://"]
+                        .iter()
+                        .any(|p| ep.url.starts_with(p));
+                    if !scheme_ok {
+                        return Err(format!(
+                            "{}: {:?} must be hive2://host:port or http(s)://host:port/cliservice",
+                            at(&format!("{key}.url")),
+                            ep.url
+                        ));
+                    }
+                    if ep.auth != "nosasl" && ep.auth != "plain" {
+                        return Err(format!(
+                            "{}: {:?} must be nosasl or plain",
+                            at(&format!("{key}.auth")),
+                            ep.auth
                         ));
                     }
                 }
@@ -639,10 +740,25 @@ clusters:
     exclude: ["tmp_*.*"]
     max_concurrent_requests: 16
     max_requests_per_second: 500
+    hiveserver2: { url: "hive2://hs2:10000", auth: plain, user: smallfiles, password_file: /etc/pw }
+    impala:      { url: "hive2://impalad:21050", auth: nosasl }
+    merge:
+      queue: root.maintenance
+      target_file_size: 256MiB
+      engine_settings: { hive.merge.tezfiles: "true" }
+      rollback_retention: 72h
   - name: local
     warehouse: file:///data/warehouse
 "#;
         let c = Config::parse(yaml).unwrap();
+        let m = c.clusters[0].merge.as_ref().unwrap();
+        assert_eq!(
+            (m.target_file_size.0, m.rollback_retention.0),
+            (256 << 20, Duration::from_secs(72 * 3600))
+        );
+        assert_eq!(c.clusters[0].impala.as_ref().unwrap().auth, "nosasl");
+        let bad = yaml.replace("hive2://hs2:10000", "thrift://hs2:10000");
+        assert!(Config::parse(&bad).unwrap_err().contains("hiveserver2.url"));
         assert_eq!(c.clusters.len(), 2);
         let prod = c.clusters[0].effective(&c.defaults);
         assert_eq!(prod.small_file_threshold, 64 << 20);
