@@ -133,6 +133,33 @@ impl Replay {
     }
 }
 
+/// Serves one connection of unframed Thrift (NOSASL) from a replay; yields the calls it saw.
+async fn serve_unframed(
+    mut replay: Replay,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<Vec<Message>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        loop {
+            let mut chunk = [0u8; 4096];
+            let n = sock.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            while let Ok((m, used)) = decode_message(&buf) {
+                buf.drain(..used);
+                let out = replay.answer(m);
+                sock.write_all(&out).await.unwrap();
+            }
+        }
+        replay.calls
+    });
+    (addr, server)
+}
+
 fn trace(shared: &Path, name: &str) -> Vec<u8> {
     std::fs::read(shared.join("fixtures/hiveserver2-traces").join(name)).unwrap()
 }
@@ -202,27 +229,8 @@ async fn nosasl_trace() {
         recorded_client[0].name, "OpenSession",
         "the decoder reads the recorded client"
     );
-    let mut replay = Replay::new(messages(&trace(&shared, "nosasl.s2c.bin")));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (mut sock, _) = listener.accept().await.unwrap();
-        let mut buf = Vec::new();
-        loop {
-            let mut chunk = [0u8; 4096];
-            let n = sock.read(&mut chunk).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            while let Ok((m, used)) = decode_message(&buf) {
-                buf.drain(..used);
-                let out = replay.answer(m);
-                sock.write_all(&out).await.unwrap();
-            }
-        }
-        replay.calls
-    });
+    let replay = Replay::new(messages(&trace(&shared, "nosasl.s2c.bin")));
+    let (addr, server) = serve_unframed(replay).await;
     let mut s = Session::open(&config(format!("hive2://{addr}"), Auth::NoSasl))
         .await
         .unwrap();
@@ -345,26 +353,8 @@ async fn ddl_trace_has_no_result_set() {
         .field(2)
         .and_then(Value::as_string)
         .unwrap();
-    let mut replay = Replay::new(server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let srv = tokio::spawn(async move {
-        let (mut sock, _) = listener.accept().await.unwrap();
-        let mut buf = Vec::new();
-        loop {
-            let mut chunk = [0u8; 4096];
-            let n = sock.read(&mut chunk).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            while let Ok((m, used)) = decode_message(&buf) {
-                buf.drain(..used);
-                let out = replay.answer(m);
-                sock.write_all(&out).await.unwrap();
-            }
-        }
-    });
+    let replay = Replay::new(server);
+    let (addr, srv) = serve_unframed(replay).await;
     let mut s = Session::open(&config(format!("hive2://{addr}"), Auth::NoSasl))
         .await
         .unwrap();
