@@ -492,6 +492,10 @@ async fn audit(
     if let Err(r) = authorize(&svc, &headers, peer, Role::Operator, "read the audit log").await {
         return r;
     }
+    // Entries of requests already answered may still be in the group commit's queue.
+    if let Err(e) = svc.flush_audit().await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
     match svc
         .store
         .audit_entries(q.before, q.limit.unwrap_or(100).clamp(1, 1000))

@@ -306,6 +306,11 @@ impl Service {
         Ok(stale.len())
     }
 
+    /// Returns once every audit entry of an answered request is on disk.
+    pub async fn flush_audit(&self) -> Result<()> {
+        self.commit.flush().await
+    }
+
     /// Tells the configured channels how a task ended.
     fn announce(&self, t: &Task) {
         let Some(n) = &self.notifier else { return };

@@ -611,6 +611,10 @@ enum Op {
         entry: Box<AuditEntry>,
         reply: tokio::sync::oneshot::Sender<Result<u64>>,
     },
+    /// Answered once every write queued before it is committed.
+    Barrier {
+        reply: tokio::sync::oneshot::Sender<Result<()>>,
+    },
 }
 
 enum Done {
@@ -619,6 +623,7 @@ enum Done {
         Result<Created>,
     ),
     Audit(tokio::sync::oneshot::Sender<Result<u64>>, Result<u64>),
+    Barrier(tokio::sync::oneshot::Sender<Result<()>>),
 }
 
 /// Concurrent writers share one durable commit: under load, many new tasks and audit entries
@@ -661,6 +666,7 @@ impl Store {
                             drop(reply.send(Err(Error::Store(msg.clone()))))
                         }
                         Op::Audit { reply, .. } => drop(reply.send(Err(Error::Store(msg.clone())))),
+                        Op::Barrier { reply } => drop(reply.send(Err(Error::Store(msg.clone())))),
                     }
                 }
                 return;
@@ -677,6 +683,7 @@ impl Store {
                     reply,
                 } => Done::Create(reply, create_in(&txn, *task, cooldown, now, plan)),
                 Op::Audit { entry, reply } => Done::Audit(reply, audit_in(&txn, *entry)),
+                Op::Barrier { reply } => Done::Barrier(reply),
             })
             .collect();
         let committed = txn.commit().map_err(|e| e.to_string());
@@ -686,6 +693,8 @@ impl Store {
                 (Done::Audit(reply, r), Ok(())) => drop(reply.send(r)),
                 (Done::Create(reply, _), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
                 (Done::Audit(reply, _), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
+                (Done::Barrier(reply), Ok(())) => drop(reply.send(Ok(()))),
+                (Done::Barrier(reply), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
             }
         }
     }
@@ -774,6 +783,15 @@ impl GroupCommit {
                 entry: Box::new(entry),
                 reply,
             })
+            .map_err(|_| Self::closed())?;
+        answer.await.map_err(|_| Self::closed())?
+    }
+
+    /// Waits until every write queued so far is committed (FIFO), e.g. before reading the audit.
+    pub async fn flush(&self) -> Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Op::Barrier { reply })
             .map_err(|_| Self::closed())?;
         answer.await.map_err(|_| Self::closed())?
     }
