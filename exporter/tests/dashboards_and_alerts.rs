@@ -238,19 +238,6 @@ fn substitute(expr: &str) -> String {
         .replace("$table", "orders")
 }
 
-fn tool_available(bin: &str) -> bool {
-    if std::process::Command::new(bin)
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must install {bin}");
-    eprintln!("SKIPPED: {bin} is not installed");
-    false
-}
-
 async fn query(http: &reqwest::Client, prom: &str, expr: &str) -> Result<Vec<Value>, String> {
     let r: Value = http
         .get(format!("{prom}/api/v1/query"))
@@ -270,7 +257,9 @@ async fn query(http: &reqwest::Client, prom: &str, expr: &str) -> Result<Vec<Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_and_rule_on_a_real_prometheus_and_alertmanager() {
     let shared = require_shared!();
-    if !tool_available("prometheus") || !tool_available("prometheus-alertmanager") {
+    if !smallfiles_testkit::process::tool_available("prometheus")
+        || !smallfiles_testkit::process::tool_available("prometheus-alertmanager")
+    {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -334,8 +323,7 @@ async fn every_panel_and_rule_on_a_real_prometheus_and_alertmanager() {
         axum::serve(hook_listener, app).await.unwrap();
     });
 
-    let (exp_port, merger_port, prom_port, am_port) =
-        (free_port(), free_port(), free_port(), free_port());
+    let (exp_port, merger_port, prom_port) = (free_port(), free_port(), free_port());
     std::fs::write(t.join("am.token"), "am-token-xyz\n").unwrap();
     let config = write_config(
         t,
@@ -451,18 +439,8 @@ receivers:
         ),
     )
     .unwrap();
-    let mut am = Running::start(
-        "prometheus-alertmanager",
-        &[
-            &format!("--config.file={}", am_config.display()),
-            &format!("--storage.path={}", t.join("am").display()),
-            &format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=",
-        ],
-        am_port,
-        &t.join("alertmanager.log"),
-    );
-    am.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    let am = smallfiles_testkit::process::start_alertmanager(&am_config, t).await;
+    let am_port = am.port;
 
     // Prometheus with the project's rules; `for:` shortened so the test need not wait an hour.
     let rules_dir = t.join("rules");
@@ -637,7 +615,9 @@ fn run_tool(bin: &str, args: &[&str]) {
 
 #[test]
 fn rules_pass_promtool_and_alertmanager_config_passes_amtool() {
-    if !tool_available("promtool") || !tool_available("amtool") {
+    if !smallfiles_testkit::process::tool_available("promtool")
+        || !smallfiles_testkit::process::tool_available("amtool")
+    {
         return;
     }
     run_tool(

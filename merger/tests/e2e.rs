@@ -799,20 +799,10 @@ async fn tasks_wait_outside_the_merge_windows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_alertmanager_delivers_to_the_merger() {
     let shared = require_shared!();
-    if std::process::Command::new("prometheus-alertmanager")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install prometheus-alertmanager"
-        );
-        eprintln!("SKIPPED: prometheus-alertmanager is not installed");
+    if !smallfiles_testkit::process::tool_available("prometheus-alertmanager") {
         return;
     }
     let h = Harness::start(MetastoreKind::Mysql, &shared, "").await;
-    let am_port = free_port();
     let am_config = h.dir.path().join("alertmanager.yml");
     std::fs::write(
         &am_config,
@@ -838,22 +828,11 @@ receivers:
         ),
     )
     .unwrap();
-    let mut am = Running::start(
-        "prometheus-alertmanager",
-        &[
-            &format!("--config.file={}", am_config.display()),
-            &format!("--storage.path={}", h.dir.path().join("am-data").display()),
-            &format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=",
-        ],
-        am_port,
-        &h.dir.path().join("alertmanager.log"),
-    );
-    am.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    let am = smallfiles_testkit::process::start_alertmanager(&am_config, h.dir.path()).await;
     let alert = json!([{ "labels": { "alertname": "HiveTableTooManySmallFiles", "cluster": "prod", "database": "sales", "table": "orders", "partition": "dt=2026-11-24", "severity": "warning" }, "annotations": { "summary": "test" } }]);
     let resp = h
         .http
-        .post(format!("http://127.0.0.1:{am_port}/api/v2/alerts"))
+        .post(am.url("/api/v2/alerts"))
         .json(&alert)
         .send()
         .await

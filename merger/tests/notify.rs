@@ -315,16 +315,7 @@ async fn a_wrong_signing_secret_is_refused_and_reported_without_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_alertmanager_notifies_dingtalk_through_the_bridge() {
-    if std::process::Command::new("prometheus-alertmanager")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install prometheus-alertmanager"
-        );
-        eprintln!("SKIPPED: prometheus-alertmanager is not installed");
+    if !smallfiles_testkit::process::tool_available("prometheus-alertmanager") {
         return;
     }
     let ding = DingTalkServer::start(vec![(ACCESS, RobotOptions::signed(SECRET))]).await;
@@ -337,7 +328,6 @@ async fn a_real_alertmanager_notifies_dingtalk_through_the_bridge() {
         "",
     )
     .await;
-    let am_port = free_port();
     let am_config = dir.path().join("am.yml");
     std::fs::write(
         &am_config,
@@ -348,21 +338,10 @@ async fn a_real_alertmanager_notifies_dingtalk_through_the_bridge() {
         ),
     )
     .unwrap();
-    let mut am = Running::start(
-        "prometheus-alertmanager",
-        &[
-            &format!("--config.file={}", am_config.display()),
-            &format!("--storage.path={}", dir.path().join("am").display()),
-            &format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=",
-        ],
-        am_port,
-        &dir.path().join("am.log"),
-    );
-    am.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    let am = smallfiles_testkit::process::start_alertmanager(&am_config, dir.path()).await;
     let alert = json!([{ "labels": { "alertname": "SmallFilesHdfsDown", "cluster": "prod", "severity": "critical" }, "annotations": { "summary": "No NameNode of prod answers" } }]);
     reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{am_port}/api/v2/alerts"))
+        .post(am.url("/api/v2/alerts"))
         .json(&alert)
         .send()
         .await

@@ -103,3 +103,33 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// Whether a tool runs here. In CI its absence fails the test (CI installs it); elsewhere the
+/// test is skipped with a message.
+pub fn tool_available(bin: &str) -> bool {
+    if Command::new(bin).arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must install {bin}");
+    eprintln!("SKIPPED: {bin} is not installed");
+    false
+}
+
+/// A real Alertmanager (Debian's `prometheus-alertmanager`) with this configuration, clustering
+/// off, storage and log in `dir`, ready to take alerts.
+pub async fn start_alertmanager(config: &Path, dir: &Path) -> Running {
+    let port = free_port();
+    let mut am = Running::start(
+        "prometheus-alertmanager",
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.path={}", dir.join("alertmanager-data").display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=",
+        ],
+        port,
+        &dir.join("alertmanager.log"),
+    );
+    am.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    am
+}
