@@ -30,6 +30,23 @@ fn available() -> bool {
     pyspark && jdbc && java
 }
 
+/// Drops the server's metastore database, even when the test fails.
+struct Database(String);
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = Command::new("mysql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-uroot",
+                "-e",
+                &format!("DROP DATABASE IF EXISTS `{}`", self.0),
+            ])
+            .status();
+    }
+}
+
 struct Server {
     pid: u32,
 }
@@ -170,14 +187,14 @@ async fn spark_thrift_server_over_every_transport() {
         return;
     }
     let lab = tempfile::tempdir().unwrap();
-    let db = format!("sf_hs2_{}", std::process::id());
+    let db = Database(format!("sf_hs2_{}", std::process::id()));
     for (auth, transport, client_auth, table) in [
         ("NOSASL", "binary", Auth::NoSasl, "t_nosasl"),
         ("NONE", "binary", Auth::Plain, "t_plain"),
         ("NONE", "http", Auth::Plain, "t_http"),
     ] {
         let port = free_port();
-        let _server = start(lab.path(), &db, auth, transport, port);
+        let _server = start(lab.path(), &db.0, auth, transport, port);
         let url = if transport == "http" {
             format!("http://127.0.0.1:{port}/cliservice")
         } else {
@@ -185,13 +202,4 @@ async fn spark_thrift_server_over_every_transport() {
         };
         exercise(config(url, client_auth), table).await;
     }
-    let _ = Command::new("mysql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-uroot",
-            "-e",
-            &format!("DROP DATABASE IF EXISTS `{db}`"),
-        ])
-        .status();
 }
