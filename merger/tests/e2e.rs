@@ -563,28 +563,7 @@ async fn webhooks_and_api(kind: MetastoreKind) {
         Some(1.0)
     );
     assert_eq!(v("smallfiles_merge_queue_oldest_seconds", &[]), Some(0.0));
-    if let Ok(mut child) = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(page.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    smallfiles_testkit::process::promtool_check_metrics(&page);
     let logs = h.logs();
     for secret in [AM_TOKEN, OPS_TOKEN, VIEW_TOKEN] {
         assert!(!logs.contains(secret), "a token reached the log");

@@ -133,3 +133,31 @@ pub async fn start_alertmanager(config: &Path, dir: &Path) -> Running {
     am.wait_ok("/-/ready", Duration::from_secs(20)).await;
     am
 }
+
+/// Lints a metrics page with `promtool check metrics` (Debian's `prometheus`).
+pub fn promtool_check_metrics(page: &str) {
+    use std::io::Write;
+    if !tool_available("promtool") {
+        return;
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
