@@ -181,6 +181,9 @@ pub struct MergeConfig {
     /// How long a replaced directory is kept (the rollback window).
     #[serde(default = "default_rollback_retention")]
     pub rollback_retention: HumanDuration,
+    /// `hive` or `spark` (Spark's Thrift Server); unset: asked from the server (GetInfo).
+    #[serde(default)]
+    pub dialect: Option<String>,
 }
 
 fn default_target_file_size() -> ByteSize {
@@ -388,6 +391,14 @@ impl Config {
                             ep.auth
                         ));
                     }
+                }
+            }
+            if let Some(d) = c.merge.as_ref().and_then(|m| m.dialect.as_deref()) {
+                if d != "hive" && d != "spark" {
+                    return Err(format!(
+                        "{}: {d:?} must be hive or spark (or left out: asked from the server)",
+                        at("merge.dialect")
+                    ));
                 }
             }
             if let Some(w) = &c.warehouse {

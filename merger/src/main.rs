@@ -126,7 +126,7 @@ async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::R
     let store = Store::open(&store_path(&settings))?;
     let catalog = Arc::new(MetastoreCatalog::new(&settings.clusters)?);
     let svc = Service::new(settings, store, catalog)?;
-    let recovered = svc.recover()?;
+    let recovered = svc.recover().await?;
     if recovered > 0 {
         tracing::warn!(
             tasks = recovered,
@@ -138,6 +138,7 @@ async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::R
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, dry_run = svc.settings.merger.dry_run, "merger serving");
     tokio::spawn(svc.clone().run_scheduler());
+    tokio::spawn(svc.clone().run_maintenance());
     if let Some(n) = svc.notifier.clone() {
         tokio::spawn(n.run());
         tokio::spawn(svc.clone().run_digest());

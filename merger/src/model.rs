@@ -151,6 +151,80 @@ pub struct Task {
     pub duration_seconds: Option<f64>,
     #[serde(default)]
     pub log: Vec<LogLine>,
+    /// The safe swap's plan and where each unit stands: what recovery after a crash reads.
+    #[serde(default)]
+    pub swap: Option<SwapProgress>,
+}
+
+/// Where one unit (partition, or the unpartitioned table) of a safe swap stands. Each stage is
+/// committed before the step it names starts, so after a crash the stage tells what may have
+/// happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwapStage {
+    Planned,
+    /// The staging copy is being written; the table is untouched.
+    Writing,
+    Written,
+    Verified,
+    /// The location update was sent; whether it happened is read back from the metastore.
+    Switching,
+    /// Readers see the merged copy; the old directory is kept for the rollback window.
+    Switched,
+    Finished,
+    RolledBack,
+}
+
+impl SwapStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwapStage::Planned => "planned",
+            SwapStage::Writing => "writing",
+            SwapStage::Written => "written",
+            SwapStage::Verified => "verified",
+            SwapStage::Switching => "switching",
+            SwapStage::Switched => "switched",
+            SwapStage::Finished => "finished",
+            SwapStage::RolledBack => "rolled_back",
+        }
+    }
+}
+
+/// Rows and a checksum over every column of a unit, read through the table's serde.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub rows: i64,
+    pub checksum: Option<i64>,
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.checksum {
+            Some(c) => write!(f, "{} rows, checksum {c}", self.rows),
+            None => write!(f, "{} rows", self.rows),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitProgress {
+    pub stage: SwapStage,
+    #[serde(default)]
+    pub source: Option<Fingerprint>,
+    #[serde(default)]
+    pub files_before: Option<u64>,
+    #[serde(default)]
+    pub bytes_before: Option<u64>,
+    #[serde(default)]
+    pub files_after: Option<u64>,
+    #[serde(default)]
+    pub bytes_after: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapProgress {
+    pub plan: crate::plan::SwapPlan,
+    pub units: Vec<UnitProgress>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

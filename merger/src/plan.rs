@@ -7,11 +7,38 @@ use smallfiles_cluster::metastore::{PartitionRecord, TableRecord};
 
 use crate::model::Strategy;
 
-/// Settings of the statements (per cluster; defaults until the engines issue adds them).
+/// The SQL dialect of the HiveServer2 endpoint: Hive itself, or Spark's Thrift Server (which
+/// speaks the protocol but not every statement: no CONCATENATE, hints instead of
+/// `hive.merge.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    #[default]
+    Hive,
+    Spark,
+}
+
+impl Dialect {
+    /// From the server's GetInfo(CLI_DBMS_NAME).
+    pub fn from_server_name(name: &str) -> Dialect {
+        if name.to_ascii_lowercase().contains("spark") {
+            Dialect::Spark
+        } else {
+            Dialect::Hive
+        }
+    }
+}
+
+/// Settings of the statements, from the cluster's `merge` section.
 #[derive(Debug, Clone)]
 pub struct PlanSettings {
     pub target_file_size: u64,
     pub queue: Option<String>,
+    pub dialect: Dialect,
+    /// `merge.engine_settings`, issued as `SET k=v` before the merge.
+    pub engine_settings: Vec<(String, String)>,
+    /// Whether an Impala endpoint gets `REFRESH` after the merge.
+    pub impala_refresh: bool,
 }
 
 impl Default for PlanSettings {
@@ -19,9 +46,35 @@ impl Default for PlanSettings {
         PlanSettings {
             target_file_size: 256 << 20,
             queue: None,
+            dialect: Dialect::Hive,
+            engine_settings: Vec::new(),
+            impala_refresh: false,
         }
     }
 }
+
+impl PlanSettings {
+    pub fn for_cluster(c: &smallfiles_cluster::config::ClusterConfig, dialect: Dialect) -> Self {
+        let merge = c.merge.as_ref();
+        PlanSettings {
+            target_file_size: merge.map(|m| m.target_file_size.0).unwrap_or(256 << 20),
+            queue: merge.and_then(|m| m.queue.clone()),
+            dialect,
+            engine_settings: merge
+                .map(|m| {
+                    m.engine_settings
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            impala_refresh: c.impala.is_some(),
+        }
+    }
+}
+
+/// Statements on the Impala endpoint carry this prefix in a task's statement list.
+pub const IMPALA_PREFIX: &str = "[impala] ";
 
 pub fn quote_ident(s: &str) -> String {
     format!("`{}`", s.replace('`', "``"))
@@ -110,6 +163,7 @@ pub fn choose_strategy(
     t: &TableRecord,
     requested: Strategy,
     allow_external: bool,
+    dialect: Dialect,
 ) -> Result<Strategy, String> {
     if t.is_view() {
         return Err("it is a view: there are no files to merge".into());
@@ -126,7 +180,11 @@ pub fn choose_strategy(
                 Ok(Strategy::Compact)
             } else if external && !allow_external {
                 Err("it is an external table (merges of external tables are refused unless merger.allow_external_tables is set; HIVE-17403)".into())
-            } else if !external && !bucketed && matches!(format, "orc" | "rcfile") {
+            } else if !external
+                && !bucketed
+                && matches!(format, "orc" | "rcfile")
+                && dialect == Dialect::Hive
+            {
                 Ok(Strategy::Concatenate)
             } else {
                 Ok(Strategy::InsertOverwrite)
@@ -142,6 +200,9 @@ pub fn choose_strategy(
         _ if external && !allow_external => {
             Err("it is an external table (merger.allow_external_tables is not set)".into())
         }
+        Strategy::Concatenate if dialect == Dialect::Spark => {
+            Err("Spark's Thrift Server has no CONCATENATE: use insert_overwrite".into())
+        }
         Strategy::Concatenate if external => {
             Err("CONCATENATE is refused on external tables (Hive 3, HIVE-17403)".into())
         }
@@ -156,7 +217,8 @@ pub fn choose_strategy(
 }
 
 /// The statements of a merge, in order: the named partitions one after the other, or the
-/// unpartitioned table.
+/// unpartitioned table. For the safe swap, the sizes used for Spark's COALESCE hint are the
+/// metastore's `totalSize` (the engine plans again with listed sizes before it runs).
 pub fn statements(
     task_id: u64,
     t: &TableRecord,
@@ -164,7 +226,7 @@ pub fn statements(
     strategy: Strategy,
     settings: &PlanSettings,
 ) -> Result<Vec<String>, String> {
-    let table = format!("{}.{}", quote_ident(&t.database), quote_ident(&t.name));
+    let table = qualified(t);
     if t.is_partitioned() && partitions.is_empty() {
         return Err(
             "a partitioned table is merged partition by partition: no partition given".into(),
@@ -173,29 +235,27 @@ pub fn statements(
     if !t.is_partitioned() && !partitions.is_empty() {
         return Err("the table is not partitioned".into());
     }
-    let mut out = Vec::new();
-    if let Some(q) = &settings.queue {
-        out.push(format!("SET tez.queue.name={q}"));
-        out.push(format!("SET mapreduce.job.queuename={q}"));
-    }
     if strategy == Strategy::InsertOverwrite {
-        if t.columns.is_empty() {
-            return Err("the metastore lists no columns for the table".into());
-        }
-        let size = settings.target_file_size;
-        out.extend([
-            "SET hive.merge.mapfiles=true".to_string(),
-            "SET hive.merge.mapredfiles=true".to_string(),
-            "SET hive.merge.tezfiles=true".to_string(),
-            format!("SET hive.merge.size.per.task={size}"),
-            format!("SET hive.merge.smallfiles.avgsize={}", size / 2),
-        ]);
+        let units: Vec<(Option<&PartitionRecord>, u64)> = if partitions.is_empty() {
+            vec![(None, 0)]
+        } else {
+            partitions
+                .iter()
+                .map(|p| (Some(p), p.total_size.unwrap_or(0)))
+                .collect()
+        };
+        return swap_plan(task_id, t, &units, settings).map(|p| p.all_statements());
     }
+    if settings.dialect == Dialect::Spark && strategy == Strategy::Concatenate {
+        return Err("Spark's Thrift Server has no CONCATENATE: use insert_overwrite".into());
+    }
+    let mut out = session_settings(settings);
     let units: Vec<Option<&PartitionRecord>> = if partitions.is_empty() {
         vec![None]
     } else {
         partitions.iter().map(Some).collect()
     };
+    let mut refreshes = Vec::new();
     for partition in units {
         let spec = match partition {
             Some(p) => format!(" {}", partition_spec(&p.name, &t.partition_keys)?),
@@ -204,49 +264,244 @@ pub fn statements(
         match strategy {
             Strategy::Concatenate => out.push(format!("ALTER TABLE {table}{spec} CONCATENATE")),
             Strategy::Compact => out.push(format!("ALTER TABLE {table}{spec} COMPACT 'major'")),
-            Strategy::InsertOverwrite => {
-                let location = partition
-                    .and_then(|p| p.location.as_deref())
-                    .or(t.data_location())
-                    .ok_or("the table has no location")?;
-                let new_dir = match partition {
-                    // Hidden from Hive's readers and from MSCK until the switch.
-                    Some(p) => format!(
-                        "{}/_smallfiles/task-{task_id}/{}",
-                        t.data_location().unwrap_or(location).trim_end_matches('/'),
-                        p.name
-                    ),
-                    None => format!(
-                        "{}_smallfiles_task_{task_id}",
-                        location.trim_end_matches('/')
-                    ),
-                };
-                let cols: Vec<String> = t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
-                let filter = match partition {
-                    Some(p) => format!(" {}", where_clause(&p.name, &t.partition_keys)?),
-                    None => String::new(),
-                };
-                out.extend([
-                    format!(
-                        "INSERT OVERWRITE DIRECTORY {} ROW FORMAT SERDE {} STORED AS INPUTFORMAT {} OUTPUTFORMAT {} SELECT {} FROM {table}{filter}",
-                        quote_string(&new_dir),
-                        quote_string(t.serde_lib.as_deref().unwrap_or_default()),
-                        quote_string(t.input_format.as_deref().unwrap_or_default()),
-                        quote_string(t.output_format.as_deref().unwrap_or_default()),
-                        cols.join(", "),
-                    ),
-                    format!("SELECT COUNT(*) FROM {table}{filter}"),
-                    format!("ALTER TABLE {table}{spec} SET LOCATION {}", quote_string(&new_dir)),
-                    format!("ANALYZE TABLE {table}{spec} COMPUTE STATISTICS"),
-                ]);
+            Strategy::InsertOverwrite | Strategy::Auto => {
+                return Err("strategy must be resolved before planning".into())
             }
-            Strategy::Auto => return Err("strategy must be resolved before planning".into()),
         }
+        refreshes.push(format!("{IMPALA_PREFIX}REFRESH {table}{spec}"));
     }
     if strategy == Strategy::Compact {
         out.push("SHOW COMPACTIONS".into());
     }
+    if settings.impala_refresh {
+        out.extend(refreshes);
+    }
     Ok(out)
+}
+
+fn qualified(t: &TableRecord) -> String {
+    format!("{}.{}", quote_ident(&t.database), quote_ident(&t.name))
+}
+
+/// `SET` statements of a merge session: queue, file sizes, the operator's engine settings.
+pub fn session_settings(settings: &PlanSettings) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(q) = &settings.queue {
+        match settings.dialect {
+            Dialect::Hive => {
+                out.push(format!("SET tez.queue.name={q}"));
+                out.push(format!("SET mapreduce.job.queuename={q}"));
+            }
+            Dialect::Spark => out.push(format!("SET spark.yarn.queue={q}")),
+        }
+    }
+    for (k, v) in &settings.engine_settings {
+        out.push(format!("SET {k}={v}"));
+    }
+    out
+}
+
+/// The safe swap of one partition (or of the unpartitioned table): the merged copy is written
+/// by a staging table created `LIKE` the table (same format, serde and serde properties) whose
+/// location is beside the data; the table is switched to it by one metastore update.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SwapUnit {
+    pub partition: Option<String>,
+    pub old_location: String,
+    pub new_location: String,
+    /// `SELECT COUNT(*), SUM(CAST(hash(…) AS BIGINT))` of the unit in the table.
+    pub source_fingerprint: String,
+    pub write: String,
+    pub staging_fingerprint: String,
+    pub switch: String,
+    pub switch_back: String,
+    pub analyze: String,
+    pub refresh: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SwapPlan {
+    pub staging_database: String,
+    pub staging_table: String,
+    pub staging_root: String,
+    pub setup: Vec<String>,
+    pub create_staging: String,
+    pub drop_staging: String,
+    pub units: Vec<SwapUnit>,
+    pub impala_refresh: bool,
+}
+
+impl SwapPlan {
+    /// Every statement in the order the engine runs them.
+    pub fn all_statements(&self) -> Vec<String> {
+        let mut out = self.setup.clone();
+        out.push(self.create_staging.clone());
+        for u in &self.units {
+            out.extend([
+                u.source_fingerprint.clone(),
+                u.write.clone(),
+                u.staging_fingerprint.clone(),
+                u.source_fingerprint.clone(),
+                u.switch.clone(),
+                u.source_fingerprint.clone(),
+            ]);
+        }
+        out.push(self.drop_staging.clone());
+        for u in &self.units {
+            out.push(u.analyze.clone());
+        }
+        if self.impala_refresh {
+            out.extend(self.units.iter().map(|u| u.refresh.clone()));
+        }
+        out
+    }
+}
+
+/// The name of a task's staging table (in the table's database).
+pub fn staging_table_name(task_id: u64) -> String {
+    format!("smallfiles_task_{task_id}_staging")
+}
+
+/// A location without the suffix an earlier swap of an unpartitioned table added.
+fn swap_base(location: &str) -> &str {
+    let loc = location.trim_end_matches('/');
+    if let Some(i) = loc.rfind("_smallfiles_task_") {
+        let tail = &loc[i + "_smallfiles_task_".len()..];
+        if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+            return &loc[..i];
+        }
+    }
+    loc
+}
+
+/// Columns whose values Spark's `hash()` refuses (maps); left out of the checksum.
+fn hashable(dialect: Dialect, ty: &str) -> bool {
+    !(dialect == Dialect::Spark && ty.trim_start().to_ascii_lowercase().starts_with("map"))
+}
+
+/// Plans the swap of the given units, each with the bytes it holds now (for the file count).
+pub fn swap_plan(
+    task_id: u64,
+    t: &TableRecord,
+    units: &[(Option<&PartitionRecord>, u64)],
+    settings: &PlanSettings,
+) -> Result<SwapPlan, String> {
+    if t.columns.is_empty() {
+        return Err("the metastore lists no columns for the table".into());
+    }
+    let table = qualified(t);
+    let table_location = t.data_location().ok_or("the table has no location")?;
+    let staging_table = staging_table_name(task_id);
+    let staging = format!(
+        "{}.{}",
+        quote_ident(&t.database),
+        quote_ident(&staging_table)
+    );
+    let staging_root = if t.is_partitioned() {
+        format!(
+            "{}/_smallfiles/task-{task_id}",
+            table_location.trim_end_matches('/')
+        )
+    } else {
+        format!("{}_smallfiles_task_{task_id}", swap_base(table_location))
+    };
+    let mut setup = session_settings(settings);
+    match settings.dialect {
+        Dialect::Hive => {
+            let size = settings.target_file_size;
+            setup.extend([
+                "SET hive.merge.mapfiles=true".to_string(),
+                "SET hive.merge.mapredfiles=true".to_string(),
+                "SET hive.merge.tezfiles=true".to_string(),
+                format!("SET hive.merge.size.per.task={size}"),
+                format!("SET hive.merge.smallfiles.avgsize={}", size / 2),
+            ]);
+        }
+        // Writes through the Hive serde, in the table's own format (not Spark's converted
+        // Parquet/ORC writer).
+        Dialect::Spark => {
+            setup.push("SET spark.sql.hive.convertInsertingPartitionedTable=false".to_string())
+        }
+    }
+    let external = match settings.dialect {
+        Dialect::Hive => "EXTERNAL ",
+        Dialect::Spark => "",
+    };
+    // A LOCATION makes Spark's table external; the purge flag keeps Hive 3 from deleting the
+    // data when the staging table is dropped.
+    let create_staging = format!(
+        "CREATE {external}TABLE {staging} LIKE {table} LOCATION {} TBLPROPERTIES ('external.table.purge'='false', 'smallfiles.task'='{task_id}')",
+        quote_string(&staging_root)
+    );
+    let cols: Vec<String> = t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
+    let hashed: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|(_, ty)| hashable(settings.dialect, ty))
+        .map(|(c, _)| quote_ident(c))
+        .collect();
+    let checksum = if hashed.is_empty() {
+        "0".to_string()
+    } else {
+        format!("SUM(CAST(hash({}) AS BIGINT))", hashed.join(", "))
+    };
+    let mut out_units = Vec::new();
+    for (partition, bytes) in units {
+        let (spec, filter, old_location, new_location) = match partition {
+            Some(p) => (
+                format!(" {}", partition_spec(&p.name, &t.partition_keys)?),
+                format!(" {}", where_clause(&p.name, &t.partition_keys)?),
+                p.location
+                    .clone()
+                    .ok_or_else(|| format!("partition {} has no location", p.name))?,
+                format!("{staging_root}/{}", p.name),
+            ),
+            None => (
+                String::new(),
+                String::new(),
+                table_location.to_string(),
+                staging_root.clone(),
+            ),
+        };
+        let hint = match settings.dialect {
+            Dialect::Spark => {
+                let files = bytes.div_ceil(settings.target_file_size.max(1)).max(1);
+                format!("/*+ COALESCE({files}) */ ")
+            }
+            Dialect::Hive => String::new(),
+        };
+        out_units.push(SwapUnit {
+            partition: partition.map(|p| p.name.clone()),
+            source_fingerprint: format!("SELECT COUNT(*), {checksum} FROM {table}{filter}"),
+            write: format!(
+                "INSERT OVERWRITE TABLE {staging}{spec} SELECT {hint}{} FROM {table}{filter}",
+                cols.join(", ")
+            ),
+            staging_fingerprint: format!("SELECT COUNT(*), {checksum} FROM {staging}{filter}"),
+            switch: format!(
+                "ALTER TABLE {table}{spec} SET LOCATION {}",
+                quote_string(&new_location)
+            ),
+            switch_back: format!(
+                "ALTER TABLE {table}{spec} SET LOCATION {}",
+                quote_string(&old_location)
+            ),
+            analyze: format!("ANALYZE TABLE {table}{spec} COMPUTE STATISTICS"),
+            refresh: format!("{IMPALA_PREFIX}REFRESH {table}{spec}"),
+            old_location,
+            new_location,
+        });
+    }
+    Ok(SwapPlan {
+        staging_database: t.database.clone(),
+        staging_table,
+        staging_root,
+        setup,
+        create_staging,
+        drop_staging: format!("DROP TABLE IF EXISTS {staging}"),
+        units: out_units,
+        impala_refresh: settings.impala_refresh,
+    })
 }
 
 #[cfg(test)]
@@ -283,55 +538,59 @@ mod tests {
     fn strategy_selection_and_refusals() {
         let orc = table(ORC, "org.apache.hadoop.hive.ql.io.orc.OrcSerde");
         assert_eq!(
-            choose_strategy(&orc, Strategy::Auto, false),
+            choose_strategy(&orc, Strategy::Auto, false, Dialect::Hive),
             Ok(Strategy::Concatenate)
         );
         let text = table(TEXT, "LazySimpleSerDe");
         assert_eq!(
-            choose_strategy(&text, Strategy::Auto, false),
+            choose_strategy(&text, Strategy::Auto, false, Dialect::Hive),
             Ok(Strategy::InsertOverwrite)
         );
-        assert!(choose_strategy(&text, Strategy::Concatenate, false)
-            .unwrap_err()
-            .contains("ORC or RCFile"));
+        assert!(
+            choose_strategy(&text, Strategy::Concatenate, false, Dialect::Hive)
+                .unwrap_err()
+                .contains("ORC or RCFile")
+        );
         let mut acid = orc.clone();
         acid.params.transactional = true;
         assert_eq!(
-            choose_strategy(&acid, Strategy::Auto, false),
+            choose_strategy(&acid, Strategy::Auto, false, Dialect::Hive),
             Ok(Strategy::Compact)
         );
-        assert!(choose_strategy(&acid, Strategy::InsertOverwrite, false).is_err());
-        assert!(choose_strategy(&orc, Strategy::Compact, false).is_err());
+        assert!(choose_strategy(&acid, Strategy::InsertOverwrite, false, Dialect::Hive).is_err());
+        assert!(choose_strategy(&orc, Strategy::Compact, false, Dialect::Hive).is_err());
         let mut bucketed = orc.clone();
         bucketed.num_buckets = 8;
         assert_eq!(
-            choose_strategy(&bucketed, Strategy::Auto, false),
+            choose_strategy(&bucketed, Strategy::Auto, false, Dialect::Hive),
             Ok(Strategy::InsertOverwrite)
         );
-        assert!(choose_strategy(&bucketed, Strategy::Concatenate, false)
-            .unwrap_err()
-            .contains("bucketed"));
+        assert!(
+            choose_strategy(&bucketed, Strategy::Concatenate, false, Dialect::Hive)
+                .unwrap_err()
+                .contains("bucketed")
+        );
         let mut ext = orc.clone();
         ext.table_type = "EXTERNAL_TABLE".into();
         ext.params.external = true;
-        assert!(choose_strategy(&ext, Strategy::Auto, false)
+        assert!(choose_strategy(&ext, Strategy::Auto, false, Dialect::Hive)
             .unwrap_err()
             .contains("external"));
         assert_eq!(
-            choose_strategy(&ext, Strategy::Auto, true),
+            choose_strategy(&ext, Strategy::Auto, true, Dialect::Hive),
             Ok(Strategy::InsertOverwrite)
         );
-        assert!(choose_strategy(&ext, Strategy::Concatenate, true).is_err());
+        assert!(choose_strategy(&ext, Strategy::Concatenate, true, Dialect::Hive).is_err());
         let mut view = orc.clone();
         view.table_type = "VIRTUAL_VIEW".into();
         view.location = None;
-        assert!(choose_strategy(&view, Strategy::Auto, true)
+        assert!(choose_strategy(&view, Strategy::Auto, true, Dialect::Hive)
             .unwrap_err()
             .contains("view"));
         let mut hbase = orc;
         hbase.params.storage_handler =
             Some("org.apache.hadoop.hive.hbase.HBaseStorageHandler".into());
-        assert!(choose_strategy(&hbase, Strategy::Auto, true)
+        assert!(choose_strategy(&hbase, Strategy::Auto, true, Dialect::Hive)
             .unwrap_err()
             .contains("storage handler"));
     }
@@ -395,29 +654,143 @@ mod tests {
             s[2],
             "ALTER TABLE `sales`.`orders` PARTITION (`dt`='2024-01-01', `hr`=3) COMPACT 'major'"
         );
-        let s = statements(
+        let hive = statements(
             7,
             &orc,
             std::slice::from_ref(&p),
             Strategy::InsertOverwrite,
-            &PlanSettings::default(),
+            &PlanSettings {
+                impala_refresh: true,
+                ..Default::default()
+            },
         )
         .unwrap();
-        let insert = s
+        let table = "`sales`.`orders`";
+        let spec = "PARTITION (`dt`='2024-01-01', `hr`=3)";
+        let filter = "WHERE `dt`='2024-01-01' AND `hr`=3";
+        let fp = format!(
+            "SELECT COUNT(*), SUM(CAST(hash(`id`, `note`) AS BIGINT)) FROM {table} {filter}"
+        );
+        let new_dir = "hdfs://ns/w/sales.db/orders/_smallfiles/task-7/dt=2024-01-01/hr=3";
+        let expected: Vec<String> = vec![
+            "SET hive.merge.mapfiles=true".into(),
+            "SET hive.merge.mapredfiles=true".into(),
+            "SET hive.merge.tezfiles=true".into(),
+            "SET hive.merge.size.per.task=268435456".into(),
+            "SET hive.merge.smallfiles.avgsize=134217728".into(),
+            "CREATE EXTERNAL TABLE `sales`.`smallfiles_task_7_staging` LIKE `sales`.`orders` LOCATION 'hdfs://ns/w/sales.db/orders/_smallfiles/task-7' TBLPROPERTIES ('external.table.purge'='false', 'smallfiles.task'='7')".into(),
+            fp.clone(),
+            format!("INSERT OVERWRITE TABLE `sales`.`smallfiles_task_7_staging` {spec} SELECT `id`, `note` FROM {table} {filter}"),
+            format!("SELECT COUNT(*), SUM(CAST(hash(`id`, `note`) AS BIGINT)) FROM `sales`.`smallfiles_task_7_staging` {filter}"),
+            fp.clone(),
+            format!("ALTER TABLE {table} {spec} SET LOCATION '{new_dir}'"),
+            fp.clone(),
+            "DROP TABLE IF EXISTS `sales`.`smallfiles_task_7_staging`".into(),
+            format!("ANALYZE TABLE {table} {spec} COMPUTE STATISTICS"),
+            format!("[impala] REFRESH {table} {spec}"),
+        ];
+        assert_eq!(hive, expected);
+        // Spark: no EXTERNAL with LIKE, a COALESCE hint from the unit's size, Hive serde writes.
+        let mut big = p.clone();
+        big.total_size = Some(600 << 20);
+        let mut ps = PlanSettings {
+            dialect: Dialect::Spark,
+            queue: Some("root.maint".into()),
+            engine_settings: vec![("spark.sql.shuffle.partitions".into(), "4".into())],
+            ..Default::default()
+        };
+        let spark = statements(
+            7,
+            &orc,
+            std::slice::from_ref(&big),
+            Strategy::InsertOverwrite,
+            &ps,
+        )
+        .unwrap();
+        assert_eq!(spark[0], "SET spark.yarn.queue=root.maint");
+        assert_eq!(spark[1], "SET spark.sql.shuffle.partitions=4");
+        assert_eq!(
+            spark[2],
+            "SET spark.sql.hive.convertInsertingPartitionedTable=false"
+        );
+        assert!(
+            spark[3].starts_with("CREATE TABLE `sales`.`smallfiles_task_7_staging` LIKE"),
+            "{}",
+            spark[3]
+        );
+        assert!(
+            spark[5].contains("SELECT /*+ COALESCE(3) */ `id`, `note` FROM"),
+            "{}",
+            spark[5]
+        );
+        assert!(!spark.iter().any(|s| s.contains("[impala]")));
+        // Map columns cannot be hashed by Spark: left out of the checksum.
+        let mut with_map = orc.clone();
+        with_map
+            .columns
+            .push(("attrs".into(), "map<string,string>".into()));
+        let spark = statements(
+            7,
+            &with_map,
+            std::slice::from_ref(&p),
+            Strategy::InsertOverwrite,
+            &ps,
+        )
+        .unwrap();
+        assert!(spark[4].contains("hash(`id`, `note`)"), "{}", spark[4]);
+        assert!(
+            spark[5].contains("SELECT /*+ COALESCE(1) */ `id`, `note`, `attrs` FROM"),
+            "{}",
+            spark[5]
+        );
+        ps.dialect = Dialect::Hive;
+        let hive = statements(
+            7,
+            &with_map,
+            std::slice::from_ref(&p),
+            Strategy::InsertOverwrite,
+            &ps,
+        )
+        .unwrap();
+        assert!(hive
             .iter()
-            .find(|x| x.starts_with("INSERT OVERWRITE DIRECTORY"))
-            .unwrap();
-        assert!(
-            insert.contains("'hdfs://ns/w/sales.db/orders/_smallfiles/task-7/dt=2024-01-01/hr=3'"),
-            "{insert}"
+            .any(|s| s.contains("hash(`id`, `note`, `attrs`)")));
+        // Unpartitioned: the copy goes beside the table's directory, never into it, and a
+        // second merge does not stack suffixes.
+        let mut flat = orc.clone();
+        flat.partition_keys.clear();
+        flat.location = Some("hdfs://ns/w/sales.db/orders_smallfiles_task_3".into());
+        let plan = swap_plan(9, &flat, &[(None, 0)], &PlanSettings::default()).unwrap();
+        assert_eq!(
+            plan.staging_root,
+            "hdfs://ns/w/sales.db/orders_smallfiles_task_9"
         );
-        assert!(
-            insert.ends_with(
-                "SELECT `id`, `note` FROM `sales`.`orders` WHERE `dt`='2024-01-01' AND `hr`=3"
-            ),
-            "{insert}"
+        assert_eq!(plan.units[0].new_location, plan.staging_root);
+        assert_eq!(
+            plan.units[0].old_location,
+            "hdfs://ns/w/sales.db/orders_smallfiles_task_3"
         );
-        assert!(s.contains(&"ALTER TABLE `sales`.`orders` PARTITION (`dt`='2024-01-01', `hr`=3) SET LOCATION 'hdfs://ns/w/sales.db/orders/_smallfiles/task-7/dt=2024-01-01/hr=3'".to_string()));
+        assert_eq!(plan.units[0].switch_back, "ALTER TABLE `sales`.`orders` SET LOCATION 'hdfs://ns/w/sales.db/orders_smallfiles_task_3'");
+        assert!(plan.units[0]
+            .write
+            .ends_with("SELECT `id`, `note` FROM `sales`.`orders`"));
+        // Spark has no CONCATENATE.
+        assert!(statements(
+            7,
+            &orc,
+            std::slice::from_ref(&p),
+            Strategy::Concatenate,
+            &PlanSettings {
+                dialect: Dialect::Spark,
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .contains("CONCATENATE"));
+        assert_eq!(
+            choose_strategy(&orc, Strategy::Auto, false, Dialect::Spark),
+            Ok(Strategy::InsertOverwrite)
+        );
         assert!(statements(
             7,
             &orc,

@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::engine::{DryRunEngine, Engine, EngineOutcome, NoClusterEngine, Recovery, RunContext};
+use crate::engine::hive::HiveEngine;
+use crate::engine::{DryRunEngine, Engine, EngineOutcome, Recovery, RunContext};
 use crate::error::{Error, Result};
 use crate::metrics::{Finished, Metrics};
 use crate::model::{now_rfc3339, AuditEntry, LogLine, Strategy, Target, Task, TaskState};
-use crate::plan::{choose_strategy, statements, PlanSettings};
+use crate::plan::{choose_strategy, statements, Dialect, PlanSettings};
 use crate::store::{new_task, Created, GroupCommit, Plan, Store};
 use crate::validate::{Catalog, LookupError};
 
@@ -26,7 +27,7 @@ pub struct Service {
     pub metrics: Metrics,
     catalog: Arc<dyn Catalog>,
     dry_run_engine: DryRunEngine,
-    cluster_engine: Box<dyn Engine>,
+    cluster_engine: Arc<HiveEngine>,
     wake: Notify,
     pub notifier: Option<Arc<crate::notify::Notifier>>,
     running: Mutex<HashMap<u64, (String, CancellationToken)>>,
@@ -77,6 +78,11 @@ impl Service {
             )?),
             None => None,
         };
+        let cluster_engine = Arc::new(HiveEngine::new(
+            &settings.clusters,
+            catalog.clone(),
+            &store,
+        )?);
         Ok(Arc::new(Service {
             auth: Authenticator::new(settings.tokens.clone()),
             settings,
@@ -87,18 +93,33 @@ impl Service {
             dry_run_engine: DryRunEngine {
                 statement_delay: delay,
             },
-            cluster_engine: Box::new(NoClusterEngine),
+            cluster_engine,
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
             notifier,
         }))
     }
 
+    /// The statements' settings for a cluster, in its configured dialect (Hive unless
+    /// `merge.dialect: spark`; the engine asks the server and plans again before it runs).
+    fn plan_settings(&self, cluster: &str) -> PlanSettings {
+        match self.settings.cluster(cluster) {
+            Some(c) => {
+                let dialect = match c.merge.as_ref().and_then(|m| m.dialect.as_deref()) {
+                    Some("spark") => Dialect::Spark,
+                    _ => Dialect::Hive,
+                };
+                PlanSettings::for_cluster(c, dialect)
+            }
+            None => PlanSettings::default(),
+        }
+    }
+
     fn engine_for(&self, task: &Task) -> &dyn Engine {
         if task.dry_run {
             &self.dry_run_engine
         } else {
-            self.cluster_engine.as_ref()
+            self.cluster_engine.as_ref() as &dyn Engine
         }
     }
 
@@ -148,10 +169,12 @@ impl Service {
             Err(LookupError::Rejected(reason)) => return Submitted::Rejected(reason),
             Err(LookupError::Unavailable(reason)) => return Submitted::Deferred(reason),
         };
+        let plan_settings = self.plan_settings(&req.target.cluster);
         let strategy = match choose_strategy(
             &resolved.table,
             req.strategy,
             self.settings.merger.allow_external_tables,
+            plan_settings.dialect,
         ) {
             Ok(s) => s,
             Err(why) => {
@@ -164,7 +187,7 @@ impl Service {
             &resolved.table,
             &resolved.partitions,
             strategy,
-            &PlanSettings::default(),
+            &plan_settings,
         ) {
             return Submitted::Rejected(format!("{} cannot be merged: {why}", req.target.table));
         }
@@ -193,7 +216,7 @@ impl Service {
                 &resolved.table,
                 &resolved.partitions,
                 strategy,
-                &PlanSettings::default(),
+                &plan_settings,
             )
             .unwrap_or_default()
         });
@@ -268,14 +291,24 @@ impl Service {
     }
 
     /// Tasks found running at start were interrupted by a crash: mark them, then let their
-    /// engine decide. Nothing is re-run silently.
-    pub fn recover(&self) -> Result<usize> {
+    /// engine finish or roll them back. Nothing is re-run silently. A task whose cluster
+    /// cannot be reached stays `interrupted`; [`Service::run_recovery`] tries again.
+    pub async fn recover(&self) -> Result<usize> {
         let stale = self.store.in_states(&[
             TaskState::Running,
             TaskState::Verifying,
             TaskState::Interrupted,
         ])?;
+        let mut settled = 0;
         for task in &stale {
+            if self
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&task.id)
+            {
+                continue;
+            }
             if task.state != TaskState::Interrupted {
                 self.store.transition(
                     task.id,
@@ -287,23 +320,63 @@ impl Service {
                 )?;
             }
             let task = self.store.get(task.id)?;
-            let (state, reason, category) = match self.engine_for(&task).recover(&task) {
-                Recovery::Fail(r) => (TaskState::Failed, r, "interrupted"),
-                Recovery::RollBack(r) => (TaskState::RolledBack, r, "interrupted"),
+            let recovery = self.engine_for(&task).recover(&task, &self.store).await;
+            let (state, reason, category, counts) = match recovery {
+                Recovery::Fail(r) => (TaskState::Failed, r, Some("interrupted"), None),
+                Recovery::RollBack(r) => (TaskState::RolledBack, r, Some("interrupted"), None),
+                Recovery::Finished {
+                    reason,
+                    files_before,
+                    files_after,
+                    bytes_rewritten,
+                } => (
+                    TaskState::Succeeded,
+                    reason,
+                    None,
+                    Some((files_before, files_after, bytes_rewritten)),
+                ),
+                Recovery::Later(why) => {
+                    tracing::warn!(task = task.id, reason = %why, "recovery postponed");
+                    self.store
+                        .log(task.id, &format!("recovery postponed: {why}"))?;
+                    continue;
+                }
             };
             let ended = self.store.update(task.id, |t| {
                 t.state = state;
                 t.reason = Some(reason.clone());
+                if let Some((b, a, bytes)) = counts {
+                    t.files_before = b;
+                    t.files_after = a;
+                    t.bytes_rewritten = bytes;
+                }
                 t.log.push(LogLine {
                     at: now_rfc3339(),
                     message: format!("recovery: {reason}"),
                 });
                 Ok(())
             })?;
-            self.record_end(&ended, Some(category), 0.0);
+            self.record_end(&ended, category, 0.0);
+            settled += 1;
             tracing::warn!(task = task.id, state = state.as_str(), reason = %reason, "recovered an interrupted task");
         }
-        Ok(stale.len())
+        Ok(settled)
+    }
+
+    /// Retries recovery of interrupted tasks and removes replaced directories whose rollback
+    /// window has passed.
+    pub async fn run_maintenance(self: Arc<Self>) {
+        let mut last_recovery = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            if last_recovery.elapsed() >= Duration::from_secs(60) {
+                last_recovery = Instant::now();
+                if let Err(e) = self.recover().await {
+                    tracing::error!(error = %e, "recovery failed");
+                }
+            }
+            self.cluster_engine.sweep_retired(&self.store).await;
+        }
     }
 
     /// Returns once every audit entry of an answered request is on disk.
@@ -581,6 +654,10 @@ impl Service {
             EngineOutcome::RolledBack(message) => self
                 .end(task.id, TaskState::RolledBack, &message, seconds)
                 .map(|t| (t, Some("rolled_back"))),
+            EngineOutcome::Interrupted(message) => self
+                .store
+                .transition(task.id, TaskState::Interrupted, &message)
+                .map(|t| (t, None)),
             EngineOutcome::Cancelled => self
                 .end(
                     task.id,
@@ -593,7 +670,9 @@ impl Service {
         match result {
             Ok((t, failure)) => {
                 tracing::info!(task = t.id, state = t.state.as_str(), seconds, "task ended");
-                self.record_end(&t, failure, seconds);
+                if t.state != TaskState::Interrupted {
+                    self.record_end(&t, failure, seconds);
+                }
             }
             Err(e) => tracing::error!(task = task.id, error = %e, "task end not recorded"),
         }

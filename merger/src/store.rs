@@ -441,6 +441,7 @@ pub fn new_task(
             at: now,
             message: format!("created by {requested_by}"),
         }],
+        swap: None,
     }
 }
 

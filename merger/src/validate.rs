@@ -26,6 +26,13 @@ pub enum LookupError {
 
 pub trait Catalog: Send + Sync {
     fn resolve<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Resolved, LookupError>>;
+    /// One table as the metastore has it now (`Ok(None)`: there is none).
+    fn table<'a>(
+        &'a self,
+        cluster: &'a str,
+        database: &'a str,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TableRecord>, LookupError>>;
 }
 
 pub struct MetastoreCatalog {
@@ -47,6 +54,22 @@ impl MetastoreCatalog {
 }
 
 impl Catalog for MetastoreCatalog {
+    fn table<'a>(
+        &'a self,
+        cluster: &'a str,
+        database: &'a str,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TableRecord>, LookupError>> {
+        Box::pin(async move {
+            let ms = self.metastores.get(cluster).ok_or_else(|| {
+                LookupError::Rejected(format!("cluster {cluster} has no metastore"))
+            })?;
+            ms.find_table(database, table)
+                .await
+                .map_err(|e| LookupError::Unavailable(e.to_string()))
+        })
+    }
+
     fn resolve<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Resolved, LookupError>> {
         Box::pin(async move {
             let ms = self.metastores.get(&target.cluster).ok_or_else(|| {

@@ -107,6 +107,7 @@ async fn exercise(cfg: Hs2Config, table: &str) {
         "columnar results: protocol {}",
         s.server_protocol
     );
+    assert_eq!(s.server_name().await.unwrap(), "Spark SQL");
     s.execute(&format!("DROP TABLE IF EXISTS {table}"))
         .await
         .unwrap();

@@ -69,4 +69,19 @@ impl FileSystem for LocalFs {
         let meta = tokio::fs::metadata(&p).await.map_err(|e| io_err(&p, e))?;
         Ok(status_of(String::new(), &meta))
     }
+
+    async fn delete_recursive(&self, path: &str) -> Result<bool> {
+        let p = path.to_string();
+        let meta = match tokio::fs::symlink_metadata(&p).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err(&p, e)),
+        };
+        let removed = if meta.is_dir() {
+            tokio::fs::remove_dir_all(&p).await
+        } else {
+            tokio::fs::remove_file(&p).await
+        };
+        removed.map(|_| true).map_err(|e| io_err(&p, e))
+    }
 }

@@ -32,10 +32,13 @@ pub struct FileStatus {
     pub modification_time: i64,
 }
 
-/// Directory listing and status of a path, in one file system.
+/// Directory listing and status of a path, in one file system; and removing a tree (the
+/// merger's retired directories).
 pub trait FileSystem: Send + Sync {
     fn list(&self, path: &str) -> impl Future<Output = Result<Vec<FileStatus>>> + Send;
     fn status(&self, path: &str) -> impl Future<Output = Result<FileStatus>> + Send;
+    /// Removes a file or a directory tree; `false` when nothing was there.
+    fn delete_recursive(&self, path: &str) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// A table or partition location, classified by scheme.
@@ -146,6 +149,23 @@ impl ClusterFs {
             Location::Hdfs(p) => self.hdfs(p)?.status(p).await,
             Location::Local(p) => self.local.status(p).await,
             Location::Unsupported(s) => Err(Error::UnsupportedScheme(s.clone())),
+        }
+    }
+
+    /// Removes a tree. Paths fewer than three levels deep are refused: a bug upstream must not
+    /// be able to remove a warehouse root.
+    pub async fn delete_recursive(&self, loc: &Location) -> Result<bool> {
+        let path = match loc {
+            Location::Hdfs(p) | Location::Local(p) => p,
+            Location::Unsupported(s) => return Err(Error::UnsupportedScheme(s.clone())),
+        };
+        if path.split('/').filter(|c| !c.is_empty()).count() < 3 || path.contains("/../") {
+            return Err(Error::Invalid(format!("refusing to delete {path}")));
+        }
+        match loc {
+            Location::Hdfs(p) => self.hdfs(p)?.delete_recursive(p).await,
+            Location::Local(p) => self.local.delete_recursive(p).await,
+            Location::Unsupported(_) => unreachable!("refused above"),
         }
     }
 

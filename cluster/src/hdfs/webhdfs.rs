@@ -104,6 +104,11 @@ struct BatchReply {
 }
 
 #[derive(Deserialize)]
+struct BooleanReply {
+    boolean: bool,
+}
+
+#[derive(Deserialize)]
 struct FileStatusReply {
     #[serde(rename = "FileStatus")]
     file_status: RawStatus,
@@ -226,7 +231,12 @@ impl WebHdfs {
         extra: &[(&str, &str)],
     ) -> Attempt {
         let _permit = self.limiter.acquire().await;
-        let reply = self.http.get(self.url(nn, op, path, extra)).send().await;
+        let url = self.url(nn, op, path, extra);
+        let request = match op {
+            "DELETE" => self.http.delete(url),
+            _ => self.http.get(url),
+        };
+        let reply = request.send().await;
         let resp = match reply {
             Ok(r) => r,
             Err(e) => {
@@ -477,5 +487,13 @@ impl FileSystem for WebHdfs {
         let body = self.request("GETFILESTATUS", path, &[]).await?;
         let reply: FileStatusReply = Self::decode("GETFILESTATUS", path, &body)?;
         Ok(reply.file_status.into())
+    }
+
+    async fn delete_recursive(&self, path: &str) -> Result<bool> {
+        let body = self
+            .request("DELETE", path, &[("recursive", "true")])
+            .await?;
+        let reply: BooleanReply = Self::decode("DELETE", path, &body)?;
+        Ok(reply.boolean)
     }
 }

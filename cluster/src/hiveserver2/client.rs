@@ -431,6 +431,20 @@ impl Session {
         Ok(ResultSet { columns, rows })
     }
 
+    /// GetInfo CLI_DBMS_NAME: "Apache Hive", "Spark SQL", "Impala", … (which SQL dialect to speak).
+    pub async fn server_name(&mut self) -> Result<String> {
+        const CLI_DBMS_NAME: i32 = 17;
+        let req = Value::Struct(vec![
+            (1, self.handle.clone()),
+            (2, Value::I32(CLI_DBMS_NAME)),
+        ]);
+        let resp = self.call("GetInfo", req).await?;
+        resp.field(2)
+            .and_then(|v| v.field(1))
+            .and_then(Value::as_string)
+            .ok_or_else(|| hs2("GetInfo", "no server name in the answer"))
+    }
+
     pub async fn close(mut self) -> Result<()> {
         let h = self.handle.clone();
         self.call("CloseSession", Value::Struct(vec![(1, h)]))

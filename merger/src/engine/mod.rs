@@ -1,6 +1,11 @@
-//! Merge engines behind one trait. This build has the dry-run engine, which records the exact
-//! statements a merge would run, in order, and runs none of them; engines that run statements
-//! through HiveServer2/Impala plug in here.
+//! Merge engines behind one trait. The dry-run engine records the exact statements a merge
+//! would run, in order, and runs none of them; [`hive::HiveEngine`] runs them through
+//! HiveServer2 (Hive or Spark's Thrift Server), with Impala `REFRESH` afterwards.
+
+pub mod hive;
+pub mod retention;
+pub mod sql;
+mod swap;
 
 use std::time::Duration;
 
@@ -29,19 +34,32 @@ pub enum EngineOutcome {
     },
     RolledBack(String),
     Cancelled,
+    /// A rollback could not finish (the server went away): the task stays `interrupted` and
+    /// recovery tries again.
+    Interrupted(String),
 }
 
-/// What to do with a task found running after a crash.
+/// What became of a task found interrupted (by a crash, or by a rollback that could not finish).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recovery {
     Fail(String),
     RollBack(String),
+    /// The merge had reached the switch: it was finished.
+    Finished {
+        reason: String,
+        files_before: Option<u64>,
+        files_after: Option<u64>,
+        bytes_rewritten: Option<u64>,
+    },
+    /// The cluster could not be asked; try again later.
+    Later(String),
 }
 
 pub trait Engine: Send + Sync {
     fn run<'a>(&'a self, task: &'a Task, ctx: RunContext<'a>) -> BoxFuture<'a, EngineOutcome>;
-    /// Decides the fate of a task interrupted at its recorded step; never re-runs it silently.
-    fn recover(&self, task: &Task) -> Recovery;
+    /// Decides the fate of a task interrupted at its recorded step: finish it or roll it back,
+    /// never run it again silently.
+    fn recover<'a>(&'a self, task: &'a Task, store: &'a Store) -> BoxFuture<'a, Recovery>;
 }
 
 pub struct DryRunEngine {
@@ -84,29 +102,12 @@ impl Engine for DryRunEngine {
         })
     }
 
-    fn recover(&self, task: &Task) -> Recovery {
-        Recovery::Fail(format!(
-            "interrupted at {} of a dry run; nothing was executed on the cluster; retry to plan it again",
-            task.step.as_deref().unwrap_or("the start")
-        ))
-    }
-}
-
-/// Stands in for the HiveServer2 engines until they are built: a task that is not a dry run
-/// fails with the reason, having changed nothing.
-pub struct NoClusterEngine;
-
-impl Engine for NoClusterEngine {
-    fn run<'a>(&'a self, _task: &'a Task, _ctx: RunContext<'a>) -> BoxFuture<'a, EngineOutcome> {
-        Box::pin(async {
-            EngineOutcome::Failed {
-                category: "engine_unavailable",
-                message: "this build has no HiveServer2 engine: only dry runs can be executed; nothing was changed".into(),
-            }
+    fn recover<'a>(&'a self, task: &'a Task, _store: &'a Store) -> BoxFuture<'a, Recovery> {
+        Box::pin(async move {
+            Recovery::Fail(format!(
+                "interrupted at {} of a dry run; nothing was executed on the cluster; retry to plan it again",
+                task.step.as_deref().unwrap_or("the start")
+            ))
         })
-    }
-
-    fn recover(&self, _task: &Task) -> Recovery {
-        Recovery::Fail("interrupted; this build executes nothing on the cluster".into())
     }
 }

@@ -1,0 +1,744 @@
+//! The engine that runs merges on the cluster's own engines through HiveServer2: the safe swap
+//! (`swap.rs`), `CONCATENATE`, and ACID compaction followed through `SHOW COMPACTIONS`; Impala
+//! `REFRESH` afterwards; removal of replaced directories after the rollback window.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use smallfiles_cluster::config::ClusterConfig;
+use smallfiles_cluster::hdfs::{
+    ClusterFs, FileKind, LocalFs, RequestCounters, RequestLimiter, WebHdfs,
+};
+use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
+
+use super::retention::{Retired, RetiredDir};
+use super::sql::{Connector, Hs2Connector, Journal, SqlSession};
+use super::{Engine, EngineOutcome, Recovery, RunContext};
+use crate::model::{Strategy, SwapStage, Target, Task};
+use crate::plan::{statements, Dialect, PlanSettings, IMPALA_PREFIX};
+use crate::store::Store;
+use crate::validate::{Catalog, LookupError, Resolved};
+
+/// One cluster as the engine sees it.
+pub struct ClusterEngine {
+    pub config: ClusterConfig,
+    pub hs2: Option<Arc<dyn Connector>>,
+    pub impala: Option<Arc<dyn Connector>>,
+    pub fs: ClusterFs,
+    /// `merge.dialect`; `None`: asked from the server.
+    pub dialect: Option<Dialect>,
+    pub retention: Duration,
+}
+
+impl ClusterEngine {
+    pub fn from_config(c: &ClusterConfig) -> crate::Result<ClusterEngine> {
+        let webhdfs = match &c.hdfs {
+            Some(h) => Some(Arc::new(WebHdfs::new(
+                h,
+                Arc::new(RequestLimiter::new(16, 200)),
+                Arc::new(RequestCounters::default()),
+            )?)),
+            None => None,
+        };
+        let connector = |ep: &smallfiles_cluster::config::Hs2EndpointConfig,
+                         settings: std::collections::BTreeMap<String, String>|
+         -> crate::Result<Arc<dyn Connector>> {
+            Ok(Arc::new(Hs2Connector {
+                config: ep.client_config(settings)?,
+            }))
+        };
+        let merge = c.merge.as_ref();
+        Ok(ClusterEngine {
+            hs2: c
+                .hiveserver2
+                .as_ref()
+                .map(|ep| connector(ep, Default::default()))
+                .transpose()?,
+            impala: c
+                .impala
+                .as_ref()
+                .map(|ep| connector(ep, Default::default()))
+                .transpose()?,
+            fs: ClusterFs {
+                webhdfs,
+                local: LocalFs,
+            },
+            dialect: match merge.and_then(|m| m.dialect.as_deref()) {
+                Some("hive") => Some(Dialect::Hive),
+                Some("spark") => Some(Dialect::Spark),
+                _ => None,
+            },
+            retention: merge
+                .map(|m| m.rollback_retention.0)
+                .unwrap_or(Duration::from_secs(72 * 3600)),
+            config: c.clone(),
+        })
+    }
+
+    pub fn plan_settings(&self, dialect: Dialect) -> PlanSettings {
+        PlanSettings::for_cluster(&self.config, dialect)
+    }
+}
+
+/// Test hook: `SMALLFILES_MERGER_TEST_PAUSE=<stage>:<seconds>` holds a safe swap after it
+/// recorded that stage (`written` or `switched`), so that a test can change the table or kill
+/// the merger at that point. Not for production use.
+pub fn test_pause_from_env() -> Option<(SwapStage, Duration)> {
+    let v = std::env::var("SMALLFILES_MERGER_TEST_PAUSE").ok()?;
+    let (stage, secs) = v.split_once(':')?;
+    let stage = match stage {
+        "written" => SwapStage::Written,
+        "switched" => SwapStage::Switched,
+        _ => return None,
+    };
+    Some((stage, Duration::from_secs(secs.parse().ok()?)))
+}
+
+pub struct HiveEngine {
+    pub clusters: HashMap<String, ClusterEngine>,
+    pub catalog: Arc<dyn Catalog>,
+    pub retired: Retired,
+    pub pause: Option<(SwapStage, Duration)>,
+    /// Between two looks at `SHOW COMPACTIONS`.
+    pub compaction_poll: Duration,
+}
+
+/// Files (not hidden) and bytes under a directory, recursively.
+pub async fn count_files(fs: &ClusterFs, location: &str) -> Result<(u64, u64), String> {
+    let root = fs.location(location);
+    let mut stack = vec![root];
+    let (mut files, mut bytes) = (0u64, 0u64);
+    while let Some(dir) = stack.pop() {
+        let entries = fs.list(&dir).await.map_err(|e| e.to_string())?;
+        for e in entries {
+            if e.name.is_empty() {
+                // The path is a file itself.
+                files += 1;
+                bytes += e.length;
+                continue;
+            }
+            if smallfiles_cluster::hdfs::is_hidden(&e.name) {
+                continue;
+            }
+            match e.kind {
+                FileKind::Directory => stack.push(ClusterFs::child(&dir, &e.name)),
+                _ => {
+                    files += 1;
+                    bytes += e.length;
+                }
+            }
+        }
+    }
+    Ok((files, bytes))
+}
+
+pub fn same_location(fs: &ClusterFs, a: &str, b: &str) -> bool {
+    fs.location(a) == fs.location(b)
+}
+
+pub(super) fn lookup_error(e: LookupError) -> String {
+    match e {
+        LookupError::Rejected(r) | LookupError::Unavailable(r) => r,
+    }
+}
+
+impl HiveEngine {
+    pub fn new(
+        clusters: &[ClusterConfig],
+        catalog: Arc<dyn Catalog>,
+        store: &Store,
+    ) -> crate::Result<HiveEngine> {
+        let mut map = HashMap::new();
+        for c in clusters {
+            map.insert(c.name.clone(), ClusterEngine::from_config(c)?);
+        }
+        Ok(HiveEngine {
+            clusters: map,
+            catalog,
+            retired: Retired::new(store.database())?,
+            pause: test_pause_from_env(),
+            compaction_poll: Duration::from_secs(10),
+        })
+    }
+
+    pub(super) fn cluster(&self, task: &Task) -> Result<&ClusterEngine, String> {
+        self.clusters
+            .get(&task.target.cluster)
+            .ok_or_else(|| format!("cluster {} is not configured", task.target.cluster))
+    }
+
+    pub(super) async fn resolve(&self, target: &Target) -> Result<Resolved, String> {
+        self.catalog.resolve(target).await.map_err(lookup_error)
+    }
+
+    /// Opens a session on the cluster's HiveServer2 and works out its dialect.
+    pub(super) async fn session(
+        &self,
+        c: &ClusterEngine,
+        journal: &Journal<'_>,
+    ) -> Result<(Box<dyn SqlSession>, Dialect), String> {
+        let hs2 = c.hs2.as_ref().ok_or_else(|| {
+            format!(
+                "cluster {} has no hiveserver2 endpoint: merges run on the cluster's engines",
+                c.config.name
+            )
+        })?;
+        let (session, server) = hs2.open().await.map_err(|e| format!("HiveServer2: {e}"))?;
+        let dialect = c
+            .dialect
+            .unwrap_or_else(|| Dialect::from_server_name(&server));
+        journal.note(format!(
+            "connected to {server} ({} dialect)",
+            match dialect {
+                Dialect::Hive => "Hive",
+                Dialect::Spark => "Spark",
+            }
+        ));
+        Ok((session, dialect))
+    }
+
+    /// `REFRESH` on Impala; a failure is logged, not fatal: the merge itself is done.
+    pub(super) async fn refresh(
+        &self,
+        c: &ClusterEngine,
+        statements: &[String],
+        journal: &Journal<'_>,
+    ) {
+        let Some(impala) = &c.impala else { return };
+        match impala.open().await {
+            Ok((mut s, _)) => {
+                for stmt in statements {
+                    let sql = stmt.strip_prefix(IMPALA_PREFIX).unwrap_or(stmt);
+                    if journal.run(s.as_mut(), sql).await.is_err() {
+                        journal.note(format!(
+                            "warning: Impala did not refresh; run `{sql}` on Impala by hand"
+                        ));
+                    }
+                }
+                s.close().await;
+            }
+            Err(e) => journal.note(format!(
+                "warning: Impala unreachable ({e}); run {} by hand",
+                statements.join("; ")
+            )),
+        }
+    }
+
+    /// Records a replaced directory for removal after the rollback window.
+    pub(super) fn retire(
+        &self,
+        c: &ClusterEngine,
+        task: &Task,
+        partition: Option<&str>,
+        location: &str,
+        journal: &Journal<'_>,
+    ) {
+        let delete_after = chrono::Utc::now().timestamp() + c.retention.as_secs() as i64;
+        let entry = RetiredDir {
+            task: task.id,
+            target: Target {
+                partition: partition.map(str::to_string),
+                ..task.target.clone()
+            },
+            location: location.to_string(),
+            delete_after,
+        };
+        match self.retired.add(&entry) {
+            Ok(_) => journal.note(format!(
+                "kept the replaced directory {location} until {} (rollback window)",
+                chrono::DateTime::from_timestamp(delete_after, 0)
+                    .map(|d| d.to_rfc3339())
+                    .unwrap_or_default()
+            )),
+            Err(e) => journal.note(format!(
+                "warning: the replaced directory {location} was not recorded for removal ({e}); remove it by hand"
+            )),
+        }
+    }
+
+    /// Removes replaced directories whose rollback window has passed, unless the table or
+    /// partition points at them again (an operator rolled back by hand).
+    pub async fn sweep_retired(&self, store: &Store) -> usize {
+        let due = match self.retired.due(chrono::Utc::now().timestamp()) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "reading retired directories");
+                return 0;
+            }
+        };
+        let mut removed = 0;
+        for (id, dir) in due {
+            let journal = Journal {
+                store,
+                task: dir.task,
+            };
+            let Some(c) = self.clusters.get(&dir.target.cluster) else {
+                continue;
+            };
+            let current = match self.catalog.resolve(&dir.target).await {
+                Ok(r) => match r.partitions.first() {
+                    Some(p) if dir.target.partition.is_some() => p.location.clone(),
+                    _ => r.table.data_location().map(str::to_string),
+                },
+                Err(LookupError::Rejected(_)) => None,
+                Err(LookupError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "metastore unavailable; removal of retired directories postponed");
+                    continue;
+                }
+            };
+            if current
+                .as_deref()
+                .is_some_and(|cur| same_location(&c.fs, cur, &dir.location))
+            {
+                journal.note(format!(
+                    "kept {}: the table uses it again (rolled back by hand?)",
+                    dir.location
+                ));
+                let _ = self.retired.remove(id);
+                continue;
+            }
+            match c.fs.delete_recursive(&c.fs.location(&dir.location)).await {
+                Ok(_) => {
+                    journal.note(format!(
+                        "removed the replaced directory {} after the rollback window",
+                        dir.location
+                    ));
+                    let _ = self.retired.remove(id);
+                    removed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(task = dir.task, location = %dir.location, error = %e, "removing a retired directory failed; will retry")
+                }
+            }
+        }
+        removed
+    }
+
+    async fn concatenate(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
+        let journal = Journal {
+            store: ctx.store,
+            task: task.id,
+        };
+        let result = async {
+            let c = self.cluster(task)?;
+            let resolved = self.resolve(&task.target).await?;
+            let (mut session, dialect) = self.session(c, &journal).await?;
+            let plan = statements(
+                task.id,
+                &resolved.table,
+                &resolved.partitions,
+                Strategy::Concatenate,
+                &c.plan_settings(dialect),
+            );
+            let plan = match plan {
+                Ok(p) => p,
+                Err(e) => {
+                    session.close().await;
+                    return Err(e);
+                }
+            };
+            let dirs = unit_locations(&resolved);
+            let mut before = 0;
+            for d in &dirs {
+                before += count_files(&c.fs, d).await?.0;
+            }
+            let (sql, impala): (Vec<_>, Vec<_>) = plan
+                .into_iter()
+                .partition(|s| !s.starts_with(IMPALA_PREFIX));
+            for stmt in &sql {
+                if ctx.cancel.is_cancelled() {
+                    session.close().await;
+                    return Ok(EngineOutcome::Cancelled);
+                }
+                journal.record(|t| t.step = Some(format!("running: {stmt}")))?;
+                if let Err(e) = journal.run(session.as_mut(), stmt).await {
+                    session.close().await;
+                    return Err(e);
+                }
+            }
+            session.close().await;
+            let mut after = 0;
+            for d in &dirs {
+                after += count_files(&c.fs, d).await?.0;
+            }
+            self.refresh(c, &impala, &journal).await;
+            Ok(EngineOutcome::Succeeded {
+                files_before: Some(before),
+                files_after: Some(after),
+                bytes_rewritten: None,
+            })
+        }
+        .await;
+        result.unwrap_or_else(|message| EngineOutcome::Failed {
+            category: "engine",
+            message,
+        })
+    }
+
+    async fn compact(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
+        let journal = Journal {
+            store: ctx.store,
+            task: task.id,
+        };
+        let result = async {
+            let c = self.cluster(task)?;
+            let resolved = self.resolve(&task.target).await?;
+            let (mut session, dialect) = self.session(c, &journal).await?;
+            let outcome = self
+                .compact_in(task, ctx, c, &resolved, session.as_mut(), dialect, &journal)
+                .await;
+            session.close().await;
+            outcome
+        }
+        .await;
+        result.unwrap_or_else(|message| EngineOutcome::Failed {
+            category: "engine",
+            message,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn compact_in(
+        &self,
+        task: &Task,
+        ctx: &RunContext<'_>,
+        c: &ClusterEngine,
+        resolved: &Resolved,
+        session: &mut dyn SqlSession,
+        dialect: Dialect,
+        journal: &Journal<'_>,
+    ) -> Result<EngineOutcome, String> {
+        let plan = statements(
+            task.id,
+            &resolved.table,
+            &resolved.partitions,
+            Strategy::Compact,
+            &c.plan_settings(dialect),
+        )?;
+        let t = &resolved.table;
+        let units: Vec<Option<String>> = if resolved.partitions.is_empty() {
+            vec![None]
+        } else {
+            resolved
+                .partitions
+                .iter()
+                .map(|p| Some(p.name.clone()))
+                .collect()
+        };
+        let dirs = unit_locations(resolved);
+        let mut before = 0;
+        for d in &dirs {
+            before += count_files(&c.fs, d).await?.0;
+        }
+        let known = journal.run(session, "SHOW COMPACTIONS").await?;
+        let known = compaction_ids(&known);
+        for stmt in plan
+            .iter()
+            .filter(|s| !s.starts_with(IMPALA_PREFIX) && *s != "SHOW COMPACTIONS")
+        {
+            journal.record(|t| t.step = Some(format!("running: {stmt}")))?;
+            journal.run(session, stmt).await?;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
+        loop {
+            journal.record(|t| t.step = Some("following SHOW COMPACTIONS".into()))?;
+            let rs = session
+                .execute("SHOW COMPACTIONS")
+                .await
+                .map_err(|e| format!("SHOW COMPACTIONS: {e}"))?;
+            let mut pending = Vec::new();
+            for u in &units {
+                match compaction_state(&rs, &t.database, &t.name, u.as_deref(), &known) {
+                    Some(CompactionState::Done(s)) => {
+                        let _ = s;
+                    }
+                    Some(CompactionState::Failed(s)) => {
+                        return Ok(EngineOutcome::Failed {
+                            category: "compaction",
+                            message: format!(
+                                "the compaction of {}{} ended {s:?} (see SHOW COMPACTIONS and the compactor's logs)",
+                                t.name,
+                                u.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
+                            ),
+                        })
+                    }
+                    Some(CompactionState::Running(s)) => pending.push(s),
+                    None => pending.push("not listed yet".into()),
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "the compaction did not finish in 24 h (last states: {pending:?})"
+                ));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.compaction_poll) => {}
+                _ = ctx.cancel.cancelled() => {
+                    journal.note("cancelled; the compaction itself goes on in the metastore's compactor");
+                    return Ok(EngineOutcome::Cancelled);
+                }
+            }
+        }
+        journal.note("compaction finished");
+        let mut after = 0;
+        for d in &dirs {
+            after += count_files(&c.fs, d).await?.0;
+        }
+        let impala: Vec<String> = plan
+            .into_iter()
+            .filter(|s| s.starts_with(IMPALA_PREFIX))
+            .collect();
+        self.refresh(c, &impala, journal).await;
+        Ok(EngineOutcome::Succeeded {
+            files_before: Some(before),
+            files_after: Some(after),
+            bytes_rewritten: None,
+        })
+    }
+}
+
+/// The directories of the task's units.
+pub(super) fn unit_locations(r: &Resolved) -> Vec<String> {
+    if r.partitions.is_empty() {
+        r.table
+            .data_location()
+            .map(str::to_string)
+            .into_iter()
+            .collect()
+    } else {
+        r.partitions
+            .iter()
+            .filter_map(|p| p.location.clone())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompactionState {
+    Running(String),
+    Done(String),
+    Failed(String),
+}
+
+fn text(c: &Cell) -> String {
+    match c {
+        Cell::Text(s) => s.trim().to_string(),
+        Cell::Int(n) => n.to_string(),
+        Cell::Null => String::new(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Identifies compaction entries across Hive versions: the id column where there is one
+/// (Hive 3+), otherwise the whole row (Hive 2 has no ids).
+fn entry_key(rs: &ResultSet, row: &[Cell]) -> String {
+    match column(rs, &["compactionid", "id"]) {
+        Some(i) => text(&row[i]),
+        None => row.iter().map(text).collect::<Vec<_>>().join("\u{1f}"),
+    }
+}
+
+fn column(rs: &ResultSet, names: &[&str]) -> Option<usize> {
+    rs.columns.iter().position(|c| {
+        let c = c.rsplit('.').next().unwrap_or(c).to_ascii_lowercase();
+        names.contains(&c.as_str())
+    })
+}
+
+/// The entries of `SHOW COMPACTIONS` that existed before ours were requested.
+pub fn compaction_ids(rs: &ResultSet) -> BTreeSet<String> {
+    rs.rows.iter().map(|r| entry_key(rs, r)).collect()
+}
+
+/// The state of the compaction requested for one table or partition: the newest entry not in
+/// `known`. Hive lists states as `initiated`, `working`, `ready for cleaning`, `cleaning`,
+/// `succeeded`, `failed`, `did not initiate`, `refused`, `attempted`.
+pub fn compaction_state(
+    rs: &ResultSet,
+    database: &str,
+    table: &str,
+    partition: Option<&str>,
+    known: &BTreeSet<String>,
+) -> Option<CompactionState> {
+    let db = column(rs, &["dbname", "database"])?;
+    let tb = column(rs, &["tabname", "table"])?;
+    let pt = column(rs, &["partname", "partition"]);
+    let st = column(rs, &["state"])?;
+    let row = rs.rows.iter().rev().find(|r| {
+        text(&r[db]).eq_ignore_ascii_case(database)
+            && text(&r[tb]).eq_ignore_ascii_case(table)
+            && match (pt, partition) {
+                (Some(i), Some(p)) => text(&r[i]) == p,
+                (Some(i), None) => matches!(text(&r[i]).as_str(), "" | "---" | "NULL"),
+                (None, _) => true,
+            }
+            && !known.contains(&entry_key(rs, r))
+    })?;
+    let state = text(&row[st]).to_ascii_lowercase();
+    Some(match state.as_str() {
+        "ready for cleaning" | "cleaning" | "succeeded" => CompactionState::Done(state),
+        "failed" | "did not initiate" | "refused" | "attempted" => CompactionState::Failed(state),
+        _ => CompactionState::Running(state),
+    })
+}
+
+impl Engine for HiveEngine {
+    fn run<'a>(&'a self, task: &'a Task, ctx: RunContext<'a>) -> BoxFuture<'a, EngineOutcome> {
+        Box::pin(async move {
+            match task.resolved_strategy {
+                Strategy::InsertOverwrite => self.swap(task, &ctx).await,
+                Strategy::Concatenate => self.concatenate(task, &ctx).await,
+                Strategy::Compact => self.compact(task, &ctx).await,
+                Strategy::Auto => EngineOutcome::Failed {
+                    category: "engine",
+                    message: "the task has no resolved strategy".into(),
+                },
+            }
+        })
+    }
+
+    fn recover<'a>(&'a self, task: &'a Task, store: &'a Store) -> BoxFuture<'a, Recovery> {
+        Box::pin(async move {
+            match task.resolved_strategy {
+                Strategy::InsertOverwrite => self.recover_swap(task, store).await,
+                Strategy::Concatenate => Recovery::Fail(format!(
+                    "interrupted at {}: CONCATENATE runs inside Hive, which finishes or abandons it on its own; the data is intact; retry to merge again",
+                    task.step.as_deref().unwrap_or("the start")
+                )),
+                _ => Recovery::Fail(format!(
+                    "interrupted at {}: a requested compaction goes on in the metastore's compactor (see SHOW COMPACTIONS); retry to follow a new one",
+                    task.step.as_deref().unwrap_or("the start")
+                )),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(columns: &[&str], rows: Vec<Vec<&str>>) -> ResultSet {
+        ResultSet {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: rows
+                .into_iter()
+                .map(|r| r.into_iter().map(|c| Cell::Text(c.into())).collect())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn compaction_states_of_hive_3() {
+        let cols = [
+            "compactionid",
+            "dbname",
+            "tabname",
+            "partname",
+            "type",
+            "state",
+            "workerid",
+            "starttime",
+            "duration",
+            "hadoopjobid",
+        ];
+        let before = rs(
+            &cols,
+            vec![vec![
+                "1",
+                "sales",
+                "orders",
+                "dt=1",
+                "MAJOR",
+                "succeeded",
+                "---",
+                "0",
+                "5",
+                "---",
+            ]],
+        );
+        let known = compaction_ids(&before);
+        // Only the old entry: ours is not listed yet.
+        assert_eq!(
+            compaction_state(&before, "sales", "orders", Some("dt=1"), &known),
+            None
+        );
+        let mut now = before.clone();
+        now.rows.extend(
+            rs(
+                &cols,
+                vec![
+                    vec![
+                        "2", "sales", "orders", "dt=1", "MAJOR", "working", "w1", "0", "---",
+                        "job_1",
+                    ],
+                    vec![
+                        "3", "sales", "orders", "dt=2", "MAJOR", "failed", "w1", "0", "---",
+                        "job_2",
+                    ],
+                    vec![
+                        "4",
+                        "sales",
+                        "items",
+                        "---",
+                        "MAJOR",
+                        "ready for cleaning",
+                        "w1",
+                        "0",
+                        "9",
+                        "job_3",
+                    ],
+                ],
+            )
+            .rows,
+        );
+        assert_eq!(
+            compaction_state(&now, "sales", "orders", Some("dt=1"), &known),
+            Some(CompactionState::Running("working".into()))
+        );
+        assert_eq!(
+            compaction_state(&now, "SALES", "orders", Some("dt=2"), &known),
+            Some(CompactionState::Failed("failed".into()))
+        );
+        assert_eq!(
+            compaction_state(&now, "sales", "items", None, &known),
+            Some(CompactionState::Done("ready for cleaning".into()))
+        );
+    }
+
+    #[test]
+    fn compaction_states_of_hive_2_without_ids() {
+        let cols = [
+            "dbname",
+            "tabname",
+            "partname",
+            "type",
+            "state",
+            "workerid",
+            "starttime",
+        ];
+        let before = rs(
+            &cols,
+            vec![vec!["d", "t", "p=1", "MAJOR", "succeeded", "w", "100"]],
+        );
+        let known = compaction_ids(&before);
+        let mut now = before.clone();
+        now.rows.push(
+            rs(
+                &cols,
+                vec![vec!["d", "t", "p=1", "MAJOR", "initiated", "---", "0"]],
+            )
+            .rows
+            .remove(0),
+        );
+        assert_eq!(
+            compaction_state(&now, "d", "t", Some("p=1"), &known),
+            Some(CompactionState::Running("initiated".into()))
+        );
+    }
+}

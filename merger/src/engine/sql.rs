@@ -1,0 +1,171 @@
+//! Where merge statements go: a SQL session behind a small trait (HiveServer2 for Hive, Spark's
+//! Thrift Server and Impala), and the journal that writes every statement, its duration and
+//! the server's message into the task's log.
+
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use smallfiles_cluster::hiveserver2::{Cell, Hs2Config, ResultSet, Session};
+
+use crate::model::{now_rfc3339, Fingerprint, LogLine, Task};
+use crate::store::Store;
+
+pub trait SqlSession: Send {
+    fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<ResultSet, String>>;
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A new session and the server's product name ("Apache Hive", "Spark SQL", "Impala").
+pub type Opened = (Box<dyn SqlSession>, String);
+
+pub trait Connector: Send + Sync {
+    fn open(&self) -> BoxFuture<'_, Result<Opened, String>>;
+}
+
+/// A HiveServer2-protocol endpoint.
+pub struct Hs2Connector {
+    pub config: Hs2Config,
+}
+
+struct Hs2Session(Session);
+
+impl SqlSession for Hs2Session {
+    fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<ResultSet, String>> {
+        Box::pin(async move { self.0.execute(sql).await.map_err(|e| e.to_string()) })
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.0.close().await {
+                tracing::debug!(error = %e, "closing a HiveServer2 session");
+            }
+        })
+    }
+}
+
+impl Connector for Hs2Connector {
+    fn open(&self) -> BoxFuture<'_, Result<Opened, String>> {
+        Box::pin(async move {
+            let mut s = Session::open(&self.config)
+                .await
+                .map_err(|e| e.to_string())?;
+            // Servers without GetInfo answer as Hive does.
+            let name = s
+                .server_name()
+                .await
+                .unwrap_or_else(|_| "Apache Hive".into());
+            Ok((Box::new(Hs2Session(s)) as Box<dyn SqlSession>, name))
+        })
+    }
+}
+
+/// Writes what a task does into its log as it happens.
+pub struct Journal<'a> {
+    pub store: &'a Store,
+    pub task: u64,
+}
+
+impl Journal<'_> {
+    pub fn note(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(task = self.task, "{message}");
+        if let Err(e) = self.store.update(self.task, |t| {
+            t.log.push(LogLine {
+                at: now_rfc3339(),
+                message,
+            });
+            Ok(())
+        }) {
+            tracing::error!(task = self.task, error = %e, "task log not written");
+        }
+    }
+
+    /// Applies `f` to the task in one commit (stages, counters).
+    pub fn record(&self, f: impl FnOnce(&mut Task)) -> Result<Task, String> {
+        self.store
+            .update(self.task, |t| {
+                f(t);
+                Ok(())
+            })
+            .map_err(|e| format!("task store: {e}"))
+    }
+
+    /// Runs one statement, logging it with its duration or the server's message.
+    pub async fn run(&self, session: &mut dyn SqlSession, sql: &str) -> Result<ResultSet, String> {
+        let started = Instant::now();
+        let result = session.execute(sql).await;
+        let secs = started.elapsed().as_secs_f64();
+        match &result {
+            Ok(rs) if rs.rows.is_empty() => self.note(format!("ran in {secs:.2} s: {sql}")),
+            Ok(rs) => self.note(format!(
+                "ran in {secs:.2} s ({} rows): {sql}",
+                rs.rows.len()
+            )),
+            Err(e) => self.note(format!("failed after {secs:.2} s: {sql}: {e}")),
+        }
+        result
+    }
+
+    pub async fn fingerprint(
+        &self,
+        session: &mut dyn SqlSession,
+        sql: &str,
+    ) -> Result<Fingerprint, String> {
+        let rs = self.run(session, sql).await?;
+        let fp = parse_fingerprint(&rs)?;
+        self.note(format!("  = {fp}"));
+        Ok(fp)
+    }
+}
+
+/// The one row of `SELECT COUNT(*), SUM(…)`.
+pub fn parse_fingerprint(rs: &ResultSet) -> Result<Fingerprint, String> {
+    let row = rs.rows.first().ok_or("the count returned no row")?;
+    let int = |c: Option<&Cell>| match c {
+        Some(Cell::Int(n)) => Some(*n),
+        Some(Cell::Text(t)) => t.trim().parse().ok(),
+        Some(Cell::Double(d)) if d.fract() == 0.0 => Some(*d as i64),
+        _ => None,
+    };
+    let rows = int(row.first()).ok_or_else(|| format!("the count is not a number: {row:?}"))?;
+    Ok(Fingerprint {
+        rows,
+        checksum: int(row.get(1)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_from_result_rows() {
+        let rs = |row: Vec<Cell>| ResultSet {
+            columns: vec!["c".into(), "s".into()],
+            rows: vec![row],
+        };
+        assert_eq!(
+            parse_fingerprint(&rs(vec![Cell::Int(500), Cell::Int(-77)])).unwrap(),
+            Fingerprint {
+                rows: 500,
+                checksum: Some(-77)
+            }
+        );
+        // An empty unit: SUM is NULL.
+        assert_eq!(
+            parse_fingerprint(&rs(vec![Cell::Int(0), Cell::Null])).unwrap(),
+            Fingerprint {
+                rows: 0,
+                checksum: None
+            }
+        );
+        assert_eq!(
+            parse_fingerprint(&rs(vec![Cell::Text("12".into()), Cell::Text("3".into())]))
+                .unwrap()
+                .rows,
+            12
+        );
+        assert!(parse_fingerprint(&ResultSet::default()).is_err());
+        assert!(parse_fingerprint(&rs(vec![Cell::Null, Cell::Null])).is_err());
+    }
+}

@@ -1,0 +1,562 @@
+//! The safe swap (strategy `insert_overwrite`). Per unit (a partition, or the unpartitioned
+//! table): fingerprint the unit (rows and a checksum over every column, read through the
+//! table's serde); write the merged copy through a staging table created `LIKE` the table into
+//! a new directory beside the data; fingerprint the copy and the unit again (a writer active
+//! during the merge is caught here); switch the table or partition to the new directory with
+//! one `ALTER TABLE … SET LOCATION`; fingerprint once more through the table. Any failure
+//! after data was written rolls back: the old location is put back, the new directory removed.
+//! The old directory is kept for the rollback window and then removed (`retention.rs`).
+//!
+//! Each unit's stage is committed to the task before the step it names starts; recovery after
+//! a crash reads it: before the switch → roll back; at or after the switch → finish, once the
+//! metastore shows the new location and the data reads the same.
+
+use smallfiles_cluster::metastore::TableRecord;
+
+use super::hive::{count_files, lookup_error, same_location, ClusterEngine, HiveEngine};
+use super::sql::{Journal, SqlSession};
+use super::{EngineOutcome, Recovery, RunContext};
+use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
+use crate::plan::{swap_plan, SwapPlan};
+use crate::store::Store;
+
+/// Why a swap stopped, and whether a rollback is needed.
+enum Stop {
+    /// Nothing was written: the table is as it was.
+    Failed(&'static str, String),
+    /// Data was written (or the staging table created): undo it.
+    RollBack(String),
+    Cancelled,
+}
+
+fn set_stage(
+    journal: &Journal<'_>,
+    i: usize,
+    stage: SwapStage,
+    f: impl FnOnce(&mut UnitProgress),
+) -> Result<Task, String> {
+    journal.record(|t| {
+        let label = t
+            .swap
+            .as_ref()
+            .and_then(|s| s.plan.units.get(i))
+            .and_then(|u| u.partition.clone())
+            .unwrap_or_else(|| "table".into());
+        if let Some(s) = t.swap.as_mut() {
+            s.units[i].stage = stage;
+            f(&mut s.units[i]);
+        }
+        t.step = Some(format!("{label}: {}", stage.as_str()));
+    })
+}
+
+fn progress(task: &Task) -> Result<&SwapProgress, String> {
+    task.swap
+        .as_ref()
+        .ok_or_else(|| "the task has no swap plan".to_string())
+}
+
+impl HiveEngine {
+    pub(super) async fn swap(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
+        let journal = Journal {
+            store: ctx.store,
+            task: task.id,
+        };
+        let c = match self.cluster(task) {
+            Ok(c) => c,
+            Err(message) => {
+                return EngineOutcome::Failed {
+                    category: "config",
+                    message,
+                }
+            }
+        };
+        let resolved = match self.resolve(&task.target).await {
+            Ok(r) => r,
+            Err(message) => {
+                return EngineOutcome::Failed {
+                    category: "metastore",
+                    message,
+                }
+            }
+        };
+        let (mut session, dialect) = match self.session(c, &journal).await {
+            Ok(s) => s,
+            Err(message) => {
+                return EngineOutcome::Failed {
+                    category: "hiveserver2",
+                    message,
+                }
+            }
+        };
+        let outcome = async {
+            // Sizes decide the number of output files; counts are reported.
+            let parts: Vec<Option<&smallfiles_cluster::metastore::PartitionRecord>> =
+                if resolved.partitions.is_empty() {
+                    vec![None]
+                } else {
+                    resolved.partitions.iter().map(Some).collect()
+                };
+            let mut units = Vec::new();
+            let mut progress = Vec::new();
+            for p in &parts {
+                let loc = match p {
+                    Some(p) => p.location.clone(),
+                    None => resolved.table.data_location().map(str::to_string),
+                }
+                .ok_or_else(|| Stop::Failed("plan", "no location in the metastore".into()))?;
+                let (files, bytes) = count_files(&c.fs, &loc)
+                    .await
+                    .map_err(|e| Stop::Failed("hdfs", format!("listing {loc}: {e}")))?;
+                units.push((*p, bytes));
+                progress.push(UnitProgress {
+                    stage: SwapStage::Planned,
+                    source: None,
+                    files_before: Some(files),
+                    bytes_before: Some(bytes),
+                    files_after: None,
+                    bytes_after: None,
+                });
+            }
+            let plan = swap_plan(task.id, &resolved.table, &units, &c.plan_settings(dialect))
+                .map_err(|e| Stop::Failed("plan", e))?;
+            journal
+                .record(|t| {
+                    t.statements = plan.all_statements();
+                    t.step = Some("planned".into());
+                    t.swap = Some(SwapProgress {
+                        plan: plan.clone(),
+                        units: progress,
+                    });
+                })
+                .map_err(|e| Stop::Failed("store", e))?;
+            for stmt in &plan.setup {
+                journal
+                    .run(session.as_mut(), stmt)
+                    .await
+                    .map_err(|e| Stop::Failed("hiveserver2", e))?;
+            }
+            journal
+                .record(|t| t.step = Some("creating the staging table".into()))
+                .map_err(|e| Stop::Failed("store", e))?;
+            journal
+                .run(session.as_mut(), &plan.create_staging)
+                .await
+                .map_err(Stop::RollBack)?;
+            for i in 0..plan.units.len() {
+                self.swap_unit(c, &plan, i, session.as_mut(), &journal, ctx)
+                    .await?;
+            }
+            Ok(())
+        }
+        .await;
+        let result = match outcome {
+            Ok(()) => self
+                .finish(c, task.id, Some(session.as_mut()), &journal)
+                .await
+                .map(|(before, after, bytes)| EngineOutcome::Succeeded {
+                    files_before: Some(before),
+                    files_after: Some(after),
+                    bytes_rewritten: Some(bytes),
+                }),
+            Err(Stop::Failed(category, message)) => Ok(EngineOutcome::Failed { category, message }),
+            Err(Stop::RollBack(reason)) => self
+                .roll_back(c, task.id, session.as_mut(), &journal)
+                .await
+                .map(|done| EngineOutcome::RolledBack(format!("{reason}; {done}"))),
+            Err(Stop::Cancelled) => self
+                .roll_back(c, task.id, session.as_mut(), &journal)
+                .await
+                .map(|done| {
+                    journal.note(format!("cancelled: {done}"));
+                    EngineOutcome::Cancelled
+                }),
+        };
+        session.close().await;
+        result.unwrap_or_else(|e| {
+            EngineOutcome::Interrupted(format!(
+                "the rollback could not finish ({e}); it is retried by recovery"
+            ))
+        })
+    }
+
+    async fn pause_at(&self, stage: SwapStage, journal: &Journal<'_>) {
+        if let Some((at, d)) = self.pause {
+            if at == stage {
+                journal.note(format!("test pause of {d:?} after {}", stage.as_str()));
+                tokio::time::sleep(d).await;
+            }
+        }
+    }
+
+    async fn swap_unit(
+        &self,
+        c: &ClusterEngine,
+        plan: &SwapPlan,
+        i: usize,
+        session: &mut dyn SqlSession,
+        journal: &Journal<'_>,
+        ctx: &RunContext<'_>,
+    ) -> Result<(), Stop> {
+        let u = &plan.units[i];
+        let store_err = |e: String| Stop::RollBack(e);
+        if ctx.cancel.is_cancelled() {
+            return Err(Stop::Cancelled);
+        }
+        let source = journal
+            .fingerprint(session, &u.source_fingerprint)
+            .await
+            .map_err(Stop::RollBack)?;
+        set_stage(journal, i, SwapStage::Writing, |p| p.source = Some(source))
+            .map_err(store_err)?;
+        journal
+            .run(session, &u.write)
+            .await
+            .map_err(Stop::RollBack)?;
+        set_stage(journal, i, SwapStage::Written, |_| {}).map_err(store_err)?;
+        self.pause_at(SwapStage::Written, journal).await;
+        let copy = journal
+            .fingerprint(session, &u.staging_fingerprint)
+            .await
+            .map_err(Stop::RollBack)?;
+        let again = journal
+            .fingerprint(session, &u.source_fingerprint)
+            .await
+            .map_err(Stop::RollBack)?;
+        if again != source {
+            return Err(Stop::RollBack(format!(
+                "verification failed: the data changed while it was merged ({source} before, {again} after): a writer is active"
+            )));
+        }
+        if copy != source {
+            return Err(Stop::RollBack(format!(
+                "verification failed: the merged copy has {copy}, the data {source}"
+            )));
+        }
+        let (files, bytes) = count_files(&c.fs, &u.new_location)
+            .await
+            .map_err(|e| Stop::RollBack(format!("listing the merged copy: {e}")))?;
+        if source.rows > 0 && files == 0 {
+            return Err(Stop::RollBack(format!(
+                "verification failed: {} holds no data files",
+                u.new_location
+            )));
+        }
+        journal.note(format!(
+            "verified: the merged copy has {copy} in {files} files ({bytes} bytes)"
+        ));
+        set_stage(journal, i, SwapStage::Verified, |p| {
+            p.files_after = Some(files);
+            p.bytes_after = Some(bytes);
+        })
+        .map_err(store_err)?;
+        if ctx.cancel.is_cancelled() {
+            return Err(Stop::Cancelled);
+        }
+        set_stage(journal, i, SwapStage::Switching, |_| {}).map_err(store_err)?;
+        journal
+            .run(session, &u.switch)
+            .await
+            .map_err(Stop::RollBack)?;
+        set_stage(journal, i, SwapStage::Switched, |_| {}).map_err(store_err)?;
+        self.pause_at(SwapStage::Switched, journal).await;
+        let through_table = journal
+            .fingerprint(session, &u.source_fingerprint)
+            .await
+            .map_err(Stop::RollBack)?;
+        if through_table != source {
+            return Err(Stop::RollBack(format!(
+                "verification failed after the switch: the table reads {through_table}, expected {source}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Drops the staging table, after checking in the metastore that it is external (dropping
+    /// it then leaves the data that the table now uses).
+    async fn drop_staging(
+        &self,
+        c: &ClusterEngine,
+        plan: &SwapPlan,
+        session: &mut dyn SqlSession,
+        journal: &Journal<'_>,
+    ) -> Result<(), String> {
+        let staging = self
+            .catalog
+            .table(&c.config.name, &plan.staging_database, &plan.staging_table)
+            .await
+            .map_err(lookup_error)?;
+        let Some(t) = staging else { return Ok(()) };
+        if !is_external(&t) {
+            journal.note(format!(
+                "warning: the staging table {}.{} is {}, not external: it is left in place so that dropping it cannot delete data; drop it by hand once no table uses {}",
+                plan.staging_database, plan.staging_table, t.table_type, plan.staging_root
+            ));
+            return Ok(());
+        }
+        journal.run(session, &plan.drop_staging).await.map(|_| ())
+    }
+
+    /// Completes the switched units: statistics, the old directories into the rollback window,
+    /// Impala. Returns files before, files after and bytes written over the finished units.
+    async fn finish(
+        &self,
+        c: &ClusterEngine,
+        task_id: u64,
+        session: Option<&mut dyn SqlSession>,
+        journal: &Journal<'_>,
+    ) -> Result<(u64, u64, u64), String> {
+        let task = journal.store.get(task_id).map_err(|e| e.to_string())?;
+        let p = progress(&task)?.clone();
+        let mut own;
+        let session: &mut dyn SqlSession = match session {
+            Some(s) => s,
+            None => {
+                own = self.session(c, journal).await?.0;
+                own.as_mut()
+            }
+        };
+        if let Err(e) = self.drop_staging(c, &p.plan, session, journal).await {
+            journal.note(format!("warning: the staging table was not dropped: {e}"));
+        }
+        let mut refresh = Vec::new();
+        let (mut before, mut after, mut bytes) = (0, 0, 0);
+        for (i, (u, state)) in p.plan.units.iter().zip(&p.units).enumerate() {
+            if state.stage != SwapStage::Switched && state.stage != SwapStage::Finished {
+                continue;
+            }
+            before += state.files_before.unwrap_or(0);
+            after += state.files_after.unwrap_or(0);
+            bytes += state.bytes_after.unwrap_or(0);
+            if state.stage == SwapStage::Finished {
+                continue;
+            }
+            if journal.run(session, &u.analyze).await.is_err() {
+                journal.note("warning: statistics not refreshed; run the ANALYZE above by hand");
+            }
+            self.retire(c, &task, u.partition.as_deref(), &u.old_location, journal);
+            refresh.push(u.refresh.clone());
+            set_stage(journal, i, SwapStage::Finished, |_| {})?;
+        }
+        if p.plan.impala_refresh {
+            self.refresh(c, &refresh, journal).await;
+        }
+        Ok((before, after, bytes))
+    }
+
+    /// Undoes the unit in flight: the table gets its old location back, the new directory is
+    /// removed; units switched before it are finished. Returns what was done.
+    async fn roll_back(
+        &self,
+        c: &ClusterEngine,
+        task_id: u64,
+        session: &mut dyn SqlSession,
+        journal: &Journal<'_>,
+    ) -> Result<String, String> {
+        let task = journal.store.get(task_id).map_err(|e| e.to_string())?;
+        let p = progress(&task)?.clone();
+        let mut done = Vec::new();
+        for (i, (u, state)) in p.plan.units.iter().zip(&p.units).enumerate() {
+            let label = u.partition.as_deref().unwrap_or("the table");
+            match state.stage {
+                SwapStage::Writing | SwapStage::Written | SwapStage::Verified => {}
+                SwapStage::Switching | SwapStage::Switched => {
+                    journal.run(session, &u.switch_back).await?;
+                    let now = self.current_location(&task, u.partition.as_deref()).await?;
+                    if !now
+                        .as_deref()
+                        .is_some_and(|l| same_location(&c.fs, l, &u.old_location))
+                    {
+                        return Err(format!(
+                            "{label} still points at {now:?} after switching back to {}",
+                            u.old_location
+                        ));
+                    }
+                }
+                _ => continue,
+            }
+            c.fs.delete_recursive(&c.fs.location(&u.new_location))
+                .await
+                .map_err(|e| format!("removing {}: {e}", u.new_location))?;
+            set_stage(journal, i, SwapStage::RolledBack, |_| {})?;
+            done.push(format!(
+                "rolled back: {label} kept its location {}; removed {}",
+                u.old_location, u.new_location
+            ));
+        }
+        let merged: Vec<&str> = p
+            .plan
+            .units
+            .iter()
+            .zip(&p.units)
+            .filter(|(_, s)| matches!(s.stage, SwapStage::Switched | SwapStage::Finished))
+            .map(|(u, _)| u.partition.as_deref().unwrap_or("the table"))
+            .collect();
+        if merged.is_empty() {
+            self.drop_staging(c, &p.plan, session, journal).await?;
+            c.fs.delete_recursive(&c.fs.location(&p.plan.staging_root))
+                .await
+                .map_err(|e| format!("removing {}: {e}", p.plan.staging_root))?;
+            if done.is_empty() {
+                done.push("nothing had been written; the staging table was removed".into());
+            }
+        } else {
+            self.finish(c, task_id, Some(session), journal).await?;
+            done.push(format!("merged before: {}", merged.join(", ")));
+        }
+        let text = done.join("; ");
+        journal.note(text.clone());
+        Ok(text)
+    }
+
+    async fn current_location(
+        &self,
+        task: &Task,
+        partition: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        let target = Target {
+            partition: partition.map(str::to_string),
+            ..task.target.clone()
+        };
+        let r = self.resolve(&target).await?;
+        Ok(match partition {
+            Some(_) => r.partitions.first().and_then(|p| p.location.clone()),
+            None => r.table.data_location().map(str::to_string),
+        })
+    }
+
+    pub(super) async fn recover_swap(&self, task: &Task, store: &Store) -> Recovery {
+        let journal = Journal {
+            store,
+            task: task.id,
+        };
+        let Some(p) = task.swap.clone() else {
+            return Recovery::Fail(
+                "interrupted before the merge was planned: nothing was written; retry to merge"
+                    .into(),
+            );
+        };
+        let c = match self.cluster(task) {
+            Ok(c) => c,
+            Err(e) => return Recovery::Fail(e),
+        };
+        let mut session = match self.session(c, &journal).await {
+            Ok((s, _)) => s,
+            Err(e) => return Recovery::Later(e),
+        };
+        let result = self
+            .recover_in(c, task, &p, session.as_mut(), &journal)
+            .await;
+        session.close().await;
+        result.unwrap_or_else(Recovery::Later)
+    }
+
+    async fn recover_in(
+        &self,
+        c: &ClusterEngine,
+        task: &Task,
+        p: &SwapProgress,
+        session: &mut dyn SqlSession,
+        journal: &Journal<'_>,
+    ) -> Result<Recovery, String> {
+        let stage_names: Vec<String> = p
+            .plan
+            .units
+            .iter()
+            .zip(&p.units)
+            .map(|(u, s)| {
+                format!(
+                    "{} {}",
+                    u.partition.as_deref().unwrap_or("table"),
+                    s.stage.as_str()
+                )
+            })
+            .collect();
+        journal.note(format!(
+            "recovering after a restart: {}",
+            stage_names.join(", ")
+        ));
+        // A unit at the switch: did the metastore take it, and does the data read the same?
+        for (i, (u, state)) in p.plan.units.iter().zip(&p.units).enumerate() {
+            if !matches!(state.stage, SwapStage::Switching | SwapStage::Switched) {
+                continue;
+            }
+            let now = self.current_location(task, u.partition.as_deref()).await?;
+            let switched = now
+                .as_deref()
+                .is_some_and(|l| same_location(&c.fs, l, &u.new_location));
+            let reads_same = if switched {
+                let fp = journal.fingerprint(session, &u.source_fingerprint).await?;
+                Some(fp) == state.source
+            } else {
+                false
+            };
+            if switched && reads_same {
+                set_stage(journal, i, SwapStage::Switched, |_| {})?;
+            } else {
+                journal.note(format!(
+                    "{}: {} the switch; rolling back",
+                    u.partition.as_deref().unwrap_or("table"),
+                    if switched {
+                        "the data reads differently after"
+                    } else {
+                        "the metastore did not take"
+                    }
+                ));
+                set_stage(journal, i, SwapStage::Switching, |_| {})?;
+            }
+        }
+        let task_now = journal.store.get(task.id).map_err(|e| e.to_string())?;
+        let p = progress(&task_now)?.clone();
+        let unfinished_write = p.units.iter().any(|s| {
+            matches!(
+                s.stage,
+                SwapStage::Writing
+                    | SwapStage::Written
+                    | SwapStage::Verified
+                    | SwapStage::Switching
+            )
+        });
+        let none_started = p.units.iter().all(|s| s.stage == SwapStage::Planned);
+        let any_switched = p
+            .units
+            .iter()
+            .any(|s| matches!(s.stage, SwapStage::Switched | SwapStage::Finished));
+        if unfinished_write || none_started {
+            let done = self.roll_back(c, task.id, session, journal).await?;
+            let at = task.step.as_deref().unwrap_or("the start");
+            return Ok(Recovery::RollBack(format!("interrupted at {at}; {done}")));
+        }
+        if any_switched {
+            let (before, after, bytes) = self.finish(c, task.id, Some(session), journal).await?;
+            let not_started: Vec<&str> = p
+                .plan
+                .units
+                .iter()
+                .zip(&p.units)
+                .filter(|(_, s)| s.stage == SwapStage::Planned)
+                .map(|(u, _)| u.partition.as_deref().unwrap_or("table"))
+                .collect();
+            if !not_started.is_empty() {
+                return Ok(Recovery::RollBack(format!(
+                    "interrupted; the switched units were finished; not merged: {} (retry to merge them)",
+                    not_started.join(", ")
+                )));
+            }
+            return Ok(Recovery::Finished {
+                reason: format!(
+                    "interrupted at {} after the switch; finished after the restart: the table reads the same through its new location",
+                    task.step.as_deref().unwrap_or("the switch")
+                ),
+                files_before: Some(before),
+                files_after: Some(after),
+                bytes_rewritten: Some(bytes),
+            });
+        }
+        Ok(Recovery::Fail("interrupted; nothing left to do".into()))
+    }
+}
+
+fn is_external(t: &TableRecord) -> bool {
+    t.table_type == "EXTERNAL_TABLE" || t.params.external
+}
