@@ -425,7 +425,17 @@ async fn webhooks_and_api(kind: MetastoreKind) {
     assert!(log.contains(&"dry run, not executed: ALTER TABLE `sales`.`orders` PARTITION (`dt`='2026-11-25') CONCATENATE"), "{log:?}");
     let t = h.wait_state(events_task, &["succeeded"]).await;
     assert_eq!(t["resolved_strategy"], "insert_overwrite");
-    assert!(t["statements"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with("INSERT OVERWRITE DIRECTORY 'hdfs://ns/user/hive/warehouse/sales.db/events_smallfiles_task_")));
+    assert!(t["statements"].as_array().unwrap().iter().any(|s| s
+        .as_str()
+        .unwrap()
+        .starts_with("CREATE EXTERNAL TABLE `sales`.`smallfiles_task_")
+        && s.as_str().unwrap().contains(
+            "LIKE `sales`.`events` LOCATION 'hdfs://ns/user/hive/warehouse/sales.db/events_smallfiles_task_"
+        )));
+    assert!(t["statements"].as_array().unwrap().iter().any(|s| s
+        .as_str()
+        .unwrap()
+        .starts_with("INSERT OVERWRITE TABLE `sales`.`smallfiles_task_")));
 
     // A manual task, named as the operator typed it, stored as the metastore spells it.
     let (s, r) = h.post("/api/v1/tasks", Some(OPS_TOKEN), serde_json::to_vec(&json!({"cluster": "prod", "database": "SALES", "table": "Orders", "partitions": ["dt=2026-11-24"], "strategy": "concatenate"})).unwrap()).await;

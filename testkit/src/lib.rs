@@ -1,9 +1,10 @@
 //! Test and benchmark helpers: the WebHDFS test server, metastore fixtures, a TCP proxy for
-//! outages, a metrics parser and process helpers.
+//! outages, a metrics parser, process helpers and a real HiveServer2 (Spark's Thrift Server).
 
 pub mod dingtalk;
 pub mod metastore;
 pub mod process;
 pub mod prom;
 pub mod proxy;
+pub mod spark;
 pub mod webhdfs;

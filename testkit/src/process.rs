@@ -22,9 +22,20 @@ pub struct Running {
 
 impl Running {
     pub fn start(bin: &str, args: &[&str], port: u16, log: &Path) -> Running {
+        Self::start_with_env(bin, args, &[], port, log)
+    }
+
+    pub fn start_with_env(
+        bin: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        port: u16,
+        log: &Path,
+    ) -> Running {
         let file = std::fs::File::create(log).unwrap();
         let child = Command::new(bin)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

@@ -4,104 +4,15 @@
 //! or the JDBC driver is not installed. Slow (a JVM per transport): its own test target.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use smallfiles_cluster::config::Secret;
-use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config, Session};
+use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config};
 use smallfiles_testkit::process::free_port;
-
-fn available() -> bool {
-    let pyspark = Command::new("python3")
-        .args(["-c", "import pyspark"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    let jdbc = Path::new("/usr/share/java/mariadb-java-client.jar").exists();
-    let java = Command::new("java").arg("-version").output().is_ok();
-    if !(pyspark && jdbc && java) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install pyspark, libmariadb-java and Java"
-        );
-        eprintln!("SKIPPED: needs pyspark (pip), libmariadb-java (apt) and Java: pyspark={pyspark} jdbc={jdbc} java={java}");
-    }
-    pyspark && jdbc && java
-}
-
-/// Drops the server's metastore database, even when the test fails.
-struct Database(String);
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = Command::new("mysql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-uroot",
-                "-e",
-                &format!("DROP DATABASE IF EXISTS `{}`", self.0),
-            ])
-            .status();
-    }
-}
-
-struct Server {
-    pid: u32,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-9")
-            .arg(self.pid.to_string())
-            .status();
-    }
-}
-
-fn start(lab: &Path, db: &str, auth: &str, transport: &str, port: u16) -> Server {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hs2/start.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("mariadb")
-        .env("LAB", lab)
-        .env("DB", db)
-        .env("HS2_AUTH", auth)
-        .env("HS2_TRANSPORT", transport)
-        .env("HS2_PORT", port.to_string())
-        .env("HS2_HTTP_PORT", port.to_string())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "start.sh failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pid = text
-        .split("pid=")
-        .nth(1)
-        .and_then(|p| p.trim().parse().ok())
-        .expect("pid");
-    Server { pid }
-}
-
-async fn open(cfg: &Hs2Config) -> Session {
-    // The port opens a moment before the server takes sessions.
-    let mut last = None;
-    for _ in 0..60 {
-        match Session::open(cfg).await {
-            Ok(s) => return s,
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("no session: {last:?}");
-}
+use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
 
 async fn exercise(cfg: Hs2Config, table: &str) {
-    let mut s = open(&cfg).await;
+    let mut s = spark::open(&cfg).await;
     assert!(
         s.server_protocol >= 5,
         "columnar results: protocol {}",
@@ -184,18 +95,29 @@ fn config(url: String, auth: Auth) -> Hs2Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_thrift_server_over_every_transport() {
-    if !available() {
+    if !spark::available() {
         return;
     }
     let lab = tempfile::tempdir().unwrap();
-    let db = Database(format!("sf_hs2_{}", std::process::id()));
+    let db = MetastoreDatabase::new(
+        MetastoreDb::Mariadb,
+        &format!("sf_hs2_{}", std::process::id()),
+    );
     for (auth, transport, client_auth, table) in [
         ("NOSASL", "binary", Auth::NoSasl, "t_nosasl"),
         ("NONE", "binary", Auth::Plain, "t_plain"),
         ("NONE", "http", Auth::Plain, "t_http"),
     ] {
         let port = free_port();
-        let _server = start(lab.path(), &db.0, auth, transport, port);
+        let _server = spark::start(
+            &db,
+            lab.path(),
+            Options {
+                auth,
+                transport,
+                port,
+            },
+        );
         let url = if transport == "http" {
             format!("http://127.0.0.1:{port}/cliservice")
         } else {

@@ -1,0 +1,620 @@
+//! Real merges end to end: the merger binary runs the safe swap on a real HiveServer2 (Spark's
+//! Thrift Server from PyPI) whose metastore lives in the real MariaDB and PostgreSQL, and
+//! reads that metastore itself. Partitioned text and Parquet tables with 50 small files per
+//! partition are merged through the API and through a webhook; rollback is proven by a writer
+//! that changes a partition during its merge; kill -9 between "written" and "switched" and
+//! after "switched" proves recovery both ways. Slow (a JVM per metastore): its own target.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config, Session};
+use smallfiles_testkit::process::{free_port, Running};
+use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
+
+const OPS_TOKEN: &str = "ops-secret-token-0002";
+const AM_TOKEN: &str = "am-secret-token-0001";
+
+struct Lab {
+    _server: spark::SparkServer,
+    db: MetastoreDatabase,
+    dir: tempfile::TempDir,
+    sql: Session,
+    config: PathBuf,
+    port: u16,
+    merger: Option<Running>,
+    runs: u32,
+    http: reqwest::Client,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for i in 1..=self.runs {
+                let log = std::fs::read_to_string(self.dir.path().join(format!("merger-{i}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                eprintln!("--- merger run {i} (last lines) ---");
+                for l in tail.into_iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+fn hs2_config(port: u16) -> Hs2Config {
+    Hs2Config {
+        url: format!("hive2://127.0.0.1:{port}"),
+        auth: Auth::NoSasl,
+        user: "tester".into(),
+        password: None,
+        connect_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(300),
+        settings: BTreeMap::new(),
+    }
+}
+
+impl Lab {
+    async fn start(kind: MetastoreDb, name: &str) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let db = MetastoreDatabase::new(kind, &format!("sf_{name}_{}", std::process::id()));
+        let port = free_port();
+        let server = spark::start(
+            &db,
+            dir.path(),
+            Options {
+                auth: "NOSASL",
+                transport: "binary",
+                port,
+            },
+        );
+        let sql = spark::open(&hs2_config(port)).await;
+        for (f, t) in [("ops.token", OPS_TOKEN), ("am.token", AM_TOKEN)] {
+            std::fs::write(dir.path().join(f), t).unwrap();
+        }
+        let merger_port = free_port();
+        let config = dir.path().join("smallfiles.yml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+merger:
+  listen_address: "127.0.0.1:{merger_port}"
+  data_dir: {data}
+  cooldown: 1s
+  auth:
+    tokens:
+      - {{ name: ops, token_file: {d}/ops.token, role: operator }}
+      - {{ name: alertmanager, token_file: {d}/am.token, role: trigger }}
+clusters:
+  - name: lab
+    metastore:
+      url: {url}
+    hiveserver2: {{ url: "hive2://127.0.0.1:{port}", auth: nosasl, user: smallfiles }}
+    merge:
+      target_file_size: 128MiB
+      rollback_retention: 15s
+      engine_settings: {{ spark.sql.shuffle.partitions: "2" }}
+"#,
+                data = dir.path().join("data").display(),
+                d = dir.path().display(),
+                url = db.url(),
+            ),
+        )
+        .unwrap();
+        let mut lab = Lab {
+            _server: server,
+            db,
+            dir,
+            sql,
+            config,
+            port: merger_port,
+            merger: None,
+            runs: 0,
+            http: reqwest::Client::new(),
+        };
+        lab.restart(None).await;
+        lab
+    }
+
+    async fn restart(&mut self, pause: Option<&str>) {
+        self.runs += 1;
+        let log = self.dir.path().join(format!("merger-{}.log", self.runs));
+        let env: Vec<(&str, &str)> = pause
+            .map(|p| vec![("SMALLFILES_MERGER_TEST_PAUSE", p)])
+            .unwrap_or_default();
+        let mut m = Running::start_with_env(
+            env!("CARGO_BIN_EXE_smallfiles-merger"),
+            &["--config.file", &self.config.to_string_lossy()],
+            &env,
+            self.port,
+            &log,
+        );
+        m.wait_ok("/-/ready", Duration::from_secs(60)).await;
+        self.merger = Some(m);
+    }
+
+    fn kill9(&mut self) {
+        let mut m = self.merger.take().unwrap();
+        m.child.kill().unwrap();
+        m.child.wait().unwrap();
+        std::mem::forget(m);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn task(&self, id: u64) -> Value {
+        self.http
+            .get(self.url(&format!("/api/v1/tasks/{id}")))
+            .bearer_auth(OPS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the task satisfies `pred`.
+    async fn wait_task(&self, id: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let t = self.task(id).await;
+            if pred(&t) {
+                return t;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "task {id} never {what}: {t:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn wait_ended(&self, id: u64) -> Value {
+        self.wait_task(id, "ended", |t| {
+            matches!(
+                t["state"].as_str(),
+                Some("succeeded" | "failed" | "rolled_back" | "cancelled")
+            )
+        })
+        .await
+    }
+
+    async fn merge(&self, table: &str, partition: &str) -> u64 {
+        let (status, r) = self
+            .post(
+                "/api/v1/tasks",
+                OPS_TOKEN,
+                json!({"cluster": "lab", "database": "sales", "table": table, "partitions": [partition]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{r}");
+        r["results"][0]["task_id"].as_u64().expect("task id")
+    }
+
+    async fn exec(&mut self, sql: &str) -> Vec<Vec<Cell>> {
+        self.sql
+            .execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows
+    }
+
+    /// Rows and a checksum over every column, through the table.
+    async fn fingerprint(&mut self, table: &str, filter: &str) -> Vec<Vec<Cell>> {
+        self.exec(&format!(
+            "SELECT COUNT(*), SUM(CAST(hash(id, note, amount) AS BIGINT)) FROM sales.{table} WHERE {filter}"
+        ))
+        .await
+    }
+
+    /// The partition's location as the metastore stores it, read with the database's own client.
+    fn location(&self, table: &str, partition: &str) -> String {
+        let q = format!(
+            "SELECT s.\"LOCATION\" FROM \"PARTITIONS\" p JOIN \"SDS\" s ON p.\"SD_ID\" = s.\"SD_ID\" JOIN \"TBLS\" t ON p.\"TBL_ID\" = t.\"TBL_ID\" WHERE t.\"TBL_NAME\" = '{table}' AND p.\"PART_NAME\" = '{partition}'"
+        );
+        let out = match self.db.kind {
+            MetastoreDb::Mariadb => std::process::Command::new("mysql")
+                .args(["-h", "127.0.0.1", "-uroot", "-N", "-B", &self.db.name, "-e"])
+                .arg(q.replace('"', "`"))
+                .output()
+                .unwrap(),
+            MetastoreDb::Postgres => std::process::Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    &self.db.name,
+                    "-tAc",
+                ])
+                .arg(q)
+                .output()
+                .unwrap(),
+        };
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    async fn tables(&mut self) -> Vec<String> {
+        self.exec("SHOW TABLES IN sales")
+            .await
+            .into_iter()
+            .filter_map(|r| {
+                r.into_iter().find_map(|c| match c {
+                    Cell::Text(t) if t.starts_with("events") || t.starts_with("smallfiles") => {
+                        Some(t)
+                    }
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Data files (not hidden) under a `file:` location.
+fn data_files(location: &str) -> usize {
+    let path = location
+        .trim_start_matches("file:")
+        .trim_start_matches("//");
+    fn walk(p: &Path) -> usize {
+        let Ok(rd) = std::fs::read_dir(p) else {
+            return 0;
+        };
+        rd.flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                !n.starts_with('.') && !n.starts_with('_')
+            })
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+    walk(Path::new(path))
+}
+
+fn exists(location: &str) -> bool {
+    Path::new(
+        location
+            .trim_start_matches("file:")
+            .trim_start_matches("//"),
+    )
+    .exists()
+}
+
+fn log_text(t: &Value) -> String {
+    t["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn create_tables(lab: &mut Lab) {
+    lab.exec("CREATE DATABASE IF NOT EXISTS sales").await;
+    lab.exec("CREATE TABLE sales.events_text (id BIGINT, note STRING, amount DOUBLE) PARTITIONED BY (dt STRING, hr INT) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE").await;
+    lab.exec("CREATE TABLE sales.events_parquet (id BIGINT, note STRING, amount DOUBLE) PARTITIONED BY (dt STRING) STORED AS PARQUET").await;
+    // 50 files per partition, NULLs and a delimiter-free text column.
+    let rows = "SELECT /*+ REPARTITION(50) */ id, IF(id % 7 = 0, NULL, concat('note ', id)), id * 1.25 FROM range(1000)";
+    for hr in [1, 2] {
+        lab.exec(&format!(
+            "INSERT INTO sales.events_text PARTITION (dt='2026-11-24', hr={hr}) {rows}"
+        ))
+        .await;
+    }
+    for dt in ["2026-11-24", "2026-11-25"] {
+        lab.exec(&format!(
+            "INSERT INTO sales.events_parquet PARTITION (dt='{dt}') {rows}"
+        ))
+        .await;
+    }
+}
+
+/// Merges one partition and checks everything the operator relies on.
+async fn assert_merged(
+    lab: &mut Lab,
+    id: u64,
+    table: &str,
+    partition: &str,
+    filter: &str,
+    old: &str,
+    before: &[Vec<Cell>],
+) -> String {
+    let t = lab.wait_ended(id).await;
+    assert_eq!(t["state"], "succeeded", "{t:#}");
+    assert_eq!(t["resolved_strategy"], "insert_overwrite");
+    assert_eq!(t["files_before"], 50, "{t:#}");
+    let after_files = t["files_after"].as_u64().unwrap();
+    assert!((1..=2).contains(&after_files), "{t:#}");
+    let new = lab.location(table, partition);
+    assert!(
+        new.contains(&format!("/_smallfiles/task-{id}/{partition}")),
+        "the metastore location switched: {new}"
+    );
+    assert_eq!(data_files(&new) as u64, after_files);
+    assert_eq!(
+        &lab.fingerprint(table, filter).await,
+        before,
+        "data unchanged"
+    );
+    assert_eq!(
+        data_files(old),
+        50,
+        "the old directory is kept for the rollback window"
+    );
+    assert!(
+        !lab.tables()
+            .await
+            .iter()
+            .any(|t| t.starts_with("smallfiles")),
+        "staging table dropped"
+    );
+    let log = log_text(&t);
+    assert!(
+        log.contains("connected to Spark SQL (Spark dialect)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("SET spark.sql.hive.convertInsertingPartitionedTable=false"),
+        "{log}"
+    );
+    assert!(log.contains("COALESCE(1)"), "{log}");
+    assert!(log.contains("kept the replaced directory"), "{log}");
+    new
+}
+
+async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
+    let mut lab = Lab::start(kind, name).await;
+    create_tables(&mut lab).await;
+
+    // Through the API: a text partition (custom delimiter).
+    let text_p1 = "dt=2026-11-24/hr=1";
+    let text_f1 = "dt='2026-11-24' AND hr=1";
+    let old_text = lab.location("events_text", text_p1);
+    assert_eq!(data_files(&old_text), 50);
+    let before_text = lab.fingerprint("events_text", text_f1).await;
+    let id = lab.merge("events_text", text_p1).await;
+    assert_merged(
+        &mut lab,
+        id,
+        "events_text",
+        text_p1,
+        text_f1,
+        &old_text,
+        &before_text,
+    )
+    .await;
+
+    // Through an Alertmanager webhook: a Parquet partition.
+    let pq_p1 = "dt=2026-11-24";
+    let pq_f1 = "dt='2026-11-24'";
+    let old_pq = lab.location("events_parquet", pq_p1);
+    let before_pq = lab.fingerprint("events_parquet", pq_f1).await;
+    let (status, r) = lab
+        .post(
+            "/api/v1/alertmanager",
+            AM_TOKEN,
+            json!({
+                "version": "4", "status": "firing", "receiver": "merger", "groupKey": "{}", "truncatedAlerts": 0,
+                "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
+                "alerts": [{ "status": "firing", "labels": {"alertname": "HiveTableTooManySmallFiles", "cluster": "lab", "database": "sales", "table": "events_parquet", "partition": pq_p1},
+                             "annotations": {}, "startsAt": "2026-11-26T12:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "00000000000000aa" }]
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let pq_id = lab
+        .wait_task(id + 1, "was created by the webhook", |t| {
+            t["id"].as_u64().is_some()
+        })
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    assert_merged(
+        &mut lab,
+        pq_id,
+        "events_parquet",
+        pq_p1,
+        pq_f1,
+        &old_pq,
+        &before_pq,
+    )
+    .await;
+
+    // After the rollback window the merger removes the replaced directories.
+    let t = lab
+        .wait_task(id, "removed its old directory", |t| {
+            log_text(t).contains("removed the replaced directory")
+        })
+        .await;
+    assert!(!exists(&old_text), "{t:#}");
+    lab.wait_task(pq_id, "removed its old directory", |t| {
+        log_text(t).contains("removed the replaced directory")
+    })
+    .await;
+    assert!(!exists(&old_pq));
+    assert_eq!(lab.fingerprint("events_text", text_f1).await, before_text);
+    let metrics = lab.merger.as_ref().unwrap().get("/metrics").await;
+    let removed: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("smallfiles_merge_files_removed_total{cluster=\"lab\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(
+        removed >= 96.0,
+        "two merges of 50 files into 1-2: {removed}"
+    );
+    eprintln!(
+        "{name}: merged through the API and a webhook; old directories removed after the window"
+    );
+    if !full {
+        return;
+    }
+
+    // Rollback: a writer adds a row while the merged copy waits to be verified.
+    lab.kill9();
+    lab.restart(Some("written:8")).await;
+    let text_p2 = "dt=2026-11-24/hr=2";
+    let text_f2 = "dt='2026-11-24' AND hr=2";
+    let old = lab.location("events_text", text_p2);
+    let id = lab.merge("events_text", text_p2).await;
+    lab.wait_task(id, "wrote its copy", |t| {
+        t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
+    })
+    .await;
+    lab.exec("INSERT INTO sales.events_text PARTITION (dt='2026-11-24', hr=2) VALUES (5000, 'late writer', 1.0)").await;
+    let t = lab.wait_ended(id).await;
+    assert_eq!(t["state"], "rolled_back", "{t:#}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("verification failed: the data changed while it was merged"),
+        "{reason}"
+    );
+    assert!(reason.contains("kept its location"), "{reason}");
+    assert_eq!(
+        lab.location("events_text", text_p2),
+        old,
+        "location unchanged"
+    );
+    assert!(
+        !exists(&format!(
+            "{}/_smallfiles/task-{id}",
+            old.rsplit_once("/dt=").unwrap().0
+        )),
+        "the new directory is removed"
+    );
+    assert_eq!(
+        lab.fingerprint("events_text", text_f2).await[0][0],
+        Cell::Int(1001),
+        "no row lost"
+    );
+    assert!(!lab
+        .tables()
+        .await
+        .iter()
+        .any(|t| t.starts_with("smallfiles")));
+    eprintln!("{name}: a writer during the merge caused a rollback");
+
+    // kill -9 between "written" and "switched": recovery rolls back.
+    lab.kill9();
+    lab.restart(Some("written:120")).await;
+    let pq_p2 = "dt=2026-11-25";
+    let pq_f2 = "dt='2026-11-25'";
+    let old = lab.location("events_parquet", pq_p2);
+    let before = lab.fingerprint("events_parquet", pq_f2).await;
+    let id = lab.merge("events_parquet", pq_p2).await;
+    lab.wait_task(id, "wrote its copy", |t| {
+        t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
+    })
+    .await;
+    let staging_dir = format!(
+        "{}/_smallfiles/task-{id}",
+        old.rsplit_once("/dt=").unwrap().0
+    );
+    assert_eq!(data_files(&staging_dir), 1, "the copy was written");
+    lab.kill9();
+    lab.restart(None).await;
+    let t = lab.wait_ended(id).await;
+    assert_eq!(t["state"], "rolled_back", "{t:#}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("interrupted at dt=2026-11-25: written"),
+        "{reason}"
+    );
+    assert_eq!(lab.location("events_parquet", pq_p2), old);
+    assert!(!exists(&staging_dir));
+    assert_eq!(data_files(&old), 50);
+    assert_eq!(lab.fingerprint("events_parquet", pq_f2).await, before);
+    assert!(!lab
+        .tables()
+        .await
+        .iter()
+        .any(|t| t.starts_with("smallfiles")));
+
+    eprintln!("{name}: kill -9 after the write was rolled back by recovery");
+
+    // kill -9 after "switched": recovery finishes the merge.
+    lab.kill9();
+    lab.restart(Some("switched:120")).await;
+    let (status, r) = lab
+        .post(&format!("/api/v1/tasks/{id}/retry"), OPS_TOKEN, json!({}))
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let retry = r["task_id"].as_u64().unwrap();
+    lab.wait_task(retry, "switched", |t| {
+        t["step"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(": switched"))
+    })
+    .await;
+    lab.kill9();
+    lab.restart(None).await;
+    let t = lab.wait_ended(retry).await;
+    assert_eq!(t["state"], "succeeded", "{t:#}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains("finished after the restart"),
+        "{t:#}"
+    );
+    assert_eq!(t["files_before"], 50);
+    let new = lab.location("events_parquet", pq_p2);
+    assert!(
+        new.contains(&format!("/_smallfiles/task-{retry}/")),
+        "{new}"
+    );
+    assert_eq!(lab.fingerprint("events_parquet", pq_f2).await, before);
+    assert!(!lab
+        .tables()
+        .await
+        .iter()
+        .any(|t| t.starts_with("smallfiles")));
+    assert!(log_text(&t).contains("kept the replaced directory"));
+    eprintln!("{name}: kill -9 after the switch was finished by recovery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_on_spark_with_mariadb_and_postgresql_metastores() {
+    if !spark::available() {
+        return;
+    }
+    let start = Instant::now();
+    scenario(MetastoreDb::Mariadb, "merge_my", true).await;
+    eprintln!(
+        "MariaDB metastore: every scenario passed after {:?}",
+        start.elapsed()
+    );
+    scenario(MetastoreDb::Postgres, "merge_pg", false).await;
+    eprintln!(
+        "PostgreSQL metastore: merges passed after {:?}",
+        start.elapsed()
+    );
+}
