@@ -184,6 +184,13 @@ pub struct MergeConfig {
     /// `hive` or `spark` (Spark's Thrift Server); unset: asked from the server (GetInfo).
     #[serde(default)]
     pub dialect: Option<String>,
+    /// How often a requested compaction is looked up in `SHOW COMPACTIONS`.
+    #[serde(default = "default_compaction_poll")]
+    pub compaction_poll_interval: HumanDuration,
+}
+
+fn default_compaction_poll() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
 }
 
 fn default_target_file_size() -> ByteSize {

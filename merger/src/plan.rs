@@ -250,6 +250,10 @@ pub fn statements(
         return Err("Spark's Thrift Server has no CONCATENATE: use insert_overwrite".into());
     }
     let mut out = session_settings(settings);
+    if strategy == Strategy::Compact {
+        // The compactions listed before the request are not ours.
+        out.push("SHOW COMPACTIONS".into());
+    }
     let units: Vec<Option<&PartitionRecord>> = if partitions.is_empty() {
         vec![None]
     } else {
@@ -650,8 +654,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s[0], "SET tez.queue.name=root.maint");
+        assert_eq!(s[2], "SHOW COMPACTIONS");
         assert_eq!(
-            s[2],
+            s[3],
             "ALTER TABLE `sales`.`orders` PARTITION (`dt`='2024-01-01', `hr`=3) COMPACT 'major'"
         );
         let hive = statements(

@@ -2,6 +2,7 @@
 //! outages, a metrics parser, process helpers and a real HiveServer2 (Spark's Thrift Server).
 
 pub mod dingtalk;
+pub mod hs2_server;
 pub mod metastore;
 pub mod process;
 pub mod prom;

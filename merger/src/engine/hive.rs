@@ -30,6 +30,8 @@ pub struct ClusterEngine {
     /// `merge.dialect`; `None`: asked from the server.
     pub dialect: Option<Dialect>,
     pub retention: Duration,
+    /// Between two looks at `SHOW COMPACTIONS`.
+    pub compaction_poll: Duration,
 }
 
 impl ClusterEngine {
@@ -73,6 +75,9 @@ impl ClusterEngine {
             retention: merge
                 .map(|m| m.rollback_retention.0)
                 .unwrap_or(Duration::from_secs(72 * 3600)),
+            compaction_poll: merge
+                .map(|m| m.compaction_poll_interval.0)
+                .unwrap_or(Duration::from_secs(30)),
             config: c.clone(),
         })
     }
@@ -101,8 +106,6 @@ pub struct HiveEngine {
     pub catalog: Arc<dyn Catalog>,
     pub retired: Retired,
     pub pause: Option<(SwapStage, Duration)>,
-    /// Between two looks at `SHOW COMPACTIONS`.
-    pub compaction_poll: Duration,
 }
 
 /// Files (not hidden) and bytes under a directory, recursively.
@@ -159,7 +162,6 @@ impl HiveEngine {
             catalog,
             retired: Retired::new(store.database())?,
             pause: test_pause_from_env(),
-            compaction_poll: Duration::from_secs(10),
         })
     }
 
@@ -432,12 +434,19 @@ impl HiveEngine {
         for d in &dirs {
             before += count_files(&c.fs, d).await?.0;
         }
-        let known = journal.run(session, "SHOW COMPACTIONS").await?;
-        let known = compaction_ids(&known);
-        for stmt in plan
+        let requests: Vec<&String> = plan
             .iter()
             .filter(|s| !s.starts_with(IMPALA_PREFIX) && *s != "SHOW COMPACTIONS")
-        {
+            .collect();
+        let (settings, requests): (Vec<&String>, Vec<&String>) =
+            requests.into_iter().partition(|s| s.starts_with("SET "));
+        for stmt in settings {
+            journal.run(session, stmt).await?;
+        }
+        // Earlier compactions of the same partition are not ours.
+        let known = journal.run(session, "SHOW COMPACTIONS").await?;
+        let known = compaction_ids(&known);
+        for stmt in requests {
             journal.record(|t| t.step = Some(format!("running: {stmt}")))?;
             journal.run(session, stmt).await?;
         }
@@ -477,7 +486,7 @@ impl HiveEngine {
                 ));
             }
             tokio::select! {
-                _ = tokio::time::sleep(self.compaction_poll) => {}
+                _ = tokio::time::sleep(c.compaction_poll) => {}
                 _ = ctx.cancel.cancelled() => {
                     journal.note("cancelled; the compaction itself goes on in the metastore's compactor");
                     return Ok(EngineOutcome::Cancelled);
