@@ -130,6 +130,12 @@ pub struct Hs2EndpointConfig {
     pub connect_timeout: HumanDuration,
     #[serde(default = "default_statement_timeout")]
     pub statement_timeout: HumanDuration,
+    /// TLS on the binary transport (`hive.server2.use.SSL=true`); `https://` URLs use TLS anyway.
+    #[serde(default)]
+    pub tls: bool,
+    /// Extra trusted CA certificates (PEM) for TLS.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_hs2_auth() -> String {
@@ -162,6 +168,8 @@ impl Hs2EndpointConfig {
             connect_timeout: self.connect_timeout.0,
             statement_timeout: self.statement_timeout.0,
             settings,
+            tls: self.tls,
+            ca_file: self.ca_file.clone(),
         })
     }
 }

@@ -451,6 +451,18 @@ pub fn swap_plan(
     };
     let mut out_units = Vec::new();
     for (partition, bytes) in units {
+        if let Some(p) = partition {
+            let (own, table_format) = (p.input_format.as_deref(), t.input_format.as_deref());
+            if own.is_some() && table_format.is_some() && own != table_format {
+                // The staging table is LIKE the table: the copy would be in the wrong format.
+                return Err(format!(
+                    "partition {} is stored as {} but the table as {}: merge it after `ALTER TABLE … PARTITION (…) SET FILEFORMAT`, or by hand",
+                    p.name,
+                    own.unwrap_or_default(),
+                    table_format.unwrap_or_default()
+                ));
+            }
+        }
         let (spec, filter, old_location, new_location) = match partition {
             Some(p) => (
                 format!(" {}", partition_spec(&p.name, &t.partition_keys)?),
@@ -779,6 +791,28 @@ mod tests {
         assert!(plan.units[0]
             .write
             .ends_with("SELECT `id`, `note` FROM `sales`.`orders`"));
+        // A partition in another format than its table is not swapped.
+        let mut old_format = p.clone();
+        old_format.input_format = Some(TEXT.into());
+        assert!(statements(
+            7,
+            &orc,
+            &[old_format],
+            Strategy::InsertOverwrite,
+            &PlanSettings::default()
+        )
+        .unwrap_err()
+        .contains("is stored as org.apache.hadoop.mapred.TextInputFormat"));
+        let mut same = p.clone();
+        same.input_format = Some(ORC.into());
+        assert!(statements(
+            7,
+            &orc,
+            &[same],
+            Strategy::InsertOverwrite,
+            &PlanSettings::default()
+        )
+        .is_ok());
         // Spark has no CONCATENATE.
         assert!(statements(
             7,

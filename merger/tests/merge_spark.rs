@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config, Session};
+use smallfiles_testkit::hs2_server::{self, Table};
 use smallfiles_testkit::process::{free_port, Running};
 use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
 
@@ -19,6 +20,7 @@ const AM_TOKEN: &str = "am-secret-token-0001";
 
 struct Lab {
     _server: spark::SparkServer,
+    impala: hs2_server::ScriptedHs2,
     db: MetastoreDatabase,
     dir: tempfile::TempDir,
     sql: Session,
@@ -54,6 +56,8 @@ fn hs2_config(port: u16) -> Hs2Config {
         connect_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(300),
         settings: BTreeMap::new(),
+        tls: false,
+        ca_file: None,
     }
 }
 
@@ -75,6 +79,14 @@ impl Lab {
         for (f, t) in [("ops.token", OPS_TOKEN), ("am.token", AM_TOKEN)] {
             std::fs::write(dir.path().join(f), t).unwrap();
         }
+        let impala = hs2_server::start("Impala", |sql| {
+            if sql.starts_with("REFRESH `sales`.") {
+                Ok(Table::default())
+            } else {
+                Err(format!("AnalysisException: {sql}"))
+            }
+        })
+        .await;
         let merger_port = free_port();
         let config = dir.path().join("smallfiles.yml");
         std::fs::write(
@@ -94,6 +106,7 @@ clusters:
     metastore:
       url: {url}
     hiveserver2: {{ url: "hive2://127.0.0.1:{port}", auth: nosasl, user: smallfiles }}
+    impala: {{ url: "{impala}", auth: nosasl }}
     merge:
       target_file_size: 128MiB
       rollback_retention: 15s
@@ -102,11 +115,13 @@ clusters:
                 data = dir.path().join("data").display(),
                 d = dir.path().display(),
                 url = db.url(),
+                impala = impala.url(),
             ),
         )
         .unwrap();
         let mut lab = Lab {
             _server: server,
+            impala,
             db,
             dir,
             sql,
@@ -386,6 +401,24 @@ async fn assert_merged(
     );
     assert!(log.contains("COALESCE(1)"), "{log}");
     assert!(log.contains("kept the replaced directory"), "{log}");
+    let spec = partition
+        .split('/')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            if k == "hr" {
+                format!("`{k}`={v}")
+            } else {
+                format!("`{k}`='{v}'")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let refresh = format!("REFRESH `sales`.`{table}` PARTITION ({spec})");
+    assert!(
+        lab.impala.statements().contains(&refresh),
+        "{refresh} sent to Impala: {:?}",
+        lab.impala.statements()
+    );
     new
 }
 

@@ -90,6 +90,8 @@ fn config(url: String, auth: Auth) -> Hs2Config {
         connect_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(120),
         settings: BTreeMap::from([("spark.sql.shuffle.partitions".to_string(), "2".to_string())]),
+        tls: false,
+        ca_file: None,
     }
 }
 

@@ -173,6 +173,8 @@ fn config(url: String, auth: Auth) -> Hs2Config {
         connect_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(10),
         settings: BTreeMap::from([("hive.merge.tezfiles".to_string(), "true".to_string())]),
+        tls: false,
+        ca_file: None,
     }
 }
 

@@ -199,6 +199,20 @@ async fn check_version(kind: MetastoreKind, version: &str, shared: &std::path::P
         (part.num_files, part.last_ddl_time),
         (Some(5), Some(1700000100))
     );
+    // The merger's lookups read the partition's own format; the scan's pages do not.
+    assert_eq!(part.input_format, o.input_format);
+    assert!(ms
+        .partitions_of(o.id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.input_format == o.input_format && p.location.is_some()));
+    assert!(ms
+        .partitions_after(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.input_format.is_none()));
     assert!(ms
         .find_partition(o.id, "dt=2024-01-01")
         .await

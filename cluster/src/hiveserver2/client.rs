@@ -34,6 +34,55 @@ pub struct Hs2Config {
     pub statement_timeout: Duration,
     /// Session settings (`set:hiveconf:<key>` in OpenSession).
     pub settings: BTreeMap<String, String>,
+    /// TLS on the binary transport (`hive.server2.use.SSL`); `https://` URLs always use it.
+    pub tls: bool,
+    /// Extra trusted CA certificates (PEM), besides the public roots.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The byte stream under the binary transport: plain TCP or TLS. Kerberos (SASL GSSAPI with
+/// its wrapping) would be one more layer here.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+fn read_pem_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    let pem = std::fs::read(path).map_err(|e| hs2(&format!("ca_file {}", path.display()), e))?;
+    let certs: std::result::Result<Vec<_>, _> =
+        rustls_pemfile::certs(&mut pem.as_slice()).collect();
+    let certs = certs.map_err(|e| hs2(&format!("ca_file {}", path.display()), e))?;
+    if certs.is_empty() {
+        return Err(hs2(
+            &format!("ca_file {}", path.display()),
+            "no PEM certificate in the file",
+        ));
+    }
+    Ok(certs)
+}
+
+async fn tls_connect(cfg: &Hs2Config, host: &str, stream: TcpStream) -> Result<Box<dyn Stream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &cfg.ca_file {
+        for cert in read_pem_certificates(path)? {
+            roots.add(cert).map_err(|e| hs2("ca_file", e))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| hs2("tls", e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| hs2("tls", format!("server name {host:?}: {e}")))?;
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tls = tokio::time::timeout(cfg.connect_timeout, connector.connect(name, stream))
+        .await
+        .map_err(|_| hs2(host, "TLS handshake timed out"))?
+        .map_err(|e| hs2("tls", e))?;
+    Ok(Box::new(tls))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,9 +103,12 @@ pub struct ResultSet {
 
 enum Transport {
     /// Unframed Thrift on the socket.
-    Raw { stream: TcpStream, buf: Vec<u8> },
+    Raw {
+        stream: Box<dyn Stream>,
+        buf: Vec<u8>,
+    },
     /// After SASL negotiation: each message in a 4-byte length frame.
-    Framed { stream: TcpStream },
+    Framed { stream: Box<dyn Stream> },
     Http {
         http: reqwest::Client,
         url: String,
@@ -71,11 +123,19 @@ fn hs2(what: &str, e: impl std::fmt::Display) -> Error {
 impl Transport {
     async fn connect(cfg: &Hs2Config) -> Result<Transport> {
         if cfg.url.starts_with("http://") || cfg.url.starts_with("https://") {
-            let http = reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
                 .timeout(cfg.statement_timeout)
-                .connect_timeout(cfg.connect_timeout)
-                .build()
-                .map_err(|e| hs2("http client", e))?;
+                .connect_timeout(cfg.connect_timeout);
+            if let Some(path) = &cfg.ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|e| hs2(&format!("ca_file {}", path.display()), e))?;
+                for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| hs2(&format!("ca_file {}", path.display()), e))?
+                {
+                    builder = builder.add_root_certificate(cert);
+                }
+            }
+            let http = builder.build().map_err(|e| hs2("http client", e))?;
             let password = cfg
                 .password
                 .as_ref()
@@ -102,6 +162,13 @@ impl Transport {
             .map_err(|_| hs2(&addr, "connect timed out"))?
             .map_err(|e| hs2(&addr, e))?;
         stream.set_nodelay(true).ok();
+        let stream: Box<dyn Stream> = if cfg.tls {
+            let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(&addr);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            tls_connect(cfg, host, stream).await?
+        } else {
+            Box::new(stream)
+        };
         match cfg.auth {
             Auth::NoSasl => Ok(Transport::Raw {
                 stream,
@@ -233,7 +300,7 @@ impl Transport {
     }
 }
 
-async fn sasl_frame(stream: &mut TcpStream, status: u8, payload: &[u8]) -> Result<()> {
+async fn sasl_frame(stream: &mut Box<dyn Stream>, status: u8, payload: &[u8]) -> Result<()> {
     let mut f = vec![status];
     f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     f.extend_from_slice(payload);

@@ -75,6 +75,9 @@ pub struct PartitionRecord {
     pub num_files: Option<u64>,
     pub total_size: Option<u64>,
     pub last_ddl_time: Option<i64>,
+    /// The partition's own input format (read by the merger's lookups only; a partition may
+    /// differ from its table after `ALTER TABLE … SET FILEFORMAT`).
+    pub input_format: Option<String>,
 }
 
 impl TableRecord {
@@ -292,10 +295,12 @@ fn page_rows<R: Cells>(rows: &[R]) -> Vec<(i64, i64, String, Option<i64>)> {
         .collect()
 }
 
-/// (sd id, location) rows of the location lookups.
-fn location_rows<R: Cells>(rows: &[R]) -> Vec<(i64, Option<String>)> {
+/// (sd id, location, input format) rows of the location lookups.
+type LocationRow = (i64, Option<String>, Option<String>);
+
+fn location_rows<R: Cells>(rows: &[R]) -> Vec<LocationRow> {
     rows.iter()
-        .filter_map(|r| Some((r.int(0)?, r.text(1))))
+        .filter_map(|r| Some((r.int(0)?, r.text(1), r.text(2))))
         .collect()
 }
 
@@ -376,12 +381,12 @@ fn assemble_tables<R: Cells>(
 fn assemble_partitions(
     page: Vec<(i64, i64, String, Option<i64>)>,
     params: ParamRows,
-    locations: Vec<(i64, Option<String>)>,
+    locations: Vec<LocationRow>,
 ) -> Vec<PartitionRecord> {
     use std::collections::HashMap;
-    let locations: HashMap<i64, String> = locations
+    let locations: HashMap<i64, (Option<String>, Option<String>)> = locations
         .into_iter()
-        .filter_map(|(id, l)| Some((id, l?)))
+        .map(|(id, l, f)| (id, (l, f)))
         .collect();
     let mut parts: Vec<PartitionRecord> = page
         .into_iter()
@@ -389,7 +394,8 @@ fn assemble_partitions(
             id,
             table_id,
             name,
-            location: sd.and_then(|sd| locations.get(&sd).cloned()),
+            location: sd.and_then(|sd| locations.get(&sd)?.0.clone()),
+            input_format: sd.and_then(|sd| locations.get(&sd)?.1.clone()),
             ..Default::default()
         })
         .collect();

@@ -175,7 +175,7 @@ impl MetastoreSource for MysqlMetastore {
             // Bounded statement size: a few thousand ids per lookup.
             for chunk in sd_ids.chunks(5000) {
                 let rows: Vec<Row> = conn
-                    .query(d.locations_query(chunk))
+                    .query(d.locations_query(chunk, false))
                     .await
                     .map_err(|e| self.err(e))?;
                 locations.extend(location_rows(&rows));
@@ -251,7 +251,7 @@ impl MetastoreSource for MysqlMetastore {
         let mut locations = Vec::with_capacity(sd_ids.len());
         for chunk in sd_ids.chunks(5000) {
             let rows: Vec<Row> = conn
-                .query(d.locations_query(chunk))
+                .query(d.locations_query(chunk, true))
                 .await
                 .map_err(|e| self.err(e))?;
             locations.extend(location_rows(&rows));
@@ -279,7 +279,7 @@ impl MetastoreSource for MysqlMetastore {
         let mut locations = Vec::new();
         if let Some(sd) = sd {
             let rows: Vec<Row> = conn
-                .query(d.locations_query(&[sd]))
+                .query(d.locations_query(&[sd], true))
                 .await
                 .map_err(|e| self.err(e))?;
             locations.extend(location_rows(&rows));

@@ -167,7 +167,7 @@ impl MetastoreSource for PostgresMetastore {
         sd_ids.dedup();
         // Both lookups go out at once: tokio-postgres pipelines them on the connection.
         let params_sql = d.partition_params_range_query();
-        let locations_sql = d.locations_query(&sd_ids);
+        let locations_sql = d.locations_query(&sd_ids, false);
         let (params, rows) = futures::future::join(
             client.query(&params_sql, &[&after, &last]),
             client.query(&locations_sql, &[&sd_ids]),
@@ -240,7 +240,7 @@ impl MetastoreSource for PostgresMetastore {
         let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
         let sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         let rows = client
-            .query(&d.locations_query(&sd_ids), &[&sd_ids])
+            .query(&d.locations_query(&sd_ids, true), &[&sd_ids])
             .await
             .map_err(pg)?;
         let locations = location_rows(&rows);
@@ -265,7 +265,7 @@ impl MetastoreSource for PostgresMetastore {
             .map_err(pg)?;
         let sds: Vec<i64> = sd.into_iter().collect();
         let rows = client
-            .query(&d.locations_query(&sds), &[&sds])
+            .query(&d.locations_query(&sds, true), &[&sds])
             .await
             .map_err(pg)?;
         let locations = location_rows(&rows);

@@ -146,11 +146,17 @@ impl Dialect {
         )
     }
 
-    /// Columns: sd id, location. MySQL: the ids are written into the statement (integers read
+    /// Columns: sd id, location (and input format when `with_format`: the merger's lookups;
+    /// the scan leaves it out). MySQL: the ids are written into the statement (integers read
     /// from the metastore); PostgreSQL: bound as one array.
-    pub(crate) fn locations_query(self, sd_ids: &[i64]) -> String {
+    pub(crate) fn locations_query(self, sd_ids: &[i64], with_format: bool) -> String {
+        let format = if with_format {
+            format!(", {}", self.id("INPUT_FORMAT"))
+        } else {
+            String::new()
+        };
         let head = format!(
-            "SELECT {sd}, {loc} FROM {sds} WHERE {sd}",
+            "SELECT {sd}, {loc}{format} FROM {sds} WHERE {sd}",
             sd = self.id("SD_ID"),
             loc = self.id("LOCATION"),
             sds = self.id("SDS")
