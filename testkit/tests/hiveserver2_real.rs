@@ -1,6 +1,6 @@
 //! The HiveServer2 client against a real server: Spark's Thrift Server (PyPI `pyspark`) with its
 //! metastore in the local MariaDB, through each transport — binary without SASL, binary with
-//! SASL PLAIN, HTTP. Started by `testkit/hs2/start.sh`; skipped (with a message) where pyspark
+//! SASL PLAIN (also over TLS), HTTP. Started by `testkit/hs2/start.sh`; skipped (with a message) where pyspark
 //! or the JDBC driver is not installed. Slow (a JVM per transport): its own test target.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use smallfiles_cluster::config::Secret;
 use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config};
 use smallfiles_testkit::process::free_port;
+use smallfiles_testkit::proxy::{start_tls, TestCertificate};
 use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
 
 async fn exercise(cfg: Hs2Config, table: &str) {
@@ -101,6 +102,7 @@ async fn spark_thrift_server_over_every_transport() {
         return;
     }
     let lab = tempfile::tempdir().unwrap();
+    let cert = TestCertificate::create(lab.path());
     let db = MetastoreDatabase::new(
         MetastoreDb::Mariadb,
         &format!("sf_hs2_{}", std::process::id()),
@@ -126,5 +128,13 @@ async fn spark_thrift_server_over_every_transport() {
             format!("hive2://127.0.0.1:{port}")
         };
         exercise(config(url, client_auth), table).await;
+        if auth == "NONE" && transport == "binary" {
+            // SASL PLAIN over TLS, as with hive.server2.use.SSL=true.
+            let tls = start_tls(format!("127.0.0.1:{port}").parse().unwrap(), &cert).await;
+            let mut cfg = config(format!("hive2://127.0.0.1:{}", tls.port()), Auth::Plain);
+            cfg.tls = true;
+            cfg.ca_file = Some(cert.ca.clone());
+            exercise(cfg, "t_tls").await;
+        }
     }
 }

@@ -187,3 +187,31 @@ async fn a_burst_of_parallel_requests_asks_the_standby_once() {
     standby.stop().await;
     active.stop().await;
 }
+
+#[tokio::test]
+async fn deletes_a_tree_through_the_active_namenode() {
+    let dir = tree();
+    let standby = server(dir.path(), |o| o.standby = true).await;
+    let active = server(dir.path(), |_| {}).await;
+    let c = client(vec![standby.url(), active.url()], 0);
+    let fs = smallfiles_cluster::hdfs::ClusterFs {
+        webhdfs: Some(Arc::new(c)),
+        local: smallfiles_cluster::hdfs::LocalFs,
+    };
+    let p = "/warehouse/db.db/t/dt=2024-01-01 10%3A00";
+    let loc = fs.location(&format!("hdfs://ns{p}"));
+    assert!(fs.delete_recursive(&loc).await.unwrap());
+    assert!(!dir.path().join(&p[1..]).exists());
+    assert!(dir.path().join("warehouse/db.db/t/f01").exists());
+    // Nothing there any more: false, not an error.
+    assert!(!fs.delete_recursive(&loc).await.unwrap());
+    // Shallow paths are refused before any request.
+    let err = fs
+        .delete_recursive(&fs.location("hdfs://ns/warehouse/db.db"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refusing"), "{err}");
+    assert!(dir.path().join("warehouse/db.db").exists());
+    standby.stop().await;
+    active.stop().await;
+}

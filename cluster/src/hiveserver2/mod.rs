@@ -1,9 +1,9 @@
 //! A HiveServer2 (TCLIService) client for Hive, Impala, Spark's Thrift Server and Kyuubi:
 //! binary transport without SASL (NOSASL) or with SASL PLAIN, and the HTTP transport
-//! (`cliservice`, Basic auth). Facts: `shared/reference/hiveserver2.md`.
+//! (`cliservice`, Basic auth; `https://` with TLS). Facts: `shared/reference/hiveserver2.md`.
 //!
-//! Not yet here: TLS on the binary transport, Kerberos (SASL GSSAPI; the transport enum is where
-//! it slots in), and the merge engines that use this client.
+//! TLS on the binary transport (`tls`, `ca_file`). Not yet here: Kerberos (SASL GSSAPI); the
+//! `Stream` under the binary transport is where it slots in, behind a cargo feature.
 
 pub mod client;
 pub mod thrift;
