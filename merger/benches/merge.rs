@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use serde_json::{json, Value};
+use serde_json::Value;
 use smallfiles_cluster::hiveserver2::{Auth, Hs2Config};
+use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::process::{free_port, Running};
 use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
 
@@ -146,45 +147,17 @@ clusters:
             &log,
         );
         merger.wait_ok("/-/ready", Duration::from_secs(30)).await;
-        let http = reqwest::Client::new();
+        let api = MergerApi::new(port, "bench-token-0001");
         let start = Instant::now();
         let mut ids = Vec::new();
         for (table, partition) in &targets {
-            let r: Value = http
-                .post(format!("http://127.0.0.1:{port}/api/v1/tasks"))
-                .bearer_auth("bench-token-0001")
-                .json(&json!({"cluster": "bench", "database": "bench", "table": table, "partitions": [partition]}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            ids.push(r["results"][0]["task_id"].as_u64().unwrap_or_else(|| panic!("{r}")));
+            ids.push(api.submit("bench", "bench", table, partition).await);
         }
         let mut done: Vec<Value> = Vec::new();
-        while done.len() < ids.len() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            done.clear();
-            for id in &ids {
-                let t: Value = http
-                    .get(format!("http://127.0.0.1:{port}/api/v1/tasks/{id}"))
-                    .bearer_auth("bench-token-0001")
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                match t["state"].as_str() {
-                    Some("succeeded") => done.push(t),
-                    Some("failed" | "rolled_back" | "cancelled") => {
-                        panic!("task {id} did not succeed: {t:#}")
-                    }
-                    _ => {}
-                }
-            }
-            assert!(start.elapsed() < Duration::from_secs(3600), "merges did not finish");
+        for id in &ids {
+            let t = api.wait_ended(*id, Duration::from_secs(3600)).await;
+            assert_eq!(t["state"], "succeeded", "task {id}: {t:#}");
+            done.push(t);
         }
         let wall = start.elapsed().as_secs_f64();
         let removed: u64 = done

@@ -8,9 +8,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use smallfiles_cluster::config::MetastoreKind;
 use smallfiles_testkit::hs2_server::{self, Table};
+use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::metastore::{TableSpec, TestDb};
 use smallfiles_testkit::process::{free_port, Running};
 use smallfiles_testkit::require_shared;
@@ -33,35 +34,6 @@ fn write_files(dir: &Path, n: usize) {
 struct Compactor {
     /// partition → (id, polls so far)
     requested: Vec<(String, u32, u32)>,
-}
-
-async fn task(http: &reqwest::Client, port: u16, id: u64) -> Value {
-    http.get(format!("http://127.0.0.1:{port}/api/v1/tasks/{id}"))
-        .bearer_auth(OPS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn wait_ended(http: &reqwest::Client, port: u16, id: u64) -> Value {
-    let start = Instant::now();
-    loop {
-        let t = task(http, port, id).await;
-        if matches!(
-            t["state"].as_str(),
-            Some("succeeded" | "failed" | "rolled_back" | "cancelled")
-        ) {
-            return t;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "task {id} did not end: {t:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,12 +60,19 @@ async fn compaction_concatenate_and_impala_refresh() {
     let orc = TableSpec::orc("orc_orders", &format!("{w}/sales.db/orc_orders"))
         .partitioned_by(&[("dt", "string")]);
     let orc_id = b.table(sales, &orc);
-    b.partition(
-        orc_id,
-        &orc,
-        "dt=2026-11-24",
-        &format!("{w}/sales.db/orc_orders/dt=2026-11-24"),
-        &[],
+    for d in ["2026-11-24", "2026-11-25"] {
+        b.partition(
+            orc_id,
+            &orc,
+            &format!("dt={d}"),
+            &format!("{w}/sales.db/orc_orders/dt={d}"),
+            &[],
+        );
+    }
+    write_files(
+        &dir.path()
+            .join("warehouse/sales.db/orc_orders/dt=2026-11-25"),
+        5,
     );
     let orc_dir = dir
         .path()
@@ -164,7 +143,12 @@ async fn compaction_concatenate_and_impala_refresh() {
                     .into_iter()
                     .map(|r| r.into_iter().map(Some).collect())
                     .collect(),
+                ..Table::default()
             });
+        }
+        if sql.contains("'2026-11-25') CONCATENATE") {
+            // A long merge job, until it is cancelled.
+            return Ok(Table::running());
         }
         if sql.ends_with("CONCATENATE") {
             let _ = std::fs::remove_dir_all(&orc_dir2);
@@ -226,30 +210,15 @@ clusters:
         &log,
     );
     merger.wait_ok("/-/ready", Duration::from_secs(20)).await;
-    let http = reqwest::Client::new();
-    let submit = |table: &str, partition: &str| {
-        let body = json!({"cluster": "prod", "database": "sales", "table": table, "partitions": [partition]});
-        let http = http.clone();
-        async move {
-            let r: Value = http
-                .post(format!("http://127.0.0.1:{port}/api/v1/tasks"))
-                .bearer_auth(OPS_TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["results"][0]["task_id"]
-                .as_u64()
-                .unwrap_or_else(|| panic!("{r}"))
-        }
+    let api = MergerApi::new(port, OPS_TOKEN);
+    let submit = |table: &'static str, partition: &'static str| {
+        api.submit("prod", "sales", table, partition)
     };
+    let ended = |id: u64| api.wait_ended(id, Duration::from_secs(60));
 
     // ACID: compaction, followed until the compactor is done.
     let id = submit("acid_orders", "dt=2026-11-24").await;
-    let t = wait_ended(&http, port, id).await;
+    let t = ended(id).await;
     assert_eq!(t["state"], "succeeded", "{t:#}");
     assert_eq!(t["resolved_strategy"], "compact");
     assert_eq!(
@@ -281,7 +250,7 @@ clusters:
 
     // A failed compaction fails the task with the compactor's state.
     let id = submit("acid_orders", "dt=2026-11-25").await;
-    let t = wait_ended(&http, port, id).await;
+    let t = ended(id).await;
     assert_eq!(t["state"], "failed", "{t:#}");
     assert!(
         t["reason"].as_str().unwrap().contains("ended \"failed\""),
@@ -291,7 +260,7 @@ clusters:
 
     // Managed ORC: CONCATENATE, then REFRESH.
     let id = submit("orc_orders", "dt=2026-11-24").await;
-    let t = wait_ended(&http, port, id).await;
+    let t = ended(id).await;
     assert_eq!(t["state"], "succeeded", "{t:#}");
     assert_eq!(t["resolved_strategy"], "concatenate");
     assert_eq!(
@@ -304,5 +273,30 @@ clusters:
     assert!(impala
         .statements()
         .contains(&"REFRESH `sales`.`orc_orders` PARTITION (`dt`='2026-11-24')".to_string()));
+    // Cancelling a running task stops its statement on the server.
+    let id = submit("orc_orders", "dt=2026-11-25").await;
+    let start = Instant::now();
+    while !hive
+        .statements()
+        .iter()
+        .any(|s| s.contains("'2026-11-25') CONCATENATE"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "CONCATENATE never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, r) = api
+        .post(&format!("/api/v1/tasks/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let t = ended(id).await;
+    assert_eq!(t["state"], "cancelled", "{t:#}");
+    assert_eq!(
+        hive.cancelled(),
+        vec!["ALTER TABLE `sales`.`orc_orders` PARTITION (`dt`='2026-11-25') CONCATENATE"]
+    );
+    assert!(!impala.statements().iter().any(|s| s.contains("2026-11-25")));
     drop(compactor);
 }

@@ -12,11 +12,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config, Session};
 use smallfiles_testkit::hs2_server::{self, Table};
+use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::process::{free_port, Running};
 use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
 
 const OPS_TOKEN: &str = "ops-secret-token-0002";
 const AM_TOKEN: &str = "am-secret-token-0001";
+/// How long a merge step may take on this small machine.
+const WAIT: Duration = Duration::from_secs(180);
 
 struct Lab {
     _server: spark::SparkServer,
@@ -28,7 +31,8 @@ struct Lab {
     port: u16,
     merger: Option<Running>,
     runs: u32,
-    http: reqwest::Client,
+    api: MergerApi,
+    webhook: MergerApi,
 }
 
 impl Drop for Lab {
@@ -129,7 +133,8 @@ clusters:
             port: merger_port,
             merger: None,
             runs: 0,
-            http: reqwest::Client::new(),
+            api: MergerApi::new(merger_port, OPS_TOKEN),
+            webhook: MergerApi::new(merger_port, AM_TOKEN),
         };
         lab.restart(None).await;
         lab
@@ -157,73 +162,6 @@ clusters:
         m.child.kill().unwrap();
         m.child.wait().unwrap();
         std::mem::forget(m);
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn task(&self, id: u64) -> Value {
-        self.http
-            .get(self.url(&format!("/api/v1/tasks/{id}")))
-            .bearer_auth(OPS_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Waits until the task satisfies `pred`.
-    async fn wait_task(&self, id: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let start = Instant::now();
-        loop {
-            let t = self.task(id).await;
-            if pred(&t) {
-                return t;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(180),
-                "task {id} never {what}: {t:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn wait_ended(&self, id: u64) -> Value {
-        self.wait_task(id, "ended", |t| {
-            matches!(
-                t["state"].as_str(),
-                Some("succeeded" | "failed" | "rolled_back" | "cancelled")
-            )
-        })
-        .await
-    }
-
-    async fn merge(&self, table: &str, partition: &str) -> u64 {
-        let (status, r) = self
-            .post(
-                "/api/v1/tasks",
-                OPS_TOKEN,
-                json!({"cluster": "lab", "database": "sales", "table": table, "partitions": [partition]}),
-            )
-            .await;
-        assert_eq!(status, 201, "{r}");
-        r["results"][0]["task_id"].as_u64().expect("task id")
     }
 
     async fn exec(&mut self, sql: &str) -> Vec<Vec<Cell>> {
@@ -361,7 +299,7 @@ async fn assert_merged(
     old: &str,
     before: &[Vec<Cell>],
 ) -> String {
-    let t = lab.wait_ended(id).await;
+    let t = lab.api.wait_ended(id, WAIT).await;
     assert_eq!(t["state"], "succeeded", "{t:#}");
     assert_eq!(t["resolved_strategy"], "insert_overwrite");
     assert_eq!(t["files_before"], 50, "{t:#}");
@@ -432,7 +370,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     let old_text = lab.location("events_text", text_p1);
     assert_eq!(data_files(&old_text), 50);
     let before_text = lab.fingerprint("events_text", text_f1).await;
-    let id = lab.merge("events_text", text_p1).await;
+    let id = lab.api.submit("lab", "sales", "events_text", text_p1).await;
     assert_merged(
         &mut lab,
         id,
@@ -449,10 +387,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     let pq_f1 = "dt='2026-11-24'";
     let old_pq = lab.location("events_parquet", pq_p1);
     let before_pq = lab.fingerprint("events_parquet", pq_f1).await;
-    let (status, r) = lab
-        .post(
-            "/api/v1/alertmanager",
-            AM_TOKEN,
+    let (status, r) = lab.webhook.post("/api/v1/alertmanager",
             json!({
                 "version": "4", "status": "firing", "receiver": "merger", "groupKey": "{}", "truncatedAlerts": 0,
                 "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
@@ -463,7 +398,8 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
         .await;
     assert_eq!(status, 200, "{r}");
     let pq_id = lab
-        .wait_task(id + 1, "was created by the webhook", |t| {
+        .api
+        .wait_task(id + 1, "was created by the webhook", WAIT, |t| {
             t["id"].as_u64().is_some()
         })
         .await["id"]
@@ -482,15 +418,17 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
 
     // After the rollback window the merger removes the replaced directories.
     let t = lab
-        .wait_task(id, "removed its old directory", |t| {
+        .api
+        .wait_task(id, "removed its old directory", WAIT, |t| {
             log_text(t).contains("removed the replaced directory")
         })
         .await;
     assert!(!exists(&old_text), "{t:#}");
-    lab.wait_task(pq_id, "removed its old directory", |t| {
-        log_text(t).contains("removed the replaced directory")
-    })
-    .await;
+    lab.api
+        .wait_task(pq_id, "removed its old directory", WAIT, |t| {
+            log_text(t).contains("removed the replaced directory")
+        })
+        .await;
     assert!(!exists(&old_pq));
     assert_eq!(lab.fingerprint("events_text", text_f1).await, before_text);
     let metrics = lab.merger.as_ref().unwrap().get("/metrics").await;
@@ -517,13 +455,14 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     let text_p2 = "dt=2026-11-24/hr=2";
     let text_f2 = "dt='2026-11-24' AND hr=2";
     let old = lab.location("events_text", text_p2);
-    let id = lab.merge("events_text", text_p2).await;
-    lab.wait_task(id, "wrote its copy", |t| {
-        t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
-    })
-    .await;
+    let id = lab.api.submit("lab", "sales", "events_text", text_p2).await;
+    lab.api
+        .wait_task(id, "wrote its copy", WAIT, |t| {
+            t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
+        })
+        .await;
     lab.exec("INSERT INTO sales.events_text PARTITION (dt='2026-11-24', hr=2) VALUES (5000, 'late writer', 1.0)").await;
-    let t = lab.wait_ended(id).await;
+    let t = lab.api.wait_ended(id, WAIT).await;
     assert_eq!(t["state"], "rolled_back", "{t:#}");
     let reason = t["reason"].as_str().unwrap();
     assert!(
@@ -562,11 +501,44 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     let pq_f2 = "dt='2026-11-25'";
     let old = lab.location("events_parquet", pq_p2);
     let before = lab.fingerprint("events_parquet", pq_f2).await;
-    let id = lab.merge("events_parquet", pq_p2).await;
-    lab.wait_task(id, "wrote its copy", |t| {
-        t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
-    })
-    .await;
+    // Cancelled after the copy was written: rolled back, the task says cancelled.
+    let cancelled = lab
+        .api
+        .submit("lab", "sales", "events_parquet", pq_p2)
+        .await;
+    lab.api
+        .wait_task(cancelled, "wrote its copy", WAIT, |t| {
+            t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
+        })
+        .await;
+    let (status, r) = lab
+        .api
+        .post(&format!("/api/v1/tasks/{cancelled}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let t = lab.api.wait_ended(cancelled, WAIT).await;
+    assert_eq!(t["state"], "cancelled", "{t:#}");
+    assert!(log_text(&t).contains("cancelled: rolled back"), "{t:#}");
+    assert_eq!(lab.location("events_parquet", pq_p2), old);
+    assert!(!exists(&format!(
+        "{}/_smallfiles/task-{cancelled}",
+        old.rsplit_once("/dt=").unwrap().0
+    )));
+    assert!(!lab
+        .tables()
+        .await
+        .iter()
+        .any(|t| t.starts_with("smallfiles")));
+    eprintln!("{name}: a cancel after the write was rolled back");
+    let id = lab
+        .api
+        .submit("lab", "sales", "events_parquet", pq_p2)
+        .await;
+    lab.api
+        .wait_task(id, "wrote its copy", WAIT, |t| {
+            t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
+        })
+        .await;
     let staging_dir = format!(
         "{}/_smallfiles/task-{id}",
         old.rsplit_once("/dt=").unwrap().0
@@ -574,7 +546,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     assert_eq!(data_files(&staging_dir), 1, "the copy was written");
     lab.kill9();
     lab.restart(None).await;
-    let t = lab.wait_ended(id).await;
+    let t = lab.api.wait_ended(id, WAIT).await;
     assert_eq!(t["state"], "rolled_back", "{t:#}");
     let reason = t["reason"].as_str().unwrap();
     assert!(
@@ -597,19 +569,21 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     lab.kill9();
     lab.restart(Some("switched:120")).await;
     let (status, r) = lab
-        .post(&format!("/api/v1/tasks/{id}/retry"), OPS_TOKEN, json!({}))
+        .api
+        .post(&format!("/api/v1/tasks/{id}/retry"), json!({}))
         .await;
     assert_eq!(status, 201, "{r}");
     let retry = r["task_id"].as_u64().unwrap();
-    lab.wait_task(retry, "switched", |t| {
-        t["step"]
-            .as_str()
-            .is_some_and(|s| s.ends_with(": switched"))
-    })
-    .await;
+    lab.api
+        .wait_task(retry, "switched", WAIT, |t| {
+            t["step"]
+                .as_str()
+                .is_some_and(|s| s.ends_with(": switched"))
+        })
+        .await;
     lab.kill9();
     lab.restart(None).await;
-    let t = lab.wait_ended(retry).await;
+    let t = lab.api.wait_ended(retry, WAIT).await;
     assert_eq!(t["state"], "succeeded", "{t:#}");
     assert!(
         t["reason"]

@@ -6,7 +6,8 @@
 //! Covered: OpenSession (protocol V10), GetInfo (CLI_DBMS_NAME), ExecuteStatement (async; a
 //! failed statement reports ERROR with its message and SQLSTATE through GetOperationStatus, as
 //! Hive does), GetResultSetMetadata, FetchResults (columnar, string columns, null bitmaps),
-//! CancelOperation, CloseOperation, CloseSession. Not covered: SASL, HTTP, TLS, row-based
+//! CancelOperation (a statement may stay RUNNING until cancelled), CloseOperation,
+//! CloseSession. Not covered: SASL, HTTP, TLS, row-based
 //! results, typed columns, multiple result pages, server-side timeouts.
 
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct Table {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
+    /// The statement stays RUNNING until the client cancels it (a long merge job).
+    pub runs_until_cancelled: bool,
 }
 
 impl Table {
@@ -33,6 +36,14 @@ impl Table {
                 .iter()
                 .map(|r| r.iter().map(|c| Some(c.to_string())).collect())
                 .collect(),
+            runs_until_cancelled: false,
+        }
+    }
+
+    pub fn running() -> Table {
+        Table {
+            runs_until_cancelled: true,
+            ..Table::default()
         }
     }
 }
@@ -42,6 +53,7 @@ pub type Script = dyn Fn(&str) -> Result<Table, String> + Send + Sync;
 pub struct ScriptedHs2 {
     pub addr: SocketAddr,
     statements: Arc<Mutex<Vec<String>>>,
+    cancelled: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -55,6 +67,11 @@ impl ScriptedHs2 {
     /// Every statement received so far, in order.
     pub fn statements(&self) -> Vec<String> {
         self.statements.lock().unwrap().clone()
+    }
+
+    /// Statements the client cancelled (CancelOperation), in order.
+    pub fn cancelled(&self) -> Vec<String> {
+        self.cancelled.lock().unwrap().clone()
     }
 
     pub fn url(&self) -> String {
@@ -72,7 +89,8 @@ pub async fn start(
     let statements = Arc::new(Mutex::new(Vec::new()));
     let script: Arc<Script> = Arc::new(script);
     let name = server_name.to_string();
-    let recorded = statements.clone();
+    let cancelled = Arc::new(Mutex::new(Vec::new()));
+    let recorded = (statements.clone(), cancelled.clone());
     let task = tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
@@ -80,13 +98,14 @@ pub async fn start(
             };
             let (script, name, recorded) = (script.clone(), name.clone(), recorded.clone());
             tokio::spawn(async move {
-                let _ = serve(sock, &name, script.as_ref(), &recorded).await;
+                let _ = serve(sock, &name, script.as_ref(), &recorded.0, &recorded.1).await;
             });
         }
     });
     ScriptedHs2 {
         addr,
         statements,
+        cancelled,
         task,
     }
 }
@@ -111,8 +130,10 @@ fn handle_id(v: Option<&Value>) -> u64 {
 }
 
 struct Operation {
+    sql: String,
     answer: Result<Table, String>,
     fetched: bool,
+    cancelled: bool,
 }
 
 fn string_column(values: Vec<Option<String>>) -> Value {
@@ -141,6 +162,7 @@ async fn serve(
     server_name: &str,
     script: &Script,
     recorded: &Mutex<Vec<String>>,
+    cancellations: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut ops: HashMap<u64, Operation> = HashMap::new();
@@ -182,8 +204,10 @@ async fn serve(
                 ops.insert(
                     next_op,
                     Operation {
+                        sql,
                         answer,
                         fetched: false,
+                        cancelled: false,
                     },
                 );
                 Value::Struct(vec![
@@ -198,8 +222,12 @@ async fn serve(
                     ),
                 ])
             }
-            "GetOperationStatus" => match ops.get(&op_id).map(|o| &o.answer) {
-                Some(Err(e)) => Value::Struct(vec![
+            "GetOperationStatus" => match ops.get(&op_id).map(|o| (&o.answer, o.cancelled)) {
+                Some((_, true)) => Value::Struct(vec![(1, ok()), (2, Value::I32(3))]),
+                Some((Ok(t), false)) if t.runs_until_cancelled => {
+                    Value::Struct(vec![(1, ok()), (2, Value::I32(1))])
+                }
+                Some((Err(e), false)) => Value::Struct(vec![
                     (1, ok()),
                     (2, Value::I32(5)),
                     (3, Value::str("42000")),
@@ -239,6 +267,7 @@ async fn serve(
                     Some(Operation {
                         answer: Ok(t),
                         fetched,
+                        ..
                     }) if !*fetched => {
                         *fetched = true;
                         (t.columns.len(), t.rows.clone())
@@ -263,6 +292,13 @@ async fn serve(
                         ]),
                     ),
                 ])
+            }
+            "CancelOperation" => {
+                if let Some(o) = ops.get_mut(&op_id) {
+                    o.cancelled = true;
+                    cancellations.lock().unwrap().push(o.sql.clone());
+                }
+                Value::Struct(vec![(1, ok())])
             }
             "CloseOperation" => {
                 ops.remove(&op_id);

@@ -3,6 +3,7 @@
 
 pub mod dingtalk;
 pub mod hs2_server;
+pub mod merger_api;
 pub mod metastore;
 pub mod process;
 pub mod prom;

@@ -401,6 +401,17 @@ impl Session {
 
     /// Runs a statement to completion and fetches its rows.
     pub async fn execute(&mut self, sql: &str) -> Result<ResultSet> {
+        self.execute_until(sql, std::future::pending()).await
+    }
+
+    /// Runs a statement unless `cancel` completes first; then the server is told to cancel the
+    /// operation (CancelOperation) and the answer is an error saying so.
+    pub async fn execute_until(
+        &mut self,
+        sql: &str,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<ResultSet> {
+        let cancel = std::pin::pin!(cancel);
         let req = Value::Struct(vec![
             (1, self.handle.clone()),
             (2, Value::str(sql)),
@@ -411,7 +422,7 @@ impl Session {
             .field(2)
             .cloned()
             .ok_or_else(|| hs2("ExecuteStatement", "no operation handle"))?;
-        let result = self.finish(&op).await;
+        let result = self.finish(&op, cancel).await;
         // Closing releases the server's resources whatever happened.
         let closed = self
             .call("CloseOperation", Value::Struct(vec![(1, op)]))
@@ -421,7 +432,11 @@ impl Session {
         Ok(rs)
     }
 
-    async fn finish(&mut self, op: &Value) -> Result<ResultSet> {
+    async fn finish(
+        &mut self,
+        op: &Value,
+        mut cancel: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) -> Result<ResultSet> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
@@ -455,7 +470,18 @@ impl Session {
                     self.statement_timeout
                 )));
             }
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = cancel.as_mut() => {
+                    let cancelled = self
+                        .call("CancelOperation", Value::Struct(vec![(1, op.clone())]))
+                        .await;
+                    return Err(Error::HiveServer2(match cancelled {
+                        Ok(_) => "cancelled: the server was told to stop the statement".into(),
+                        Err(e) => format!("cancelled; telling the server failed: {e}"),
+                    }));
+                }
+            }
             pause = (pause * 2).min(Duration::from_secs(2));
         }
         let has_results = op.field(3).and_then(Value::as_bool).unwrap_or(false);

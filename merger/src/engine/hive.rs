@@ -272,10 +272,7 @@ impl HiveEngine {
         };
         let mut removed = 0;
         for (id, dir) in due {
-            let journal = Journal {
-                store,
-                task: dir.task,
-            };
+            let journal = Journal::new(store, dir.task);
             let Some(c) = self.clusters.get(&dir.target.cluster) else {
                 continue;
             };
@@ -319,10 +316,7 @@ impl HiveEngine {
     }
 
     async fn concatenate(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
-        let journal = Journal {
-            store: ctx.store,
-            task: task.id,
-        };
+        let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
         let result = async {
             let c = self.cluster(task)?;
             let resolved = self.resolve(&task.target).await?;
@@ -373,17 +367,19 @@ impl HiveEngine {
             })
         }
         .await;
-        result.unwrap_or_else(|message| EngineOutcome::Failed {
-            category: "engine",
-            message,
-        })
+        match result {
+            Ok(outcome) => outcome,
+            // CONCATENATE cut short: Hive abandons the job; the files stay as they were.
+            Err(_) if journal.cancelled() => EngineOutcome::Cancelled,
+            Err(message) => EngineOutcome::Failed {
+                category: "engine",
+                message,
+            },
+        }
     }
 
     async fn compact(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
-        let journal = Journal {
-            store: ctx.store,
-            task: task.id,
-        };
+        let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
         let result = async {
             let c = self.cluster(task)?;
             let resolved = self.resolve(&task.target).await?;
@@ -454,7 +450,7 @@ impl HiveEngine {
         loop {
             journal.record(|t| t.step = Some("following SHOW COMPACTIONS".into()))?;
             let rs = session
-                .execute("SHOW COMPACTIONS")
+                .execute("SHOW COMPACTIONS", None)
                 .await
                 .map_err(|e| format!("SHOW COMPACTIONS: {e}"))?;
             let mut pending = Vec::new();

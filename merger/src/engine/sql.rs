@@ -6,12 +6,18 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use smallfiles_cluster::hiveserver2::{Cell, Hs2Config, ResultSet, Session};
+use tokio_util::sync::CancellationToken;
 
 use crate::model::{now_rfc3339, Fingerprint, LogLine, Task};
 use crate::store::Store;
 
 pub trait SqlSession: Send {
-    fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<ResultSet, String>>;
+    /// Runs a statement; when `cancel` fires first, the server is told to stop it.
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        cancel: Option<CancellationToken>,
+    ) -> BoxFuture<'a, Result<ResultSet, String>>;
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
@@ -30,8 +36,22 @@ pub struct Hs2Connector {
 struct Hs2Session(Session);
 
 impl SqlSession for Hs2Session {
-    fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<ResultSet, String>> {
-        Box::pin(async move { self.0.execute(sql).await.map_err(|e| e.to_string()) })
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        cancel: Option<CancellationToken>,
+    ) -> BoxFuture<'a, Result<ResultSet, String>> {
+        Box::pin(async move {
+            let result = match cancel {
+                Some(token) => {
+                    self.0
+                        .execute_until(sql, async move { token.cancelled().await })
+                        .await
+                }
+                None => self.0.execute(sql).await,
+            };
+            result.map_err(|e| e.to_string())
+        })
     }
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
@@ -59,13 +79,37 @@ impl Connector for Hs2Connector {
     }
 }
 
-/// Writes what a task does into its log as it happens.
+/// Writes what a task does into its log as it happens, and runs its statements (cancelled
+/// with the task, when it has a token).
 pub struct Journal<'a> {
     pub store: &'a Store,
     pub task: u64,
+    pub cancel: Option<CancellationToken>,
 }
 
-impl Journal<'_> {
+impl<'a> Journal<'a> {
+    pub fn new(store: &'a Store, task: u64) -> Journal<'a> {
+        Journal {
+            store,
+            task,
+            cancel: None,
+        }
+    }
+
+    pub fn with_cancel(mut self, token: CancellationToken) -> Journal<'a> {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// The same journal for statements that must run even after a cancel (rollback).
+    pub fn uncancellable(&self) -> Journal<'a> {
+        Journal::new(self.store, self.task)
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
+    }
+
     pub fn note(&self, message: impl Into<String>) {
         let message = message.into();
         tracing::info!(task = self.task, "{message}");
@@ -93,7 +137,7 @@ impl Journal<'_> {
     /// Runs one statement, logging it with its duration or the server's message.
     pub async fn run(&self, session: &mut dyn SqlSession, sql: &str) -> Result<ResultSet, String> {
         let started = Instant::now();
-        let result = session.execute(sql).await;
+        let result = session.execute(sql, self.cancel.clone()).await;
         let secs = started.elapsed().as_secs_f64();
         match &result {
             Ok(rs) if rs.rows.is_empty() => self.note(format!("ran in {secs:.2} s: {sql}")),

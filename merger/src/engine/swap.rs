@@ -58,10 +58,7 @@ fn progress(task: &Task) -> Result<&SwapProgress, String> {
 
 impl HiveEngine {
     pub(super) async fn swap(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
-        let journal = Journal {
-            store: ctx.store,
-            task: task.id,
-        };
+        let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
         let c = match self.cluster(task) {
             Ok(c) => c,
             Err(message) => {
@@ -150,9 +147,21 @@ impl HiveEngine {
             Ok(())
         }
         .await;
+        // A statement cut short by a cancel fails: that is the cancel, not a failure.
+        let outcome = match outcome {
+            Err(Stop::RollBack(_)) if journal.cancelled() => Err(Stop::Cancelled),
+            Err(Stop::Failed(..)) if journal.cancelled() => {
+                session.close().await;
+                return EngineOutcome::Cancelled;
+            }
+            other => other,
+        };
+        // Once data is switched or being undone, the remaining statements run even if the
+        // task is cancelled meanwhile.
+        let steady = journal.uncancellable();
         let result = match outcome {
             Ok(()) => self
-                .finish(c, task.id, Some(session.as_mut()), &journal)
+                .finish(c, task.id, Some(session.as_mut()), &steady)
                 .await
                 .map(|(before, after, bytes)| EngineOutcome::Succeeded {
                     files_before: Some(before),
@@ -161,14 +170,14 @@ impl HiveEngine {
                 }),
             Err(Stop::Failed(category, message)) => Ok(EngineOutcome::Failed { category, message }),
             Err(Stop::RollBack(reason)) => self
-                .roll_back(c, task.id, session.as_mut(), &journal)
+                .roll_back(c, task.id, session.as_mut(), &steady)
                 .await
                 .map(|done| EngineOutcome::RolledBack(format!("{reason}; {done}"))),
             Err(Stop::Cancelled) => self
-                .roll_back(c, task.id, session.as_mut(), &journal)
+                .roll_back(c, task.id, session.as_mut(), &steady)
                 .await
                 .map(|done| {
-                    journal.note(format!("cancelled: {done}"));
+                    steady.note(format!("cancelled: {done}"));
                     EngineOutcome::Cancelled
                 }),
         };
@@ -184,7 +193,15 @@ impl HiveEngine {
         if let Some((at, d)) = self.pause {
             if at == stage {
                 journal.note(format!("test pause of {d:?} after {}", stage.as_str()));
-                tokio::time::sleep(d).await;
+                match &journal.cancel {
+                    Some(token) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(d) => {}
+                            _ = token.cancelled() => {}
+                        }
+                    }
+                    None => tokio::time::sleep(d).await,
+                }
             }
         }
     }
@@ -426,10 +443,7 @@ impl HiveEngine {
     }
 
     pub(super) async fn recover_swap(&self, task: &Task, store: &Store) -> Recovery {
-        let journal = Journal {
-            store,
-            task: task.id,
-        };
+        let journal = Journal::new(store, task.id);
         let Some(p) = task.swap.clone() else {
             return Recovery::Fail(
                 "interrupted before the merge was planned: nothing was written; retry to merge"

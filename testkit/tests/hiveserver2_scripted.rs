@@ -1,6 +1,6 @@
-//! TLS on the binary HiveServer2 transport: the client against a TLS endpoint (a TLS proxy with
-//! a self-signed certificate in front of the scripted server). The real server behind TLS is in
-//! `hiveserver2_real.rs`.
+//! The client against the scripted HiveServer2: TLS on the binary transport (a TLS proxy with a
+//! test CA in front of it), cancelling a running statement, the statement timeout. The real
+//! server behind TLS is in `hiveserver2_real.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -79,4 +79,52 @@ async fn binary_transport_over_tls() {
     .unwrap()
     .to_string();
     assert!(err.contains("no PEM certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn running_statements_are_cancelled_on_the_server() {
+    let server = hs2_server::start("Apache Hive", |sql| match sql {
+        "INSERT OVERWRITE TABLE t SELECT * FROM s" => Ok(Table::running()),
+        "SELECT 1" => Ok(Table::new(&["_c0"], &[&["1"]])),
+        other => Err(format!(
+            "ParseException line 1:0 cannot recognize input near '{other}'"
+        )),
+    })
+    .await;
+    let mut cfg = config(server.url(), false, None);
+    let mut s = Session::open(&cfg).await.unwrap();
+    // Cancelled by the caller.
+    let started = std::time::Instant::now();
+    let err = s
+        .execute_until(
+            "INSERT OVERWRITE TABLE t SELECT * FROM s",
+            tokio::time::sleep(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cancelled"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        server.cancelled(),
+        vec!["INSERT OVERWRITE TABLE t SELECT * FROM s"]
+    );
+    // The session goes on; the server's error text and SQLSTATE reach the caller.
+    assert_eq!(s.execute("SELECT 1").await.unwrap().rows.len(), 1);
+    let err = s.execute("SELEC 1").await.unwrap_err().to_string();
+    assert!(
+        err.contains("ParseException") && err.contains("42000"),
+        "{err}"
+    );
+    s.close().await.unwrap();
+    // Cancelled by the statement timeout.
+    cfg.statement_timeout = Duration::from_millis(500);
+    let mut s = Session::open(&cfg).await.unwrap();
+    let err = s
+        .execute("INSERT OVERWRITE TABLE t SELECT * FROM s")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("timed out"), "{err}");
+    assert_eq!(server.cancelled().len(), 2);
 }

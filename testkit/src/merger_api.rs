@@ -1,0 +1,90 @@
+//! The merger's HTTP API as tests and benchmarks use it: one token, tasks submitted, read and
+//! waited for.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub struct MergerApi {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl MergerApi {
+    pub fn new(port: u16, token: &str) -> MergerApi {
+        MergerApi {
+            base: format!("http://127.0.0.1:{port}"),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn task(&self, id: u64) -> Value {
+        self.http
+            .get(format!("{}/api/v1/tasks/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Queues a merge of one partition; the task's id.
+    pub async fn submit(&self, cluster: &str, database: &str, table: &str, partition: &str) -> u64 {
+        let (status, r) = self
+            .post(
+                "/api/v1/tasks",
+                json!({"cluster": cluster, "database": database, "table": table, "partitions": [partition]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{r}");
+        r["results"][0]["task_id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no task id: {r}"))
+    }
+
+    /// Polls the task until `pred` holds; panics with the task after `timeout`.
+    pub async fn wait_task(
+        &self,
+        id: u64,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let t = self.task(id).await;
+            if pred(&t) {
+                return t;
+            }
+            assert!(start.elapsed() < timeout, "task {id} never {what}: {t:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_ended(&self, id: u64, timeout: Duration) -> Value {
+        self.wait_task(id, "ended", timeout, |t| {
+            matches!(
+                t["state"].as_str(),
+                Some("succeeded" | "failed" | "rolled_back" | "cancelled")
+            )
+        })
+        .await
+    }
+}
