@@ -219,6 +219,10 @@ pub struct UnitProgress {
     pub files_after: Option<u64>,
     #[serde(default)]
     pub bytes_after: Option<u64>,
+    /// Digest of the old directory's files when the merge began: a writer that adds files
+    /// there during the merge changes it, and the merge is rolled back.
+    #[serde(default)]
+    pub old_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -452,6 +452,16 @@ pub fn swap_plan(
     let mut out_units = Vec::new();
     for (partition, bytes) in units {
         if let Some(p) = partition {
+            if p.name
+                .split('/')
+                .any(|kv| kv.ends_with("=__HIVE_DEFAULT_PARTITION__"))
+            {
+                // Its rows have NULL keys: `WHERE k='__HIVE_DEFAULT_PARTITION__'` selects none.
+                return Err(format!(
+                    "partition {} holds NULL partition keys (__HIVE_DEFAULT_PARTITION__), which a static partition spec cannot select",
+                    p.name
+                ));
+            }
             let (own, table_format) = (p.input_format.as_deref(), t.input_format.as_deref());
             if own.is_some() && table_format.is_some() && own != table_format {
                 // The staging table is LIKE the table: the copy would be in the wrong format.
@@ -791,6 +801,17 @@ mod tests {
         assert!(plan.units[0]
             .write
             .ends_with("SELECT `id`, `note` FROM `sales`.`orders`"));
+        let mut null_key = p.clone();
+        null_key.name = "dt=__HIVE_DEFAULT_PARTITION__/hr=3".into();
+        assert!(statements(
+            7,
+            &orc,
+            &[null_key],
+            Strategy::InsertOverwrite,
+            &PlanSettings::default()
+        )
+        .unwrap_err()
+        .contains("NULL partition keys"));
         // A partition in another format than its table is not swapped.
         let mut old_format = p.clone();
         old_format.input_format = Some(TEXT.into());

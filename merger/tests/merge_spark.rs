@@ -494,6 +494,35 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
         .any(|t| t.starts_with("smallfiles")));
     eprintln!("{name}: a writer during the merge caused a rollback");
 
+    // A job that drops a file straight into the old directory after the copy was verified
+    // (the table already reads the new one): found after the switch, rolled back.
+    lab.kill9();
+    lab.restart(Some("switched:8")).await;
+    let id = lab.api.submit("lab", "sales", "events_text", text_p2).await;
+    lab.api
+        .wait_task(id, "switched", WAIT, |t| {
+            t["step"]
+                .as_str()
+                .is_some_and(|s| s.ends_with(": switched"))
+        })
+        .await;
+    std::fs::write(
+        Path::new(old.trim_start_matches("file:")).join("late_file_000"),
+        "9999,a late file,2.0\n",
+    )
+    .unwrap();
+    let t = lab.api.wait_ended(id, WAIT).await;
+    assert_eq!(t["state"], "rolled_back", "{t:#}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(reason.contains("changed during the merge"), "{reason}");
+    assert_eq!(lab.location("events_text", text_p2), old, "switched back");
+    assert_eq!(
+        lab.fingerprint("events_text", text_f2).await[0][0],
+        Cell::Int(1002),
+        "the late file is read again"
+    );
+    eprintln!("{name}: a file written into the old directory after the switch caused a rollback");
+
     // kill -9 between "written" and "switched": recovery rolls back.
     lab.kill9();
     lab.restart(Some("written:120")).await;

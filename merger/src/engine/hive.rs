@@ -108,33 +108,63 @@ pub struct HiveEngine {
     pub pause: Option<(SwapStage, Duration)>,
 }
 
-/// Files (not hidden) and bytes under a directory, recursively.
-pub async fn count_files(fs: &ClusterFs, location: &str) -> Result<(u64, u64), String> {
+/// What a directory holds: data files (not hidden) and their bytes, recursively, and a digest
+/// of every file's path, length and modification time (a writer adding or replacing files
+/// changes it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirSummary {
+    pub files: u64,
+    pub bytes: u64,
+    pub digest: String,
+}
+
+pub async fn summarize(fs: &ClusterFs, location: &str) -> Result<DirSummary, String> {
+    use sha2::Digest;
     let root = fs.location(location);
-    let mut stack = vec![root];
+    let mut stack = vec![(root, String::new())];
     let (mut files, mut bytes) = (0u64, 0u64);
-    while let Some(dir) = stack.pop() {
-        let entries = fs.list(&dir).await.map_err(|e| e.to_string())?;
-        for e in entries {
+    let mut entries = Vec::new();
+    while let Some((dir, prefix)) = stack.pop() {
+        let listing = fs.list(&dir).await.map_err(|e| e.to_string())?;
+        for e in listing {
             if e.name.is_empty() {
                 // The path is a file itself.
                 files += 1;
                 bytes += e.length;
+                entries.push(format!("{prefix}\t{}\t{}", e.length, e.modification_time));
                 continue;
             }
             if smallfiles_cluster::hdfs::is_hidden(&e.name) {
                 continue;
             }
+            let path = format!("{prefix}/{}", e.name);
             match e.kind {
-                FileKind::Directory => stack.push(ClusterFs::child(&dir, &e.name)),
+                FileKind::Directory => stack.push((ClusterFs::child(&dir, &e.name), path)),
                 _ => {
                     files += 1;
                     bytes += e.length;
+                    entries.push(format!("{path}\t{}\t{}", e.length, e.modification_time));
                 }
             }
         }
     }
-    Ok((files, bytes))
+    entries.sort();
+    let mut h = sha2::Sha256::new();
+    for e in &entries {
+        h.update(e.as_bytes());
+        h.update(b"\n");
+    }
+    let digest = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(DirSummary {
+        files,
+        bytes,
+        digest,
+    })
+}
+
+/// Files (not hidden) and bytes under a directory, recursively.
+pub async fn count_files(fs: &ClusterFs, location: &str) -> Result<(u64, u64), String> {
+    summarize(fs, location).await.map(|s| (s.files, s.bytes))
 }
 
 pub fn same_location(fs: &ClusterFs, a: &str, b: &str) -> bool {

@@ -13,7 +13,7 @@
 
 use smallfiles_cluster::metastore::TableRecord;
 
-use super::hive::{count_files, lookup_error, same_location, ClusterEngine, HiveEngine};
+use super::hive::{count_files, lookup_error, same_location, summarize, ClusterEngine, HiveEngine};
 use super::sql::{Journal, SqlSession};
 use super::{EngineOutcome, Recovery, RunContext};
 use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
@@ -102,17 +102,18 @@ impl HiveEngine {
                     None => resolved.table.data_location().map(str::to_string),
                 }
                 .ok_or_else(|| Stop::Failed("plan", "no location in the metastore".into()))?;
-                let (files, bytes) = count_files(&c.fs, &loc)
+                let old = summarize(&c.fs, &loc)
                     .await
                     .map_err(|e| Stop::Failed("hdfs", format!("listing {loc}: {e}")))?;
-                units.push((*p, bytes));
+                units.push((*p, old.bytes));
                 progress.push(UnitProgress {
                     stage: SwapStage::Planned,
                     source: None,
-                    files_before: Some(files),
-                    bytes_before: Some(bytes),
+                    files_before: Some(old.files),
+                    bytes_before: Some(old.bytes),
                     files_after: None,
                     bytes_after: None,
+                    old_digest: Some(old.digest),
                 });
             }
             let plan = swap_plan(task.id, &resolved.table, &units, &c.plan_settings(dialect))
@@ -286,7 +287,39 @@ impl HiveEngine {
                 "verification failed after the switch: the table reads {through_table}, expected {source}"
             )));
         }
-        Ok(())
+        match self.old_directory_change(c, journal, i).await {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) | Err(why) => Err(Stop::RollBack(why)),
+        }
+    }
+
+    /// A writer that put files into the old directory after the fingerprints (a job that
+    /// writes files directly, or a commit that lands late) would be hidden by the switch: the
+    /// old directory must hold exactly what it held when the merge began.
+    /// `Some(reason)` when it changed; an error when it could not be listed.
+    async fn old_directory_change(
+        &self,
+        c: &ClusterEngine,
+        journal: &Journal<'_>,
+        i: usize,
+    ) -> Result<Option<String>, String> {
+        let task = journal.store.get(journal.task).map_err(|e| e.to_string())?;
+        let p = progress(&task)?;
+        let (u, state) = (&p.plan.units[i], &p.units[i]);
+        let Some(before) = &state.old_digest else {
+            return Ok(None);
+        };
+        let now = summarize(&c.fs, &u.old_location)
+            .await
+            .map_err(|e| format!("listing {}: {e}", u.old_location))?;
+        Ok((&now.digest != before).then(|| {
+            format!(
+                "verification failed: files in {} changed during the merge ({} files before, {} now): a writer is active",
+                u.old_location,
+                state.files_before.unwrap_or(0),
+                now.files
+            )
+        }))
     }
 
     /// Drops the staging table, after checking in the metastore that it is external (dropping
@@ -501,7 +534,11 @@ impl HiveEngine {
                 .is_some_and(|l| same_location(&c.fs, l, &u.new_location));
             let reads_same = if switched {
                 let fp = journal.fingerprint(session, &u.source_fingerprint).await?;
-                Some(fp) == state.source
+                let change = self.old_directory_change(c, journal, i).await?;
+                if let Some(why) = &change {
+                    journal.note(why.clone());
+                }
+                Some(fp) == state.source && change.is_none()
             } else {
                 false
             };
