@@ -536,6 +536,32 @@ impl Service {
         });
     }
 
+    /// `smallfiles_merge_retired_directories`: replaced directories still in their rollback
+    /// window, per cluster.
+    pub fn render_retention_metrics(&self, page: &mut String) {
+        use std::fmt::Write;
+        let mut per_cluster: std::collections::BTreeMap<&str, u64> = self
+            .settings
+            .clusters
+            .iter()
+            .map(|c| (c.name.as_str(), 0))
+            .collect();
+        let entries = self.cluster_engine.retired.all().unwrap_or_default();
+        for (_, d) in &entries {
+            if let Some(n) = per_cluster.get_mut(d.target.cluster.as_str()) {
+                *n += 1;
+            }
+        }
+        let _ = writeln!(page, "# HELP smallfiles_merge_retired_directories Directories replaced by merges, kept for the rollback window and not yet removed.\n# TYPE smallfiles_merge_retired_directories gauge");
+        for (cluster, n) in per_cluster {
+            let _ = writeln!(
+                page,
+                "smallfiles_merge_retired_directories{{cluster=\"{}\"}} {n}",
+                cluster.replace('\\', "\\\\").replace('"', "\\\"")
+            );
+        }
+    }
+
     pub fn oldest_queued_seconds(&self) -> f64 {
         let queued = self
             .store

@@ -382,6 +382,12 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     )
     .await;
 
+    let metrics = lab.merger.as_ref().unwrap().get("/metrics").await;
+    assert!(
+        metrics.contains("smallfiles_merge_retired_directories{cluster=\"lab\"} 1"),
+        "{metrics}"
+    );
+
     // Through an Alertmanager webhook: a Parquet partition.
     let pq_p1 = "dt=2026-11-24";
     let pq_f1 = "dt='2026-11-24'";
@@ -441,6 +447,10 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     assert!(
         removed >= 96.0,
         "two merges of 50 files into 1-2: {removed}"
+    );
+    assert!(
+        metrics.contains("smallfiles_merge_retired_directories{cluster=\"lab\"} 0"),
+        "{metrics}"
     );
     eprintln!(
         "{name}: merged through the API and a webhook; old directories removed after the window"
