@@ -296,7 +296,9 @@ pub fn session_settings(settings: &PlanSettings) -> Vec<String> {
                 out.push(format!("SET tez.queue.name={q}"));
                 out.push(format!("SET mapreduce.job.queuename={q}"));
             }
-            Dialect::Spark => out.push(format!("SET spark.yarn.queue={q}")),
+            // The server's YARN queue is fixed when it starts (and Spark refuses to SET core
+            // settings): the queue names the server's FAIR scheduler pool instead.
+            Dialect::Spark => out.push(format!("SET spark.sql.thriftserver.scheduler.pool={q}")),
         }
     }
     for (k, v) in &settings.engine_settings {
@@ -734,7 +736,10 @@ mod tests {
             &ps,
         )
         .unwrap();
-        assert_eq!(spark[0], "SET spark.yarn.queue=root.maint");
+        assert_eq!(
+            spark[0],
+            "SET spark.sql.thriftserver.scheduler.pool=root.maint"
+        );
         assert_eq!(spark[1], "SET spark.sql.shuffle.partitions=4");
         assert_eq!(
             spark[2],

@@ -112,6 +112,7 @@ clusters:
     hiveserver2: {{ url: "hive2://127.0.0.1:{port}", auth: nosasl, user: smallfiles }}
     impala: {{ url: "{impala}", auth: nosasl }}
     merge:
+      queue: maintenance
       target_file_size: 128MiB
       rollback_retention: 15s
       engine_settings: {{ spark.sql.shuffle.partitions: "2" }}
@@ -338,6 +339,10 @@ async fn assert_merged(
         "{log}"
     );
     assert!(log.contains("COALESCE(1)"), "{log}");
+    assert!(
+        log.contains("SET spark.sql.thriftserver.scheduler.pool=maintenance"),
+        "{log}"
+    );
     assert!(log.contains("kept the replaced directory"), "{log}");
     let spec = partition
         .split('/')
