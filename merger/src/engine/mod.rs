@@ -6,6 +6,8 @@ pub mod hive;
 pub mod retention;
 pub mod sql;
 mod swap;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

@@ -1,0 +1,377 @@
+//! The swap's failure paths in-process, in the Hive dialect: a fake HiveServer2 session whose
+//! statements act on a fake catalog and on local directories, so that a switch can fail, the
+//! server can vanish in the middle of a rollback, and recovery can find it unreachable. The
+//! happy paths and crashes against a real server are in `tests/merge_spark.rs`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use smallfiles_cluster::hdfs::{ClusterFs, LocalFs};
+use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
+use smallfiles_cluster::metastore::{PartitionRecord, TableRecord};
+use tokio_util::sync::CancellationToken;
+
+use super::hive::{ClusterEngine, HiveEngine};
+use super::retention::Retired;
+use super::sql::{Connector, Opened, SqlSession};
+use super::{Engine, EngineOutcome, Recovery, RunContext};
+use crate::model::{Strategy, SwapStage, Target, TaskState};
+use crate::plan::Dialect;
+use crate::store::{new_task, Created, Store};
+use crate::validate::{Catalog, LookupError, Resolved};
+
+/// What the fake server and metastore hold, and the faults to play.
+#[derive(Default)]
+struct World {
+    /// partition name → location of `sales.orders`.
+    locations: HashMap<String, String>,
+    /// Whether the staging table exists (and is external).
+    staging: bool,
+    statements: Vec<String>,
+    /// Statement prefixes that fail.
+    fail: Vec<String>,
+    /// The server refuses connections and statements.
+    down: bool,
+    /// The server goes down once a statement with this prefix has run.
+    down_after: Option<String>,
+}
+
+#[derive(Clone)]
+struct Fake(Arc<Mutex<World>>);
+
+fn table(root: &str) -> TableRecord {
+    TableRecord {
+        id: 1,
+        catalog: "hive".into(),
+        database: "sales".into(),
+        name: "orders".into(),
+        table_type: "MANAGED_TABLE".into(),
+        location: Some(format!("file:{root}/orders")),
+        input_format: Some("org.apache.hadoop.mapred.TextInputFormat".into()),
+        num_buckets: -1,
+        partition_keys: vec![("dt".into(), "string".into())],
+        columns: vec![("id".into(), "bigint".into())],
+        ..Default::default()
+    }
+}
+
+impl Catalog for Fake {
+    fn resolve<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Resolved, LookupError>> {
+        Box::pin(async move {
+            let w = self.0.lock().unwrap();
+            let root = w.locations["root"].clone();
+            let name = target.partition.clone().unwrap_or_default();
+            let location = w.locations.get(&name).cloned();
+            Ok(Resolved {
+                table: table(&root),
+                partitions: vec![PartitionRecord {
+                    id: 1,
+                    table_id: 1,
+                    name,
+                    location,
+                    ..Default::default()
+                }],
+                one_partition: true,
+            })
+        })
+    }
+
+    fn table<'a>(
+        &'a self,
+        _cluster: &'a str,
+        _database: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TableRecord>, LookupError>> {
+        Box::pin(async move {
+            let w = self.0.lock().unwrap();
+            Ok(w.staging.then(|| TableRecord {
+                name: name.to_string(),
+                table_type: "EXTERNAL_TABLE".into(),
+                ..Default::default()
+            }))
+        })
+    }
+}
+
+struct FakeSession(Fake);
+
+fn path(location: &str) -> std::path::PathBuf {
+    location.trim_start_matches("file:").into()
+}
+
+impl SqlSession for FakeSession {
+    fn execute<'a>(
+        &'a mut self,
+        sql: &'a str,
+        _cancel: Option<CancellationToken>,
+    ) -> BoxFuture<'a, Result<ResultSet, String>> {
+        Box::pin(async move {
+            let mut w = self.0 .0.lock().unwrap();
+            if w.down {
+                return Err("connection closed by the server".into());
+            }
+            w.statements.push(sql.to_string());
+            if w.down_after.as_deref().is_some_and(|p| sql.starts_with(p)) {
+                w.down = true;
+            }
+            if w.fail.iter().any(|p| sql.starts_with(p.as_str())) {
+                return Err(format!("FAILED: SemanticException {sql}"));
+            }
+            let quoted = |s: &str| s.split('\'').nth(1).map(str::to_string);
+            if sql.starts_with("CREATE EXTERNAL TABLE") {
+                w.staging = true;
+            } else if sql.starts_with("DROP TABLE") {
+                w.staging = false;
+            } else if sql.starts_with("INSERT OVERWRITE TABLE") {
+                let id = sql
+                    .split("smallfiles_task_")
+                    .nth(1)
+                    .and_then(|r| r.split('_').next())
+                    .unwrap();
+                let part = path(&format!(
+                    "{}/orders/_smallfiles/task-{id}/dt=2026-11-24",
+                    w.locations["root"]
+                ));
+                std::fs::create_dir_all(&part).unwrap();
+                std::fs::write(part.join("000000_0"), "merged").unwrap();
+            } else if sql.contains("SET LOCATION") {
+                let to = sql
+                    .rsplit(" SET LOCATION ")
+                    .next()
+                    .and_then(quoted)
+                    .unwrap();
+                w.locations.insert("dt=2026-11-24".into(), to);
+            } else if sql.starts_with("SELECT COUNT(*)") {
+                return Ok(ResultSet {
+                    columns: vec!["c".into(), "s".into()],
+                    rows: vec![vec![Cell::Int(50), Cell::Int(12345)]],
+                });
+            }
+            Ok(ResultSet::default())
+        })
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+impl Connector for Fake {
+    fn open(&self) -> BoxFuture<'_, Result<Opened, String>> {
+        Box::pin(async move {
+            if self.0.lock().unwrap().down {
+                return Err("connection refused".into());
+            }
+            Ok((
+                Box::new(FakeSession(self.clone())) as Box<dyn SqlSession>,
+                "Apache Hive".into(),
+            ))
+        })
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    fake: Fake,
+    store: Store,
+    engine: HiveEngine,
+    old: std::path::PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let old = dir.path().join("orders/dt=2026-11-24");
+    std::fs::create_dir_all(&old).unwrap();
+    for i in 0..50 {
+        std::fs::write(old.join(format!("part-{i:05}")), "x").unwrap();
+    }
+    let fake = Fake(Arc::new(Mutex::new(World {
+        locations: HashMap::from([
+            ("root".to_string(), root.clone()),
+            (
+                "dt=2026-11-24".to_string(),
+                format!("file:{}", old.display()),
+            ),
+        ]),
+        ..Default::default()
+    })));
+    let store = Store::open(&dir.path().join("merger.redb")).unwrap();
+    let config: smallfiles_cluster::config::ClusterConfig =
+        serde_saphyr::from_str("name: prod\n").unwrap();
+    let engine = HiveEngine {
+        clusters: HashMap::from([(
+            "prod".to_string(),
+            ClusterEngine {
+                config,
+                hs2: Some(Arc::new(fake.clone())),
+                impala: None,
+                fs: ClusterFs {
+                    webhdfs: None,
+                    local: LocalFs,
+                },
+                dialect: Some(Dialect::Hive),
+                retention: Duration::from_secs(3600),
+                compaction_poll: Duration::from_millis(10),
+            },
+        )]),
+        catalog: Arc::new(fake.clone()),
+        retired: Retired::new(store.database()).unwrap(),
+        pause: None,
+    };
+    Setup {
+        _dir: dir,
+        fake,
+        store,
+        engine,
+        old,
+    }
+}
+
+fn task(store: &Store) -> crate::model::Task {
+    let mut t = new_task(
+        Target {
+            cluster: "prod".into(),
+            database: "sales".into(),
+            table: "orders".into(),
+            partition: Some("dt=2026-11-24".into()),
+        },
+        Strategy::InsertOverwrite,
+        Strategy::InsertOverwrite,
+        false,
+        "test",
+    );
+    t.state = TaskState::Running;
+    match store.create(t, 0, 0).unwrap() {
+        Created::New(t) => *t,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn run(s: &Setup, t: &crate::model::Task) -> EngineOutcome {
+    s.engine
+        .run(
+            t,
+            RunContext {
+                store: &s.store,
+                cancel: CancellationToken::new(),
+            },
+        )
+        .await
+}
+
+fn location(s: &Setup) -> String {
+    s.fake.0.lock().unwrap().locations["dt=2026-11-24"].clone()
+}
+
+#[tokio::test]
+async fn a_failed_switch_is_rolled_back() {
+    let s = setup();
+    // Only the switch to the new directory fails; switching back must work.
+    let old_loc = location(&s);
+    s.fake.0.lock().unwrap().fail = vec![format!(
+        "ALTER TABLE `sales`.`orders` PARTITION (`dt`='2026-11-24') SET LOCATION 'file:{}/orders/_smallfiles",
+        s.old.parent().unwrap().parent().unwrap().display()
+    )];
+    let t = task(&s.store);
+    let outcome = run(&s, &t).await;
+    let EngineOutcome::RolledBack(reason) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(reason.contains("SemanticException"), "{reason}");
+    assert!(reason.contains("kept its location"), "{reason}");
+    assert_eq!(location(&s), old_loc);
+    let stmts = s.fake.0.lock().unwrap().statements.clone();
+    let back = format!(
+        "ALTER TABLE `sales`.`orders` PARTITION (`dt`='2026-11-24') SET LOCATION '{old_loc}'"
+    );
+    assert!(stmts.contains(&back), "switched back: {stmts:?}");
+    assert!(stmts.iter().any(|x| x.starts_with("CREATE EXTERNAL TABLE")));
+    assert!(stmts.contains(&"DROP TABLE IF EXISTS `sales`.`smallfiles_task_1_staging`".to_string()));
+    assert!(!s.old.parent().unwrap().join("_smallfiles/task-1").exists());
+    assert_eq!(std::fs::read_dir(&s.old).unwrap().count(), 50);
+    let stored = s.store.get(t.id).unwrap();
+    assert_eq!(stored.swap.unwrap().units[0].stage, SwapStage::RolledBack);
+}
+
+#[tokio::test]
+async fn a_rollback_cut_short_is_finished_by_recovery() {
+    let s = setup();
+    // The copy is verified, the switch happens, then the server vanishes before the check
+    // that follows: the rollback that starts cannot switch back now.
+    s.fake.0.lock().unwrap().down_after =
+        Some("ALTER TABLE `sales`.`orders` PARTITION (`dt`='2026-11-24') SET LOCATION".into());
+    let t = task(&s.store);
+    let outcome = run(&s, &t).await;
+    let EngineOutcome::Interrupted(why) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(why.contains("retried by recovery"), "{why}");
+    let switched = location(&s);
+    assert!(switched.contains("_smallfiles/task-1"), "{switched}");
+    let stage = s.store.get(t.id).unwrap().swap.unwrap().units[0].stage;
+    assert_eq!(stage, SwapStage::Switched);
+
+    // While the server is down, recovery waits.
+    let stored = s.store.get(t.id).unwrap();
+    assert!(matches!(
+        s.engine.recover(&stored, &s.store).await,
+        Recovery::Later(_)
+    ));
+    // Back up: the switched unit reads the same, the old directory is unchanged — finished.
+    {
+        let mut w = s.fake.0.lock().unwrap();
+        w.down = false;
+        w.down_after = None;
+    }
+    let recovered = s.engine.recover(&stored, &s.store).await;
+    let Recovery::Finished {
+        reason,
+        files_before,
+        ..
+    } = recovered
+    else {
+        panic!("{recovered:?}")
+    };
+    assert!(reason.contains("finished after the restart"), "{reason}");
+    assert_eq!(files_before, Some(50));
+    assert!(location(&s).contains("_smallfiles/task-1"));
+    assert_eq!(
+        s.engine.retired.all().unwrap().len(),
+        1,
+        "the old directory awaits removal"
+    );
+    assert!(!s.fake.0.lock().unwrap().staging, "staging table dropped");
+}
+
+#[tokio::test]
+async fn a_file_dropped_into_the_old_directory_before_recovery_rolls_back() {
+    let s = setup();
+    s.fake.0.lock().unwrap().down_after =
+        Some("ALTER TABLE `sales`.`orders` PARTITION (`dt`='2026-11-24') SET LOCATION".into());
+    let t = task(&s.store);
+    assert!(matches!(run(&s, &t).await, EngineOutcome::Interrupted(_)));
+    std::fs::write(s.old.join("late"), "late").unwrap();
+    let old_loc = format!("file:{}", s.old.display());
+    {
+        let mut w = s.fake.0.lock().unwrap();
+        w.down = false;
+        w.down_after = None;
+    }
+    let stored = s.store.get(t.id).unwrap();
+    let recovered = s.engine.recover(&stored, &s.store).await;
+    let Recovery::RollBack(reason) = recovered else {
+        panic!("{recovered:?}")
+    };
+    assert!(reason.contains("kept its location"), "{reason}");
+    assert_eq!(location(&s), old_loc);
+    assert!(!s
+        .old
+        .parent()
+        .unwrap()
+        .join("_smallfiles/task-1/dt=2026-11-24")
+        .exists());
+    assert_eq!(std::fs::read_dir(&s.old).unwrap().count(), 51);
+}
