@@ -3,11 +3,12 @@
 //!
 //! Implemented: LISTSTATUS, LISTSTATUS_BATCH (`startAfter`, `remainingEntries`, page size as
 //! `dfs.ls.limit`), GETFILESTATUS, GETCONTENTSUMMARY, MKDIRS, RENAME, DELETE; RemoteException
-//! JSON with the documented HTTP status per exception; `user.name` / `delegation` accepted;
-//! simulated standby NameNode (403 StandbyException, switchable at run time), latency, a
+//! JSON with the documented HTTP status per exception; `user.name` / `delegation` accepted, or
+//! one delegation token required (401 without, 403 InvalidToken with another); simulated
+//! standby NameNode (403 StandbyException, switchable at run time), latency, a
 //! random error rate (500 RuntimeException) and a pre-2.8 mode without LISTSTATUS_BATCH.
 //!
-//! Not covered: authentication (SPNEGO, token validation), permissions and ACLs (every caller
+//! Not covered: SPNEGO, token expiry and renewal, TLS (put `proxy::start_tls` in front), permissions and ACLs (every caller
 //! is the superuser), CREATE/APPEND/OPEN and their DataNode redirects, CONCAT, snapshots,
 //! symlinks (followed as the target), quotas, storage policies, erasure coding, and block
 //! sizes/replication (reported as constants: 128 MiB, 3).
@@ -37,6 +38,9 @@ pub struct ServerOptions {
     pub standby: bool,
     /// Answer LISTSTATUS_BATCH as Hadoop before 2.8 does: 400 IllegalArgumentException.
     pub without_batch: bool,
+    /// A secure cluster: every request must carry this delegation token (`delegation=`);
+    /// none is 401 from the authentication filter, another is 403 `InvalidToken`.
+    pub delegation_token: Option<String>,
 }
 
 impl ServerOptions {
@@ -48,6 +52,7 @@ impl ServerOptions {
             error_rate: 0.0,
             standby: false,
             without_batch: false,
+            delegation_token: None,
         }
     }
 }
@@ -200,6 +205,27 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request<Body>) -> Response {
             .find(|(n, _)| n.eq_ignore_ascii_case(k))
             .map(|(_, v)| v.clone())
     };
+    if let Some(expected) = &s.opts.delegation_token {
+        match param("delegation") {
+            None => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [("WWW-Authenticate", "Negotiate")],
+                    "Authentication required",
+                )
+                    .into_response()
+            }
+            Some(t) if &t != expected => {
+                return remote(
+                    StatusCode::FORBIDDEN,
+                    "InvalidToken",
+                    "org.apache.hadoop.security.token.SecretManager$InvalidToken",
+                    "token (HDFS_DELEGATION_TOKEN token 17 for hive) can't be found in cache",
+                )
+            }
+            Some(_) => {}
+        }
+    }
     let Some(op) = param("op") else {
         return illegal("op is required").into_response();
     };

@@ -1,10 +1,12 @@
-//! The WebHDFS client against the WebHDFS test server: paging, fallback, HA, typed errors.
+//! The WebHDFS client against the WebHDFS test server: paging, fallback, HA, typed errors,
+//! deletes, delegation tokens, HTTPS with an extra CA.
 
 use std::sync::Arc;
 
 use smallfiles_cluster::config::HdfsConfig;
 use smallfiles_cluster::hdfs::{FileKind, FileSystem, RequestCounters, RequestLimiter, WebHdfs};
 use smallfiles_cluster::{Error, HdfsErrorKind};
+use smallfiles_testkit::proxy::{start_tls, TestCertificate};
 use smallfiles_testkit::webhdfs::{spawn, ServerOptions, TestServer};
 
 fn tree() -> tempfile::TempDir {
@@ -214,4 +216,77 @@ async fn deletes_a_tree_through_the_active_namenode() {
     assert!(dir.path().join("warehouse/db.db").exists());
     standby.stop().await;
     active.stop().await;
+}
+
+fn client_from(yaml: &str) -> WebHdfs {
+    let cfg: HdfsConfig = serde_saphyr::from_str(yaml).unwrap();
+    WebHdfs::new(
+        &cfg,
+        Arc::new(RequestLimiter::new(8, 0)),
+        Arc::new(RequestCounters::default()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn delegation_tokens_are_sent_and_never_shown() {
+    let dir = tree();
+    let token = "HAAEaGl2ZQRoaXZlAIoBjGc3nS-KAYyLRCEtBBEUsecret-token-value";
+    let nn = server(dir.path(), |o| o.delegation_token = Some(token.into())).await;
+    let files = tempfile::tempdir().unwrap();
+    let good = files.path().join("good.token");
+    std::fs::write(&good, format!("{token}\n")).unwrap();
+    let c = client_from(&format!(
+        "namenodes: [\"{}\"]\ndelegation_token_file: {}\nretries: 0\n",
+        nn.url(),
+        good.display()
+    ));
+    assert_eq!(c.list("/warehouse/db.db/t").await.unwrap().len(), 11);
+
+    // A token the NameNode does not know: 403 InvalidToken, and the error does not quote ours.
+    let bad = files.path().join("bad.token");
+    std::fs::write(&bad, "HAAEaGl2ZQ-stale-token-value\n").unwrap();
+    let c = client_from(&format!(
+        "namenodes: [\"{}\"]\ndelegation_token_file: {}\nretries: 0\n",
+        nn.url(),
+        bad.display()
+    ));
+    let err = c.list("/warehouse/db.db/t").await.unwrap_err().to_string();
+    assert!(err.contains("InvalidToken"), "{err}");
+    assert!(!err.contains("stale-token-value"), "{err}");
+    // No token on a secure cluster: 401 from the authentication filter.
+    let c = client(vec![nn.url()], 0);
+    let err = c.list("/warehouse/db.db/t").await.unwrap_err().to_string();
+    assert!(err.contains("401"), "{err}");
+    nn.stop().await;
+}
+
+#[tokio::test]
+async fn https_namenodes_with_an_extra_ca() {
+    let dir = tree();
+    let nn = server(dir.path(), |_| {}).await;
+    let certs = tempfile::tempdir().unwrap();
+    let cert = TestCertificate::create(certs.path());
+    let tls = start_tls(nn.addr, &cert).await;
+    let url = format!("https://127.0.0.1:{}", tls.port());
+    let c = client_from(&format!(
+        "namenodes: [\"{url}\"]\nuser: hive\nca_file: {}\nretries: 0\n",
+        cert.ca.display()
+    ));
+    let st = c.status("/warehouse/db.db/t/f09").await.unwrap();
+    assert_eq!((st.kind, st.length), (FileKind::File, 90));
+    // Without the CA the certificate is not trusted: no answer is taken from that NameNode.
+    let c = client_from(&format!("namenodes: [\"{url}\"]\nuser: hive\nretries: 0\n"));
+    let err = c.status("/warehouse/db.db/t/f09").await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Hdfs {
+                kind: HdfsErrorKind::Unreachable(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    nn.stop().await;
 }

@@ -30,6 +30,9 @@ struct Args {
     /// Behave as Hadoop before 2.8: no LISTSTATUS_BATCH.
     #[arg(long)]
     without_batch: bool,
+    /// Behave as a secure cluster: require this delegation token (read from the file).
+    #[arg(long)]
+    delegation_token_file: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -42,6 +45,10 @@ async fn main() -> anyhow::Result<()> {
         error_rate: a.error_rate,
         standby: a.standby,
         without_batch: a.without_batch,
+        delegation_token: match &a.delegation_token_file {
+            Some(f) => Some(std::fs::read_to_string(f)?.trim().to_string()),
+            None => None,
+        },
     };
     let server = spawn(opts, a.listen).await?;
     println!("webhdfs test server listening on {}", server.url());
