@@ -1,6 +1,8 @@
 //! Talking to a Hive cluster: the shared configuration, the metastore database (MySQL/MariaDB,
 //! PostgreSQL) and the file systems that hold table data (WebHDFS, `file://`).
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod error;
 

@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use smallfiles_cluster::cli::CommonFlags;
 use smallfiles_cluster::config::Config;
 use smallfiles_cluster::metastore::MetastoreSource;
 use smallfiles_exporter::cache::ScanCache;
@@ -17,28 +18,10 @@ use smallfiles_exporter::{demo, server};
     about = "Prometheus exporter for small files in Hive/Impala tables"
 )]
 struct Cli {
-    /// The YAML configuration file.
-    #[arg(
-        long = "config.file",
-        global = true,
-        default_value = "/etc/smallfiles/smallfiles.yml"
-    )]
-    config_file: PathBuf,
-    /// Address to serve /metrics on; overrides exporter.listen_address.
-    #[arg(long = "web.listen-address", global = true)]
-    listen_address: Option<String>,
-    #[arg(long = "log.level", global = true, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
-    log_level: String,
-    #[arg(long = "log.format", global = true, value_enum, default_value_t = LogFormat::Logfmt)]
-    log_format: LogFormat,
+    #[command(flatten)]
+    flags: CommonFlags,
     #[command(subcommand)]
     command: Option<Command>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Logfmt,
-    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -69,23 +52,20 @@ enum Command {
     },
 }
 
-fn init_logging(level: &str, format: LogFormat) {
-    smallfiles_cluster::logging::init(level, matches!(format, LogFormat::Json));
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.log_level, cli.log_format);
+    cli.flags.init_logging();
     match &cli.command {
         None => {
-            let config = Config::load(&cli.config_file)?;
-            serve(config, cli.listen_address.clone()).await
+            let config = Config::load(&cli.flags.config_file)?;
+            serve(config, cli.flags.listen_address.clone()).await
         }
         Some(Command::Demo { dir }) => {
             let files = demo::build(dir)
                 .with_context(|| format!("building the demo warehouse in {}", dir.display()))?;
             let listen = cli
+                .flags
                 .listen_address
                 .clone()
                 .unwrap_or_else(|| smallfiles_cluster::config::DEFAULT_EXPORTER_LISTEN.into());
@@ -95,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
             serve(config, None).await
         }
         Some(Command::Check) => {
-            let config = Config::load(&cli.config_file)?;
+            let config = Config::load(&cli.flags.config_file)?;
             check(&config).await
         }
         Some(Command::Scan {
@@ -103,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
             format,
             top,
         }) => {
-            let config = Config::load(&cli.config_file)?;
+            let config = Config::load(&cli.flags.config_file)?;
             scan(config, cluster.as_deref(), *format, *top).await
         }
     }

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use smallfiles_cluster::cli::CommonFlags;
 use smallfiles_merger::config::Settings;
 use smallfiles_merger::model::TaskState;
 use smallfiles_merger::service::Service;
@@ -17,27 +18,10 @@ use smallfiles_merger::validate::MetastoreCatalog;
     about = "Turns small-file alerts into merge tasks"
 )]
 struct Cli {
-    #[arg(
-        long = "config.file",
-        global = true,
-        default_value = "/etc/smallfiles/smallfiles.yml"
-    )]
-    config_file: PathBuf,
-    /// Overrides merger.listen_address.
-    #[arg(long = "web.listen-address", global = true)]
-    listen_address: Option<String>,
-    #[arg(long = "log.level", global = true, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
-    log_level: String,
-    #[arg(long = "log.format", global = true, value_enum, default_value_t = LogFormat::Logfmt)]
-    log_format: LogFormat,
+    #[command(flatten)]
+    flags: CommonFlags,
     #[command(subcommand)]
     command: Option<Command>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Logfmt,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -69,10 +53,10 @@ fn store_path(settings: &Settings) -> PathBuf {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    smallfiles_cluster::logging::init(&cli.log_level, matches!(cli.log_format, LogFormat::Json));
-    let settings = Settings::load(&cli.config_file)?;
+    cli.flags.init_logging();
+    let settings = Settings::load(&cli.flags.config_file)?;
     match cli.command {
-        None => serve(settings, cli.listen_address).await,
+        None => serve(settings, cli.flags.listen_address).await,
         Some(Command::Tasks { what }) => {
             let store = Store::open(&store_path(&settings)).with_context(|| {
                 "opening the task store (is the merger running? stop it, or use the API)"
