@@ -486,9 +486,7 @@ impl HiveEngine {
             let mut pending = Vec::new();
             for u in &units {
                 match compaction_state(&rs, &t.database, &t.name, u.as_deref(), &known) {
-                    Some(CompactionState::Done(s)) => {
-                        let _ = s;
-                    }
+                    Some(CompactionState::Done(_)) => {}
                     Some(CompactionState::Failed(s)) => {
                         return Ok(EngineOutcome::Failed {
                             category: "compaction",

@@ -217,7 +217,8 @@ impl HiveEngine {
         ctx: &RunContext<'_>,
     ) -> Result<(), Stop> {
         let u = &plan.units[i];
-        let store_err = |e: String| Stop::RollBack(e);
+        // A stage that cannot be recorded stops the merge: recovery would not know it.
+        let store_err = Stop::RollBack;
         if ctx.cancel.is_cancelled() {
             return Err(Stop::Cancelled);
         }
