@@ -36,6 +36,7 @@ pub fn router(svc: Svc) -> Router {
         .route("/api/v1/tasks/{id}", get(get_task))
         .route("/api/v1/tasks/{id}/cancel", post(cancel_task))
         .route("/api/v1/tasks/{id}/retry", post(retry_task))
+        .route("/api/v1/tasks/{id}/rollback", post(roll_back_task))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/dingtalk/{robot}", post(dingtalk_bridge))
         .route("/api/v1/notify/digest", post(send_digest))
@@ -431,6 +432,36 @@ async fn cancel_task(
         "cancel task",
         if result.is_ok() { "ok" } else { "refused" },
         json!({ "task_id": id }),
+    )
+    .await;
+    match result {
+        Ok(t) => Json(t).into_response(),
+        Err(Error::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("task {id} not found")),
+        Err(Error::Conflict(m)) => error(StatusCode::CONFLICT, m),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn roll_back_task(
+    State(svc): State<Svc>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
+    let who = match authorize(&svc, &headers, peer, Role::Operator, "roll back merges").await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let result = svc.roll_back(id, &who.name).await;
+    svc.audit(
+        &who.name,
+        &peer.to_string(),
+        "roll back task",
+        if result.is_ok() { "ok" } else { "refused" },
+        match &result {
+            Ok(_) => json!({ "task_id": id }),
+            Err(e) => json!({ "task_id": id, "error": e.to_string() }),
+        },
     )
     .await;
     match result {

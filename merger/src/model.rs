@@ -223,6 +223,10 @@ pub struct UnitProgress {
     /// there during the merge changes it, and the merge is rolled back.
     #[serde(default)]
     pub old_digest: Option<String>,
+    /// Digest of the merged copy when it was verified: a manual rollback is refused once
+    /// files were written into it.
+    #[serde(default)]
+    pub new_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

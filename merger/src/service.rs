@@ -262,6 +262,48 @@ impl Service {
         self.store.log(id, &format!("cancel requested by {by}"))
     }
 
+    /// Rolls a succeeded safe swap back within its rollback window (see
+    /// [`HiveEngine::revert`]); the task ends `rolled_back` with who asked.
+    pub async fn roll_back(&self, id: u64, by: &str) -> Result<Task> {
+        let task = self.store.get(id)?;
+        if task.state != TaskState::Succeeded
+            || task.dry_run
+            || task.resolved_strategy != Strategy::InsertOverwrite
+        {
+            return Err(Error::Conflict(format!(
+                "task {id} is not a succeeded insert_overwrite merge: only those are rolled back"
+            )));
+        }
+        if let Some(active) = self.store.active_task(&task.target.key())? {
+            return Err(Error::Conflict(format!(
+                "task {active} is active on the same target: roll back once it ended"
+            )));
+        }
+        match self.cluster_engine.revert(&task, &self.store).await {
+            Ok(done) => {
+                let reason = format!("rolled back by {by}: {done}");
+                let t = self.store.update(id, |t| {
+                    t.state = TaskState::RolledBack;
+                    t.reason = Some(reason.clone());
+                    t.log.push(LogLine {
+                        at: now_rfc3339(),
+                        message: reason.clone(),
+                    });
+                    Ok(())
+                })?;
+                self.announce(&t);
+                Ok(t)
+            }
+            Err(why) => {
+                self.store
+                    .log(id, &format!("rollback asked by {by} refused: {why}"))?;
+                Err(Error::Conflict(format!(
+                    "task {id} cannot be rolled back: {why}"
+                )))
+            }
+        }
+    }
+
     pub async fn retry(&self, id: u64, by: &str) -> Result<Submitted> {
         let task = self.store.get(id)?;
         if !matches!(

@@ -376,7 +376,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     assert_eq!(data_files(&old_text), 50);
     let before_text = lab.fingerprint("events_text", text_f1).await;
     let id = lab.api.submit("lab", "sales", "events_text", text_p1).await;
-    assert_merged(
+    let merged_text = assert_merged(
         &mut lab,
         id,
         "events_text",
@@ -427,6 +427,35 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     )
     .await;
 
+    if !full {
+        // Rolled back by hand within the window: the partition reads its old directory again;
+        // the merged copy is what the window then removes.
+        let (status, t) = lab
+            .api
+            .post(&format!("/api/v1/tasks/{id}/rollback"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{t}");
+        assert_eq!(t["state"], "rolled_back", "{t:#}");
+        assert!(t["reason"].as_str().unwrap().contains("rolled back by ops"));
+        assert_eq!(lab.location("events_text", text_p1), old_text);
+        assert_eq!(data_files(&old_text), 50);
+        assert_eq!(lab.fingerprint("events_text", text_f1).await, before_text);
+        assert!(
+            lab.impala
+                .statements()
+                .iter()
+                .filter(|s| s.contains("`hr`=1"))
+                .count()
+                >= 2
+        );
+        // Once is all: the task is no longer a succeeded merge.
+        let (status, _) = lab
+            .api
+            .post(&format!("/api/v1/tasks/{id}/rollback"), json!({}))
+            .await;
+        assert_eq!(status, 409);
+    }
+
     // After the rollback window the merger removes the replaced directories.
     let t = lab
         .api
@@ -434,7 +463,12 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
             log_text(t).contains("removed the replaced directory")
         })
         .await;
-    assert!(!exists(&old_text), "{t:#}");
+    if full {
+        assert!(!exists(&old_text), "{t:#}");
+    } else {
+        assert!(!exists(&merged_text), "{t:#}");
+        assert_eq!(data_files(&old_text), 50, "the data stays");
+    }
     lab.api
         .wait_task(pq_id, "removed its old directory", WAIT, |t| {
             log_text(t).contains("removed the replaced directory")

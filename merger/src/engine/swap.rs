@@ -13,7 +13,7 @@
 
 use smallfiles_cluster::metastore::TableRecord;
 
-use super::hive::{count_files, lookup_error, same_location, summarize, ClusterEngine, HiveEngine};
+use super::hive::{lookup_error, same_location, summarize, ClusterEngine, HiveEngine};
 use super::sql::{Journal, SqlSession};
 use super::{EngineOutcome, Recovery, RunContext};
 use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
@@ -114,6 +114,7 @@ impl HiveEngine {
                     files_after: None,
                     bytes_after: None,
                     old_digest: Some(old.digest),
+                    new_digest: None,
                 });
             }
             let plan = swap_plan(task.id, &resolved.table, &units, &c.plan_settings(dialect))
@@ -252,9 +253,10 @@ impl HiveEngine {
                 "verification failed: the merged copy has {copy}, the data {source}"
             )));
         }
-        let (files, bytes) = count_files(&c.fs, &u.new_location)
+        let merged = summarize(&c.fs, &u.new_location)
             .await
             .map_err(|e| Stop::RollBack(format!("listing the merged copy: {e}")))?;
+        let (files, bytes) = (merged.files, merged.bytes);
         if source.rows > 0 && files == 0 {
             return Err(Stop::RollBack(format!(
                 "verification failed: {} holds no data files",
@@ -267,6 +269,7 @@ impl HiveEngine {
         set_stage(journal, i, SwapStage::Verified, |p| {
             p.files_after = Some(files);
             p.bytes_after = Some(bytes);
+            p.new_digest = Some(merged.digest);
         })
         .map_err(store_err)?;
         if ctx.cancel.is_cancelled() {
@@ -611,4 +614,97 @@ impl HiveEngine {
 
 fn is_external(t: &TableRecord) -> bool {
     t.table_type == "EXTERNAL_TABLE" || t.params.external
+}
+
+impl HiveEngine {
+    /// Puts a finished safe swap back within its rollback window: every merged unit is switched
+    /// back to its old directory, which then stays, and the merged copy is kept for the window
+    /// and removed afterwards. Refused, before anything changes, when a unit no longer points
+    /// at its merged copy, when its old directory is gone, or when files were written into
+    /// either since the merge (rolling back would hide them).
+    pub async fn revert(&self, task: &Task, store: &Store) -> Result<String, String> {
+        let journal = Journal::new(store, task.id);
+        let p = task.swap.clone().ok_or(
+            "the task has no record of a safe swap: only insert_overwrite merges are rolled back",
+        )?;
+        let c = self.cluster(task)?;
+        let mut units = Vec::new();
+        for (i, (u, state)) in p.plan.units.iter().zip(&p.units).enumerate() {
+            if state.stage != SwapStage::Finished {
+                continue;
+            }
+            let label = u.partition.as_deref().unwrap_or("the table");
+            let now = self.current_location(task, u.partition.as_deref()).await?;
+            if !now
+                .as_deref()
+                .is_some_and(|l| same_location(&c.fs, l, &u.new_location))
+            {
+                return Err(format!(
+                    "{label} no longer points at the merged copy {} (now {})",
+                    u.new_location,
+                    now.unwrap_or_default()
+                ));
+            }
+            let old = summarize(&c.fs, &u.old_location).await.map_err(|e| {
+                format!(
+                    "the old directory {} cannot be read (removed after the rollback window?): {e}",
+                    u.old_location
+                )
+            })?;
+            if state.old_digest.as_deref() != Some(old.digest.as_str()) {
+                return Err(format!(
+                    "the files in the old directory {} changed since the merge",
+                    u.old_location
+                ));
+            }
+            let merged = summarize(&c.fs, &u.new_location)
+                .await
+                .map_err(|e| format!("listing {}: {e}", u.new_location))?;
+            if state.new_digest.as_deref() != Some(merged.digest.as_str()) {
+                return Err(format!(
+                    "files were written into the merged copy {} since the merge: rolling back would hide them",
+                    u.new_location
+                ));
+            }
+            units.push(i);
+        }
+        if units.is_empty() {
+            return Err("no merged partition is left to roll back".into());
+        }
+        let (mut session, _) = self.session(c, &journal).await?;
+        let mut refresh = Vec::new();
+        let mut done = Vec::new();
+        for &i in &units {
+            let u = &p.plan.units[i];
+            if let Err(e) = journal.run(session.as_mut(), &u.switch_back).await {
+                session.close().await;
+                let before = if done.is_empty() {
+                    String::new()
+                } else {
+                    format!(" after rolling back {}", done.join(", "))
+                };
+                return Err(format!("switching back failed{before}: {e}"));
+            }
+            if journal.run(session.as_mut(), &u.analyze).await.is_err() {
+                journal.note("warning: statistics not refreshed; run the ANALYZE above by hand");
+            }
+            set_stage(&journal, i, SwapStage::RolledBack, |_| {})?;
+            for (id, d) in self.retired.all().map_err(|e| e.to_string())? {
+                if d.task == task.id && same_location(&c.fs, &d.location, &u.old_location) {
+                    self.retired.remove(id).map_err(|e| e.to_string())?;
+                }
+            }
+            self.retire(c, task, u.partition.as_deref(), &u.new_location, &journal);
+            refresh.push(u.refresh.clone());
+            done.push(u.partition.clone().unwrap_or_else(|| "the table".into()));
+        }
+        session.close().await;
+        if p.plan.impala_refresh {
+            self.refresh(c, &refresh, &journal).await;
+        }
+        Ok(format!(
+            "{} read their old directories again; the merged copies are kept for the rollback window",
+            done.join(", ")
+        ))
+    }
 }

@@ -375,3 +375,40 @@ async fn a_file_dropped_into_the_old_directory_before_recovery_rolls_back() {
         .exists());
     assert_eq!(std::fs::read_dir(&s.old).unwrap().count(), 51);
 }
+
+#[tokio::test]
+async fn a_finished_merge_is_rolled_back_by_hand_unless_written_to_since() {
+    let s = setup();
+    let old_loc = location(&s);
+    let t = task(&s.store);
+    assert!(matches!(run(&s, &t).await, EngineOutcome::Succeeded { .. }));
+    let new_loc = location(&s);
+    assert_ne!(new_loc, old_loc);
+    let merged = path(&new_loc);
+
+    // A file written into the merged copy since: refused, nothing changed.
+    std::fs::write(merged.join("000001_0"), "appended").unwrap();
+    let done = s.store.get(t.id).unwrap();
+    let err = s.engine.revert(&done, &s.store).await.unwrap_err();
+    assert!(err.contains("written into the merged copy"), "{err}");
+    assert_eq!(location(&s), new_loc);
+    std::fs::remove_file(merged.join("000001_0")).unwrap();
+
+    let summary = s.engine.revert(&done, &s.store).await.unwrap();
+    assert!(
+        summary.contains("read their old directories again"),
+        "{summary}"
+    );
+    assert_eq!(location(&s), old_loc);
+    let retired = s.engine.retired.all().unwrap();
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    assert_eq!(
+        retired[0].1.location, new_loc,
+        "the merged copy awaits removal, not the data"
+    );
+    let stage = s.store.get(t.id).unwrap().swap.unwrap().units[0].stage;
+    assert_eq!(stage, SwapStage::RolledBack);
+    // Rolled back already: nothing left.
+    let again = s.store.get(t.id).unwrap();
+    assert!(s.engine.revert(&again, &s.store).await.is_err());
+}
