@@ -296,8 +296,7 @@ async fn get_task(
     }
     match svc.store.get(id) {
         Ok(t) => Json(t).into_response(),
-        Err(Error::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("task {id} not found")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => task_error(id, e),
     }
 }
 
@@ -436,9 +435,16 @@ async fn cancel_task(
     .await;
     match result {
         Ok(t) => Json(t).into_response(),
-        Err(Error::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("task {id} not found")),
-        Err(Error::Conflict(m)) => error(StatusCode::CONFLICT, m),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => task_error(id, e),
+    }
+}
+
+/// The answer for an error about task `id`: 404, 409 with the reason, or 500.
+fn task_error(id: u64, e: Error) -> Response {
+    match e {
+        Error::NotFound(_) => error(StatusCode::NOT_FOUND, format!("task {id} not found")),
+        Error::Conflict(m) => error(StatusCode::CONFLICT, m),
+        e => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
@@ -466,9 +472,7 @@ async fn roll_back_task(
     .await;
     match result {
         Ok(t) => Json(t).into_response(),
-        Err(Error::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("task {id} not found")),
-        Err(Error::Conflict(m)) => error(StatusCode::CONFLICT, m),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => task_error(id, e),
     }
 }
 
@@ -502,9 +506,7 @@ async fn retry_task(
         )
             .into_response(),
         Ok(s) => (StatusCode::CONFLICT, Json(submitted_json(&s).1)).into_response(),
-        Err(Error::NotFound(_)) => error(StatusCode::NOT_FOUND, format!("task {id} not found")),
-        Err(Error::Conflict(m)) => error(StatusCode::CONFLICT, m),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => task_error(id, e),
     }
 }
 
