@@ -51,6 +51,16 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// The authorized caller, or returns the answer that refused them (as `?` would).
+macro_rules! caller {
+    ($svc:expr, $headers:expr, $peer:expr, $role:expr, $action:expr) => {
+        match authorize(&$svc, &$headers, $peer, $role, $action).await {
+            Ok(who) => who,
+            Err(refused) => return refused,
+        }
+    };
+}
+
 /// Checks the caller's token and role; failures are answered and audited.
 async fn authorize(
     svc: &Service,
@@ -125,10 +135,7 @@ async fn alertmanager(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Trigger, "post alerts").await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = caller!(svc, headers, peer, Role::Trigger, "post alerts");
     let body = match body_or_error(body) {
         Ok(b) => b,
         Err(r) => {
@@ -249,9 +256,7 @@ async fn list_tasks(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&svc, &headers, peer, Role::Viewer, "list tasks").await {
-        return r;
-    }
+    caller!(svc, headers, peer, Role::Viewer, "list tasks");
     let state = match q.state.as_deref().map(|s| TaskState::parse(s).ok_or(s)) {
         Some(Err(s)) => return error(StatusCode::BAD_REQUEST, format!("unknown state {s:?}")),
         Some(Ok(s)) => Some(s),
@@ -291,9 +296,7 @@ async fn get_task(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    if let Err(r) = authorize(&svc, &headers, peer, Role::Viewer, "read tasks").await {
-        return r;
-    }
+    caller!(svc, headers, peer, Role::Viewer, "read tasks");
     match svc.store.get(id) {
         Ok(t) => Json(t).into_response(),
         Err(e) => task_error(id, e),
@@ -320,10 +323,7 @@ async fn create_tasks(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Operator, "create tasks").await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = caller!(svc, headers, peer, Role::Operator, "create tasks");
     let body = match body_or_error(body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -420,10 +420,7 @@ async fn cancel_task(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Operator, "cancel tasks").await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = caller!(svc, headers, peer, Role::Operator, "cancel tasks");
     let result = svc.cancel(id, &who.name);
     svc.audit(
         &who.name,
@@ -454,10 +451,7 @@ async fn roll_back_task(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Operator, "roll back merges").await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = caller!(svc, headers, peer, Role::Operator, "roll back merges");
     let result = svc.roll_back(id, &who.name).await;
     svc.audit(
         &who.name,
@@ -482,10 +476,7 @@ async fn retry_task(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Operator, "retry tasks").await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = caller!(svc, headers, peer, Role::Operator, "retry tasks");
     let result = svc.retry(id, &who.name).await;
     let (outcome, detail) = match &result {
         Ok(s) => submitted_json(s),
@@ -522,9 +513,7 @@ async fn audit(
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&svc, &headers, peer, Role::Operator, "read the audit log").await {
-        return r;
-    }
+    caller!(svc, headers, peer, Role::Operator, "read the audit log");
     // Entries of requests already answered may still be in the group commit's queue.
     if let Err(e) = svc.flush_audit().await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
@@ -563,18 +552,13 @@ async fn dingtalk_bridge(
     Path(robot): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let who = match authorize(
-        &svc,
-        &headers,
+    let who = caller!(
+        svc,
+        headers,
         peer,
         Role::Trigger,
-        "forward alerts to DingTalk",
-    )
-    .await
-    {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+        "forward alerts to DingTalk"
+    );
     let Some(notifier) = svc.notifier.as_ref().filter(|n| n.has_robot(&robot)) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -628,10 +612,7 @@ async fn send_digest(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let who = match authorize(&svc, &headers, peer, Role::Operator, "send the digest").await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = caller!(svc, headers, peer, Role::Operator, "send the digest");
     let Some(notifier) = &svc.notifier else {
         return error(
             StatusCode::NOT_FOUND,
