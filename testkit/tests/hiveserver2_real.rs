@@ -1,6 +1,6 @@
 //! The HiveServer2 client against a real server: Spark's Thrift Server (PyPI `pyspark`) with its
 //! metastore in the local MariaDB, through each transport — binary without SASL, binary with
-//! SASL PLAIN (also over TLS), HTTP. Started by `testkit/hs2/start.sh`; skipped (with a message) where pyspark
+//! SASL PLAIN (also over TLS), HTTP (also HTTPS). Started by `testkit/hs2/start.sh`; skipped (with a message) where pyspark
 //! or the JDBC driver is not installed. Slow (a JVM per transport): its own test target.
 
 use std::collections::BTreeMap;
@@ -135,6 +135,16 @@ async fn spark_thrift_server_over_every_transport() {
             cfg.tls = true;
             cfg.ca_file = Some(cert.ca.clone());
             exercise(cfg, "t_tls").await;
+        }
+        if transport == "http" {
+            // HTTPS, as behind Knox or with hive.server2.use.SSL in HTTP mode.
+            let tls = start_tls(format!("127.0.0.1:{port}").parse().unwrap(), &cert).await;
+            let mut cfg = config(
+                format!("https://localhost:{}/cliservice", tls.port()),
+                Auth::Plain,
+            );
+            cfg.ca_file = Some(cert.ca.clone());
+            exercise(cfg, "t_https").await;
         }
     }
 }
