@@ -239,6 +239,12 @@ impl Service {
                 task.state.as_str()
             )));
         }
+        if task.state == TaskState::Interrupted && task.swap.is_some() {
+            // Only recovery knows how to leave the table consistent from here.
+            return Err(Error::Conflict(format!(
+                "task {id} stopped half-way through a swap: recovery settles it (retried every minute); cancel does not"
+            )));
+        }
         if task.state.is_queued() || task.state == TaskState::Interrupted {
             return self.store.update(id, |t| {
                 t.state = TaskState::Cancelled;
@@ -351,7 +357,18 @@ impl Service {
             {
                 continue;
             }
-            if task.state != TaskState::Interrupted {
+            // Read again: a task that ended since the list was read (and left the running
+            // map) must not be taken for a crashed one.
+            let task = self.store.get(task.id)?;
+            if !matches!(
+                task.state,
+                TaskState::Running | TaskState::Verifying | TaskState::Interrupted
+            ) {
+                continue;
+            }
+            let task = if task.state == TaskState::Interrupted {
+                task
+            } else {
                 self.store.transition(
                     task.id,
                     TaskState::Interrupted,
@@ -359,9 +376,8 @@ impl Service {
                         "the merger stopped while the task was {}",
                         task.state.as_str()
                     ),
-                )?;
-            }
-            let task = self.store.get(task.id)?;
+                )?
+            };
             let recovery = self.engine_for(&task).recover(&task, &self.store).await;
             let (state, reason, category, counts) = match recovery {
                 Recovery::Fail(r) => (TaskState::Failed, r, Some("interrupted"), None),
