@@ -197,6 +197,26 @@ pub struct MergeConfig {
     pub compaction_poll_interval: HumanDuration,
 }
 
+impl Default for MergeConfig {
+    fn default() -> Self {
+        MergeConfig {
+            queue: None,
+            target_file_size: default_target_file_size(),
+            engine_settings: Default::default(),
+            rollback_retention: default_rollback_retention(),
+            dialect: None,
+            compaction_poll_interval: default_compaction_poll(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The `merge` section, or its defaults where there is none.
+    pub fn merge_settings(&self) -> MergeConfig {
+        self.merge.clone().unwrap_or_default()
+    }
+}
+
 fn default_compaction_poll() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
 }

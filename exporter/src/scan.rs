@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use smallfiles_cluster::config::{ClusterConfig, Defaults, EffectiveSettings};
-use smallfiles_cluster::hdfs::{
-    ClusterFs, FileSystem, LocalFs, Location, RequestCounters, RequestLimiter, WebHdfs,
-};
+use smallfiles_cluster::hdfs::{ClusterFs, FileSystem, Location, RequestCounters};
 use smallfiles_cluster::metastore::{Metastore, MetastoreSource, PartitionRecord, TableRecord};
 use smallfiles_cluster::{Error as ClusterError, HdfsErrorKind};
 
@@ -115,14 +113,7 @@ impl ClusterScanner {
     ) -> crate::Result<ClusterScanner> {
         let settings = config.effective(defaults);
         let requests = Arc::new(RequestCounters::default());
-        let limiter = Arc::new(RequestLimiter::new(
-            settings.max_concurrent_requests,
-            settings.max_requests_per_second,
-        ));
-        let webhdfs = match &config.hdfs {
-            Some(h) => Some(Arc::new(WebHdfs::new(h, limiter, requests.clone())?)),
-            None => None,
-        };
+        let fs = ClusterFs::for_cluster(config, &settings, requests.clone())?;
         let metastore = match &config.metastore {
             Some(m) => Some((Metastore::from_config(m)?, Metastore::page_size(m))),
             None => None,
@@ -133,10 +124,7 @@ impl ClusterScanner {
             config: config.clone(),
             top_partitions,
             metastore,
-            fs: ClusterFs {
-                webhdfs,
-                local: LocalFs,
-            },
+            fs,
             requests,
         })
     }

@@ -529,8 +529,11 @@ async fn audit(
 
 async fn metrics(State(svc): State<Svc>) -> Response {
     let states = svc.store.state_counts().unwrap_or_default();
-    let mut page = svc.metrics.render(&states, svc.oldest_queued_seconds());
-    svc.render_retention_metrics(&mut page);
+    let mut page = svc.metrics.render(
+        &states,
+        svc.oldest_queued_seconds(),
+        &svc.retired_per_cluster(),
+    );
     if let Some(n) = &svc.notifier {
         n.render_metrics(&mut page);
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use smallfiles_cluster::config::{
-    ByteSize, ClusterConfig, Config, HumanDuration, IgnoredSection, Secret,
+    ByteSize, ClusterConfig, Config, Defaults, HumanDuration, IgnoredSection, Secret,
 };
 
 use crate::auth::Role;
@@ -137,6 +137,8 @@ struct MergerView {
 pub struct Settings {
     pub merger: MergerConfig,
     pub clusters: Vec<ClusterConfig>,
+    /// The shared `defaults` (request limits of the clusters' NameNodes).
+    pub defaults: Defaults,
     pub windows: Windows,
     pub tokens: Vec<(String, Secret, Role)>,
     pub notify: Option<crate::notify::NotifyConfig>,
@@ -153,22 +155,11 @@ impl Settings {
     pub fn parse_unresolved(
         text: &str,
     ) -> std::result::Result<(MergerConfig, Vec<ClusterConfig>, Windows), String> {
-        Settings::parse_sections(text).map(|(m, c, w, _)| (m, c, w))
+        Settings::parse_sections(text).map(|s| (s.merger, s.clusters, s.windows))
     }
 
-    /// The merger's and the notifications' sections, validated.
-    #[allow(clippy::type_complexity)]
-    fn parse_sections(
-        text: &str,
-    ) -> std::result::Result<
-        (
-            MergerConfig,
-            Vec<ClusterConfig>,
-            Windows,
-            Option<crate::notify::NotifyConfig>,
-        ),
-        String,
-    > {
+    /// The merger's and the notifications' sections, validated; tokens not yet read.
+    fn parse_sections(text: &str) -> std::result::Result<Settings, String> {
         let shared = Config::parse(text)?;
         let view: MergerView = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
         let merger = view.merger.ok_or("the file has no `merger` section")?;
@@ -180,13 +171,19 @@ impl Settings {
         if let Some(n) = &view.notify {
             n.validate()?;
         }
-        Ok((merger, shared.clusters, windows, view.notify))
+        Ok(Settings {
+            merger,
+            clusters: shared.clusters,
+            defaults: shared.defaults,
+            windows,
+            tokens: Vec::new(),
+            notify: view.notify,
+        })
     }
 
     pub fn parse(text: &str) -> std::result::Result<Settings, String> {
-        let (merger, clusters, windows, notify) = Settings::parse_sections(text)?;
-        let mut tokens = Vec::new();
-        for t in &merger.auth.tokens {
+        let mut settings = Settings::parse_sections(text)?;
+        for t in &settings.merger.auth.tokens {
             if t.token_file.is_some() == t.token_env.is_some() {
                 return Err(format!(
                     "merger.auth.tokens {:?}: give exactly one of token_file, token_env",
@@ -197,15 +194,9 @@ impl Settings {
                 .map_err(|e| format!("merger.auth.tokens {:?}: {e}", t.name))?
                 .filter(|s| !s.expose().is_empty())
                 .ok_or_else(|| format!("merger.auth.tokens {:?}: the token is empty", t.name))?;
-            tokens.push((t.name.clone(), secret, t.role));
+            settings.tokens.push((t.name.clone(), secret, t.role));
         }
-        Ok(Settings {
-            merger,
-            clusters,
-            windows,
-            tokens,
-            notify,
-        })
+        Ok(settings)
     }
 
     pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {

@@ -102,7 +102,13 @@ impl Metrics {
         c.bytes_rewritten.entry(cluster.into()).or_default();
     }
 
-    pub fn render(&self, states: &[(TaskState, u64)], oldest_queued_seconds: f64) -> String {
+    /// The page; `retired` counts the directories in their rollback window per cluster.
+    pub fn render(
+        &self,
+        states: &[(TaskState, u64)],
+        oldest_queued_seconds: f64,
+        retired: &BTreeMap<String, u64>,
+    ) -> String {
         let c = self.c.lock().unwrap_or_else(|e| e.into_inner());
         let mut o = String::new();
         let fam = |o: &mut String, name: &str, kind: &str, help: &str| {
@@ -223,6 +229,19 @@ impl Metrics {
             o,
             "smallfiles_merge_queue_oldest_seconds {oldest_queued_seconds}"
         );
+        fam(
+            &mut o,
+            "smallfiles_merge_retired_directories",
+            "gauge",
+            "Directories replaced by merges, kept for the rollback window and not yet removed.",
+        );
+        for (cluster, n) in retired {
+            let _ = writeln!(
+                o,
+                "smallfiles_merge_retired_directories{{cluster=\"{}\"}} {n}",
+                esc(cluster)
+            );
+        }
         fam(
             &mut o,
             "smallfiles_build_info",

@@ -19,6 +19,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// `merge.dialect` of a cluster; `None`: ask the server.
+    pub fn configured(c: &smallfiles_cluster::config::ClusterConfig) -> Option<Dialect> {
+        match c.merge.as_ref()?.dialect.as_deref()? {
+            "hive" => Some(Dialect::Hive),
+            "spark" => Some(Dialect::Spark),
+            _ => None,
+        }
+    }
+
     /// From the server's GetInfo(CLI_DBMS_NAME).
     pub fn from_server_name(name: &str) -> Dialect {
         if name.to_ascii_lowercase().contains("spark") {
@@ -55,19 +64,12 @@ impl Default for PlanSettings {
 
 impl PlanSettings {
     pub fn for_cluster(c: &smallfiles_cluster::config::ClusterConfig, dialect: Dialect) -> Self {
-        let merge = c.merge.as_ref();
+        let merge = c.merge_settings();
         PlanSettings {
-            target_file_size: merge.map(|m| m.target_file_size.0).unwrap_or(256 << 20),
-            queue: merge.and_then(|m| m.queue.clone()),
+            target_file_size: merge.target_file_size.0,
+            queue: merge.queue,
             dialect,
-            engine_settings: merge
-                .map(|m| {
-                    m.engine_settings
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            engine_settings: merge.engine_settings.into_iter().collect(),
             impala_refresh: c.impala.is_some(),
         }
     }

@@ -80,6 +80,7 @@ impl Service {
         };
         let cluster_engine = Arc::new(HiveEngine::new(
             &settings.clusters,
+            &settings.defaults,
             catalog.clone(),
             &store,
         )?);
@@ -104,13 +105,7 @@ impl Service {
     /// `merge.dialect: spark`; the engine asks the server and plans again before it runs).
     fn plan_settings(&self, cluster: &str) -> PlanSettings {
         match self.settings.cluster(cluster) {
-            Some(c) => {
-                let dialect = match c.merge.as_ref().and_then(|m| m.dialect.as_deref()) {
-                    Some("spark") => Dialect::Spark,
-                    _ => Dialect::Hive,
-                };
-                PlanSettings::for_cluster(c, dialect)
-            }
+            Some(c) => PlanSettings::for_cluster(c, Dialect::configured(c).unwrap_or_default()),
             None => PlanSettings::default(),
         }
     }
@@ -594,30 +589,20 @@ impl Service {
         });
     }
 
-    /// `smallfiles_merge_retired_directories`: replaced directories still in their rollback
-    /// window, per cluster.
-    pub fn render_retention_metrics(&self, page: &mut String) {
-        use std::fmt::Write;
-        let mut per_cluster: std::collections::BTreeMap<&str, u64> = self
+    /// Replaced directories still in their rollback window, per configured cluster.
+    pub fn retired_per_cluster(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut per_cluster: std::collections::BTreeMap<String, u64> = self
             .settings
             .clusters
             .iter()
-            .map(|c| (c.name.as_str(), 0))
+            .map(|c| (c.name.clone(), 0))
             .collect();
-        let entries = self.cluster_engine.retired.all().unwrap_or_default();
-        for (_, d) in &entries {
-            if let Some(n) = per_cluster.get_mut(d.target.cluster.as_str()) {
+        for (_, d) in self.cluster_engine.retired.all().unwrap_or_default() {
+            if let Some(n) = per_cluster.get_mut(&d.target.cluster) {
                 *n += 1;
             }
         }
-        let _ = writeln!(page, "# HELP smallfiles_merge_retired_directories Directories replaced by merges, kept for the rollback window and not yet removed.\n# TYPE smallfiles_merge_retired_directories gauge");
-        for (cluster, n) in per_cluster {
-            let _ = writeln!(
-                page,
-                "smallfiles_merge_retired_directories{{cluster=\"{}\"}} {n}",
-                cluster.replace('\\', "\\\\").replace('"', "\\\"")
-            );
-        }
+        per_cluster
     }
 
     pub fn oldest_queued_seconds(&self) -> f64 {

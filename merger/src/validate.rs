@@ -16,6 +16,17 @@ pub struct Resolved {
     pub one_partition: bool,
 }
 
+impl Resolved {
+    /// Where the target's data is now: the named partition's location, or the table's.
+    pub fn location(&self) -> Option<&str> {
+        if self.one_partition {
+            self.partitions.first()?.location.as_deref()
+        } else {
+            self.table.data_location()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum LookupError {
     /// The target is wrong: answer and audit, never queue.

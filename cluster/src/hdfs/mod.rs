@@ -132,6 +132,29 @@ pub struct ClusterFs {
 }
 
 impl ClusterFs {
+    /// The file systems of a configured cluster, WebHDFS held to the cluster's request limits
+    /// and counted in `counters`.
+    pub fn for_cluster(
+        config: &crate::config::ClusterConfig,
+        limits: &crate::config::EffectiveSettings,
+        counters: Arc<RequestCounters>,
+    ) -> Result<ClusterFs> {
+        let webhdfs = match &config.hdfs {
+            Some(h) => {
+                let limiter = Arc::new(RequestLimiter::new(
+                    limits.max_concurrent_requests,
+                    limits.max_requests_per_second,
+                ));
+                Some(Arc::new(WebHdfs::new(h, limiter, counters)?))
+            }
+            None => None,
+        };
+        Ok(ClusterFs {
+            webhdfs,
+            local: LocalFs,
+        })
+    }
+
     pub fn location(&self, raw: &str) -> Location {
         Location::parse(raw, self.webhdfs.is_some())
     }

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use smallfiles_cluster::config::ClusterConfig;
-use smallfiles_cluster::hdfs::{
-    ClusterFs, FileKind, LocalFs, RequestCounters, RequestLimiter, WebHdfs,
-};
+use smallfiles_cluster::config::{ClusterConfig, Defaults};
+use smallfiles_cluster::hdfs::{ClusterFs, FileKind, RequestCounters};
 use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
 
 use super::retention::{Retired, RetiredDir};
@@ -35,49 +33,23 @@ pub struct ClusterEngine {
 }
 
 impl ClusterEngine {
-    pub fn from_config(c: &ClusterConfig) -> crate::Result<ClusterEngine> {
-        let webhdfs = match &c.hdfs {
-            Some(h) => Some(Arc::new(WebHdfs::new(
-                h,
-                Arc::new(RequestLimiter::new(16, 200)),
-                Arc::new(RequestCounters::default()),
-            )?)),
-            None => None,
+    pub fn from_config(c: &ClusterConfig, defaults: &Defaults) -> crate::Result<ClusterEngine> {
+        let connector = |ep: &smallfiles_cluster::config::Hs2EndpointConfig| {
+            ep.client_config(Default::default())
+                .map(|config| Arc::new(Hs2Connector { config }) as Arc<dyn Connector>)
         };
-        let connector = |ep: &smallfiles_cluster::config::Hs2EndpointConfig,
-                         settings: std::collections::BTreeMap<String, String>|
-         -> crate::Result<Arc<dyn Connector>> {
-            Ok(Arc::new(Hs2Connector {
-                config: ep.client_config(settings)?,
-            }))
-        };
-        let merge = c.merge.as_ref();
+        let merge = c.merge_settings();
         Ok(ClusterEngine {
-            hs2: c
-                .hiveserver2
-                .as_ref()
-                .map(|ep| connector(ep, Default::default()))
-                .transpose()?,
-            impala: c
-                .impala
-                .as_ref()
-                .map(|ep| connector(ep, Default::default()))
-                .transpose()?,
-            fs: ClusterFs {
-                webhdfs,
-                local: LocalFs,
-            },
-            dialect: match merge.and_then(|m| m.dialect.as_deref()) {
-                Some("hive") => Some(Dialect::Hive),
-                Some("spark") => Some(Dialect::Spark),
-                _ => None,
-            },
-            retention: merge
-                .map(|m| m.rollback_retention.0)
-                .unwrap_or(Duration::from_secs(72 * 3600)),
-            compaction_poll: merge
-                .map(|m| m.compaction_poll_interval.0)
-                .unwrap_or(Duration::from_secs(30)),
+            hs2: c.hiveserver2.as_ref().map(connector).transpose()?,
+            impala: c.impala.as_ref().map(connector).transpose()?,
+            fs: ClusterFs::for_cluster(
+                c,
+                &c.effective(defaults),
+                Arc::new(RequestCounters::default()),
+            )?,
+            dialect: Dialect::configured(c),
+            retention: merge.rollback_retention.0,
+            compaction_poll: merge.compaction_poll_interval.0,
             config: c.clone(),
         })
     }
@@ -180,12 +152,13 @@ pub(super) fn lookup_error(e: LookupError) -> String {
 impl HiveEngine {
     pub fn new(
         clusters: &[ClusterConfig],
+        defaults: &Defaults,
         catalog: Arc<dyn Catalog>,
         store: &Store,
     ) -> crate::Result<HiveEngine> {
         let mut map = HashMap::new();
         for c in clusters {
-            map.insert(c.name.clone(), ClusterEngine::from_config(c)?);
+            map.insert(c.name.clone(), ClusterEngine::from_config(c, defaults)?);
         }
         Ok(HiveEngine {
             clusters: map,
@@ -221,13 +194,7 @@ impl HiveEngine {
         let dialect = c
             .dialect
             .unwrap_or_else(|| Dialect::from_server_name(&server));
-        journal.note(format!(
-            "connected to {server} ({} dialect)",
-            match dialect {
-                Dialect::Hive => "Hive",
-                Dialect::Spark => "Spark",
-            }
-        ));
+        journal.note(format!("connected to {server} ({dialect:?} dialect)"));
         Ok((session, dialect))
     }
 
@@ -307,10 +274,7 @@ impl HiveEngine {
                 continue;
             };
             let current = match self.catalog.resolve(&dir.target).await {
-                Ok(r) => match r.partitions.first() {
-                    Some(p) if dir.target.partition.is_some() => p.location.clone(),
-                    _ => r.table.data_location().map(str::to_string),
-                },
+                Ok(r) => r.location().map(str::to_string),
                 Err(LookupError::Rejected(_)) => None,
                 Err(LookupError::Unavailable(e)) => {
                     tracing::warn!(error = %e, "metastore unavailable; removal of retired directories postponed");

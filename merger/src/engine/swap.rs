@@ -473,10 +473,7 @@ impl HiveEngine {
             ..task.target.clone()
         };
         let r = self.resolve(&target).await?;
-        Ok(match partition {
-            Some(_) => r.partitions.first().and_then(|p| p.location.clone()),
-            None => r.table.data_location().map(str::to_string),
-        })
+        Ok(r.location().map(str::to_string))
     }
 
     pub(super) async fn recover_swap(&self, task: &Task, store: &Store) -> Recovery {
