@@ -7,12 +7,10 @@
 //! Half the partitions are text, half Parquet; every partition gets `files` small files. Needs
 //! pyspark, Java and the JDBC drivers (as `.ci/run` installs them).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::Value;
-use smallfiles_cluster::hiveserver2::{Auth, Hs2Config};
 use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::process::{free_port, Running};
 use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
@@ -72,18 +70,7 @@ fn main() {
                 port: hs2_port,
             },
         );
-        let mut sql = spark::open(&Hs2Config {
-            url: format!("hive2://127.0.0.1:{hs2_port}"),
-            auth: Auth::NoSasl,
-            user: "bench".into(),
-            password: None,
-            connect_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(600),
-            settings: BTreeMap::new(),
-            tls: false,
-            ca_file: None,
-        })
-        .await;
+        let mut sql = spark::open(&spark::nosasl_config(hs2_port)).await;
         let t0 = Instant::now();
         for s in [
             "CREATE DATABASE bench",

@@ -125,11 +125,7 @@ clusters:
     }
 
     fn kill9(&mut self) {
-        let mut m = self.merger.take().unwrap();
-        // SIGKILL: no shutdown code runs.
-        m.child.kill().unwrap();
-        m.child.wait().unwrap();
-        std::mem::forget(m);
+        self.merger.take().expect("a running merger").kill9();
     }
 
     fn url(&self, path: &str) -> String {

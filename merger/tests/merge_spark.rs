@@ -5,12 +5,11 @@
 //! that changes a partition during its merge; kill -9 between "written" and "switched" and
 //! after "switched" proves recovery both ways. Slow (a JVM per metastore): its own target.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config, Session};
+use smallfiles_cluster::hiveserver2::{Cell, Session};
 use smallfiles_testkit::hs2_server::{self, Table};
 use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::process::{free_port, Running};
@@ -51,20 +50,6 @@ impl Drop for Lab {
     }
 }
 
-fn hs2_config(port: u16) -> Hs2Config {
-    Hs2Config {
-        url: format!("hive2://127.0.0.1:{port}"),
-        auth: Auth::NoSasl,
-        user: "tester".into(),
-        password: None,
-        connect_timeout: Duration::from_secs(5),
-        statement_timeout: Duration::from_secs(300),
-        settings: BTreeMap::new(),
-        tls: false,
-        ca_file: None,
-    }
-}
-
 impl Lab {
     async fn start(kind: MetastoreDb, name: &str) -> Lab {
         let dir = tempfile::tempdir().unwrap();
@@ -79,7 +64,7 @@ impl Lab {
                 port,
             },
         );
-        let sql = spark::open(&hs2_config(port)).await;
+        let sql = spark::open(&spark::nosasl_config(port)).await;
         for (f, t) in [("ops.token", OPS_TOKEN), ("am.token", AM_TOKEN)] {
             std::fs::write(dir.path().join(f), t).unwrap();
         }
@@ -159,10 +144,7 @@ clusters:
     }
 
     fn kill9(&mut self) {
-        let mut m = self.merger.take().unwrap();
-        m.child.kill().unwrap();
-        m.child.wait().unwrap();
-        std::mem::forget(m);
+        self.merger.take().expect("a running merger").kill9();
     }
 
     async fn exec(&mut self, sql: &str) -> Vec<Vec<Cell>> {

@@ -108,6 +108,14 @@ impl Running {
     }
 }
 
+impl Running {
+    /// SIGKILL, as a crash: no shutdown code of the process runs.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaping the killed process");
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();

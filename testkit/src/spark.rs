@@ -148,6 +148,21 @@ pub fn start(db: &MetastoreDatabase, lab: &Path, o: Options<'_>) -> SparkServer 
     SparkServer { pid, port: o.port }
 }
 
+/// The client settings for a server started with `HS2_AUTH=NOSASL` on `port`.
+pub fn nosasl_config(port: u16) -> Hs2Config {
+    Hs2Config {
+        url: format!("hive2://127.0.0.1:{port}"),
+        auth: smallfiles_cluster::hiveserver2::Auth::NoSasl,
+        user: "tester".into(),
+        password: None,
+        connect_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(300),
+        settings: Default::default(),
+        tls: false,
+        ca_file: None,
+    }
+}
+
 /// A session, retried while the server warms up (the port opens before it takes sessions).
 pub async fn open(cfg: &Hs2Config) -> Session {
     let mut last = None;
