@@ -195,6 +195,15 @@ pub struct MergeConfig {
     /// How often a requested compaction is looked up in `SHOW COMPACTIONS`.
     #[serde(default = "default_compaction_poll")]
     pub compaction_poll_interval: HumanDuration,
+    /// A table-level task merges a partition only when it holds at least this many small files.
+    #[serde(default = "default_min_small_files")]
+    pub min_small_files: u64,
+    /// …and nothing in it changed for this long (a job may be writing into a younger one).
+    #[serde(default = "default_min_partition_age")]
+    pub min_partition_age: HumanDuration,
+    /// At most this many partitions per task, most small files first; the rest wait.
+    #[serde(default = "default_max_partitions_per_task")]
+    pub max_partitions_per_task: usize,
 }
 
 impl Default for MergeConfig {
@@ -206,6 +215,9 @@ impl Default for MergeConfig {
             rollback_retention: default_rollback_retention(),
             dialect: None,
             compaction_poll_interval: default_compaction_poll(),
+            min_small_files: default_min_small_files(),
+            min_partition_age: default_min_partition_age(),
+            max_partitions_per_task: default_max_partitions_per_task(),
         }
     }
 }
@@ -219,6 +231,18 @@ impl ClusterConfig {
 
 fn default_compaction_poll() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
+}
+
+fn default_min_small_files() -> u64 {
+    2
+}
+
+fn default_min_partition_age() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
+
+fn default_max_partitions_per_task() -> usize {
+    50
 }
 
 fn default_target_file_size() -> ByteSize {
@@ -433,6 +457,21 @@ impl Config {
                     return Err(format!(
                         "{}: {d:?} must be hive or spark (or left out: asked from the server)",
                         at("merge.dialect")
+                    ));
+                }
+            }
+            if let Some(m) = &c.merge {
+                if !(1..=10_000).contains(&m.max_partitions_per_task) {
+                    return Err(format!(
+                        "{}: {} must be between 1 and 10000",
+                        at("merge.max_partitions_per_task"),
+                        m.max_partitions_per_task
+                    ));
+                }
+                if m.min_small_files == 0 {
+                    return Err(format!(
+                        "{}: must be at least 1",
+                        at("merge.min_small_files")
                     ));
                 }
             }

@@ -96,15 +96,34 @@ pub struct Target {
 }
 
 impl Target {
-    /// At most one active task per key.
+    /// The key of the target in the active-task index: the table's key followed by the
+    /// partition (empty for the whole table), so that every key of a table shares its prefix.
     pub fn key(&self) -> String {
         format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
-            self.cluster,
-            self.database,
-            self.table,
+            "{}{}",
+            self.table_key(),
             self.partition.as_deref().unwrap_or("")
         )
+    }
+
+    /// The prefix shared by the keys of the table and of each of its partitions.
+    pub fn table_key(&self) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}",
+            self.cluster, self.database, self.table
+        )
+    }
+
+    /// Whether two targets may touch the same data: the same partition, or one of them is
+    /// the whole table. At most one active task holds overlapping targets.
+    pub fn overlaps(&self, other: &Target) -> bool {
+        self.cluster == other.cluster
+            && self.database == other.database
+            && self.table == other.table
+            && match (&self.partition, &other.partition) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
     }
 }
 
@@ -154,6 +173,10 @@ pub struct Task {
     /// The safe swap's plan and where each unit stands: what recovery after a crash reads.
     #[serde(default)]
     pub swap: Option<SwapProgress>,
+    /// For a table-level task of a partitioned table: the partitions chosen and why the
+    /// others were left alone.
+    #[serde(default)]
+    pub selection: Option<crate::plan::select::Selection>,
 }
 
 /// Where one unit (partition, or the unpartitioned table) of a safe swap stands. Each stage is

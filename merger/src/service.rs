@@ -15,7 +15,7 @@ use crate::engine::{DryRunEngine, Engine, EngineOutcome, Recovery, RunContext};
 use crate::error::{Error, Result};
 use crate::metrics::{Finished, Metrics};
 use crate::model::{now_rfc3339, AuditEntry, LogLine, Strategy, Target, Task, TaskState};
-use crate::plan::{choose_strategy, statements, Dialect, PlanSettings};
+use crate::plan::{choose_strategy, partition_refusal, statements, Dialect, PlanSettings};
 use crate::store::{new_task, Created, GroupCommit, Plan, Store};
 use crate::validate::{Catalog, LookupError};
 
@@ -30,7 +30,8 @@ pub struct Service {
     cluster_engine: Arc<HiveEngine>,
     wake: Notify,
     pub notifier: Option<Arc<crate::notify::Notifier>>,
-    running: Mutex<HashMap<u64, (String, CancellationToken)>>,
+    /// Tasks being executed: their targets (for the limits and overlaps) and cancel tokens.
+    running: Mutex<HashMap<u64, (Target, CancellationToken)>>,
 }
 
 /// What became of a request for a merge.
@@ -93,6 +94,7 @@ impl Service {
             catalog,
             dry_run_engine: DryRunEngine {
                 statement_delay: delay,
+                planner: Some(cluster_engine.clone()),
             },
             cluster_engine,
             wake: Notify::new(),
@@ -151,7 +153,7 @@ impl Service {
         if req.retry_of.is_none() {
             let key = req.target.key();
             match (
-                self.store.active_task(&key),
+                self.store.active_overlapping(&req.target),
                 self.store.cooling_until(&key, cooldown, now),
             ) {
                 (Ok(Some(id)), _) => return Submitted::Duplicate(id),
@@ -176,6 +178,32 @@ impl Service {
                 return Submitted::Rejected(format!("{} cannot be merged: {why}", req.target.table))
             }
         };
+        // A table-level task leaves out the partitions it cannot merge (the engine says why);
+        // the table is refused only when none is left.
+        let mut resolved = resolved;
+        if !resolved.one_partition && resolved.table.is_partitioned() {
+            let table = &resolved.table;
+            let mut refusals = Vec::new();
+            resolved
+                .partitions
+                .retain(|p| match partition_refusal(table, p, strategy) {
+                    Some(e) => {
+                        refusals.push(e);
+                        false
+                    }
+                    None => true,
+                });
+            if resolved.partitions.is_empty() {
+                let why = refusals
+                    .first()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "it has no partitions".into());
+                return Submitted::Rejected(format!(
+                    "{} cannot be merged: no partition can be merged ({why})",
+                    req.target.table
+                ));
+            }
+        }
         // Refuse early what cannot be planned; the statements are written with the task's id.
         if let Err(why) = statements(
             0,
@@ -275,7 +303,7 @@ impl Service {
                 "task {id} is not a succeeded insert_overwrite merge: only those are rolled back"
             )));
         }
-        if let Some(active) = self.store.active_task(&task.target.key())? {
+        if let Some(active) = self.store.active_overlapping(&task.target)? {
             return Err(Error::Conflict(format!(
                 "task {active} is active on the same target: roll back once it ended"
             )));
@@ -658,10 +686,15 @@ impl Service {
             }
             if running
                 .values()
-                .filter(|(c, _)| *c == task.target.cluster)
+                .filter(|(t, _)| t.cluster == task.target.cluster)
                 .count()
                 >= limits.per_cluster
             {
+                continue;
+            }
+            // Never two merges over one partition, even for overlapping tasks queued by an
+            // earlier release (creation refuses them now): the later one waits.
+            if running.values().any(|(t, _)| t.overlaps(&task.target)) {
                 continue;
             }
             // Committed before anything acts.
@@ -669,7 +702,7 @@ impl Service {
                 .store
                 .transition(task.id, TaskState::Running, "started")?;
             let token = CancellationToken::new();
-            running.insert(task.id, (task.target.cluster.clone(), token.clone()));
+            running.insert(task.id, (task.target.clone(), token.clone()));
             drop(running);
             let me = self.clone();
             tokio::spawn(async move { me.execute(task, token).await });
@@ -723,6 +756,9 @@ impl Service {
             EngineOutcome::RolledBack(message) => self
                 .end(task.id, TaskState::RolledBack, &message, seconds)
                 .map(|t| (t, Some("rolled_back"))),
+            EngineOutcome::NothingToMerge(message) => self
+                .end(task.id, TaskState::Succeeded, &message, seconds)
+                .map(|t| (t, None)),
             EngineOutcome::Interrupted(message) => self
                 .store
                 .transition(task.id, TaskState::Interrupted, &message)

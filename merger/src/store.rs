@@ -147,7 +147,9 @@ impl Store {
                 {
                     active.remove(key.as_str()).map_err(store_err)?;
                 }
-                if task.state == TaskState::Succeeded {
+                // A table with partitions left for the next task does not cool down.
+                let work_left = task.selection.as_ref().is_some_and(|s| s.work_left() > 0);
+                if task.state == TaskState::Succeeded && !work_left {
                     tx.open_table(LAST_SUCCESS)
                         .map_err(store_err)?
                         .insert(key.as_str(), chrono::Utc::now().timestamp())
@@ -330,10 +332,7 @@ fn create_in(
     let key = task.target.key();
     let created = {
         let mut active = tx.open_table(ACTIVE).map_err(store_err)?;
-        let existing = active
-            .get(key.as_str())
-            .map_err(store_err)?
-            .map(|v| v.value());
+        let existing = overlapping_in(&active, &task.target)?;
         if let Some(id) = existing {
             Created::Duplicate(id)
         } else {
@@ -389,6 +388,28 @@ fn create_in(
     Ok(created)
 }
 
+/// The active task whose target overlaps `target` (the same partition, or the whole table on
+/// either side), found by a range read over the table's keys.
+fn overlapping_in(
+    active: &impl ReadableTable<&'static str, u64>,
+    target: &Target,
+) -> Result<Option<u64>> {
+    let prefix = target.table_key();
+    let own = target.key();
+    for row in active.range(prefix.as_str()..).map_err(store_err)? {
+        let (k, v) = row.map_err(store_err)?;
+        let k = k.value();
+        if !k.starts_with(prefix.as_str()) {
+            break;
+        }
+        // The table-level key, the same partition, or any partition when this is the table.
+        if k == prefix || k == own || target.partition.is_none() {
+            return Ok(Some(v.value()));
+        }
+    }
+    Ok(None)
+}
+
 fn audit_in(tx: &redb::WriteTransaction, mut entry: AuditEntry) -> Result<u64> {
     let id = {
         let mut meta = tx.open_table(META).map_err(store_err)?;
@@ -442,6 +463,7 @@ pub fn new_task(
             message: format!("created by {requested_by}"),
         }],
         swap: None,
+        selection: None,
     }
 }
 
@@ -729,11 +751,11 @@ impl Store {
         Ok(out)
     }
 
-    /// The active task of a target key, read without a write transaction.
-    pub fn active_task(&self, key: &str) -> Result<Option<u64>> {
+    /// The active task whose target overlaps `target`, read without a write transaction.
+    pub fn active_overlapping(&self, target: &Target) -> Result<Option<u64>> {
         let tx = self.db.begin_read().map_err(store_err)?;
         let t = tx.open_table(ACTIVE).map_err(store_err)?;
-        Ok(t.get(key).map_err(store_err)?.map(|v| v.value()))
+        overlapping_in(&t, target)
     }
 
     /// When the target's cooldown ends, if it is cooling down at `now_unix`.

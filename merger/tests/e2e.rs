@@ -246,7 +246,9 @@ async fn webhooks_and_api(kind: MetastoreKind) {
         other => panic!("{other:?}: {again}"),
     }
 
-    // 50 concurrent identical partition alerts: exactly one task.
+    // 50 concurrent identical partition alerts: exactly one task (once the table's own task,
+    // which overlaps every partition, has ended).
+    h.wait_state(events_task, &["succeeded"]).await;
     let partition = h.fixture("contract-firing-partition.json");
     let replies =
         futures::future::join_all((0..50).map(|_| h.post(hook, Some(AM_TOKEN), partition.clone())))
@@ -720,6 +722,124 @@ async fn kill_9_while_running_then_recovery_limits_cancel_and_retry() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted"));
+}
+
+/// A task for a table and a task for one of its partitions would merge the same data: while
+/// one is active the other is a duplicate, from the API and from webhooks, in both directions
+/// and across a restart; tasks of other partitions and tables are not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_targets_exclude_each_other() {
+    let shared = require_shared!();
+    // Closed windows keep every task queued (active) for the whole test.
+    let now = chrono::Utc::now();
+    let start = (now + chrono::Duration::hours(2)).format("%H:00");
+    let end = (now + chrono::Duration::hours(3)).format("%H:00");
+    let mut h = Harness::start(
+        MetastoreKind::Mysql,
+        &shared,
+        &format!("  windows: [\"{start}-{end}\"]\n  timezone: UTC"),
+    )
+    .await;
+    let submit = |table: &str, partition: Option<&str>| {
+        let mut body = json!({"cluster": "prod", "database": "sales", "table": table});
+        if let Some(p) = partition {
+            body["partitions"] = json!([p]);
+        }
+        serde_json::to_vec(&body).unwrap()
+    };
+    let outcome = |r: &Value| {
+        (
+            r["results"][0]["outcome"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            r["results"][0]["task_id"].as_u64(),
+        )
+    };
+    let (s, r) = h
+        .post("/api/v1/tasks", Some(OPS_TOKEN), submit("orders", None))
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let table_task = r["results"][0]["task_id"].as_u64().unwrap();
+    // A partition of that table: the table's task is returned.
+    let (_, r) = h
+        .post(
+            "/api/v1/tasks",
+            Some(OPS_TOKEN),
+            submit("orders", Some("dt=2026-11-24")),
+        )
+        .await;
+    assert_eq!(outcome(&r), ("duplicate".into(), Some(table_task)), "{r}");
+    let labels = json!({"alertname": "HiveTableTooManySmallFiles", "cluster": "prod", "database": "sales", "table": "orders", "partition": "dt=2026-11-25"});
+    let (s, r) = h
+        .post(
+            "/api/v1/alertmanager",
+            Some(AM_TOKEN),
+            alert_payload(labels.clone()),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["alerts"][0]["outcome"], "duplicate", "{r}");
+    assert_eq!(r["alerts"][0]["task_id"].as_u64(), Some(table_task), "{r}");
+    assert_eq!(h.all_tasks().await.len(), 1);
+
+    // The other direction: a partition task first, then its table.
+    h.kill9();
+    h.restart().await;
+    let (s, r) = h
+        .post(
+            "/api/v1/tasks/{table_task}/cancel"
+                .replace("{table_task}", &table_task.to_string())
+                .as_str(),
+            Some(OPS_TOKEN),
+            vec![],
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = h
+        .post(
+            "/api/v1/alertmanager",
+            Some(AM_TOKEN),
+            alert_payload(labels),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["alerts"][0]["outcome"], "queued", "{r}");
+    let part_task = r["alerts"][0]["task_id"].as_u64().unwrap();
+    h.kill9();
+    h.restart().await;
+    let (_, r) = h
+        .post("/api/v1/tasks", Some(OPS_TOKEN), submit("orders", None))
+        .await;
+    assert_eq!(outcome(&r), ("duplicate".into(), Some(part_task)), "{r}");
+    let (_, r) = h
+        .post(
+            "/api/v1/tasks",
+            Some(OPS_TOKEN),
+            submit("orders", Some("dt=2026-11-25")),
+        )
+        .await;
+    assert_eq!(outcome(&r), ("duplicate".into(), Some(part_task)), "{r}");
+    // Another partition of the same table, and another table, are not held up.
+    let (s, r) = h
+        .post(
+            "/api/v1/tasks",
+            Some(OPS_TOKEN),
+            submit("orders", Some("dt=2026-11-24")),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = h
+        .post("/api/v1/tasks", Some(OPS_TOKEN), submit("events", None))
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let active: Vec<Value> = h
+        .all_tasks()
+        .await
+        .into_iter()
+        .filter(|t| t["state"] != "cancelled")
+        .collect();
+    assert_eq!(active.len(), 3, "{active:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

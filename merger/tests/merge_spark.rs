@@ -685,3 +685,311 @@ async fn merges_on_spark_with_mariadb_and_postgresql_metastores() {
         start.elapsed()
     );
 }
+
+/// A HiveQL string literal, written here rather than with the merger's own quoting.
+fn literal(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Every partition of a table (name as the metastore stores it → location).
+fn locations(lab: &Lab, table: &str) -> std::collections::BTreeMap<String, String> {
+    let q = format!(
+        "SELECT p.\"PART_NAME\", s.\"LOCATION\" FROM \"PARTITIONS\" p JOIN \"SDS\" s ON p.\"SD_ID\" = s.\"SD_ID\" JOIN \"TBLS\" t ON p.\"TBL_ID\" = t.\"TBL_ID\" WHERE t.\"TBL_NAME\" = '{table}'"
+    );
+    let out = std::process::Command::new("mysql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-uroot",
+            "-N",
+            "-B",
+            "-r",
+            &lab.db.name,
+            "-e",
+        ])
+        .arg(q.replace('"', "`"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, l)| (n.to_string(), l.to_string()))
+        .collect()
+}
+
+fn local_path(location: &str) -> PathBuf {
+    PathBuf::from(
+        location
+            .trim_start_matches("file:")
+            .trim_start_matches("//"),
+    )
+}
+
+/// Every file and directory under `dir` with its length and modification time.
+fn tree_state(dir: &Path) -> std::collections::BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+            out.insert(e.path(), (m.len(), m.modified().unwrap()));
+        }
+    }
+    out
+}
+
+/// Sets the modification time of everything under `dir` (and `dir`) to `ago` before now:
+/// data written long ago, as far as the merger can tell.
+fn age(dir: &Path, ago: Duration) {
+    let t = std::time::SystemTime::now() - ago;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            }
+            std::fs::File::open(e.path())
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+        std::fs::File::open(&d).unwrap().set_modified(t).unwrap();
+    }
+}
+
+/// Partition values that break SQL written by text manipulation: each is merged by one
+/// table-level task with its rows and checksum unchanged; the NULL partition is left alone
+/// with a note, not a refusal of the table.
+async fn hostile_partition_values(lab: &mut Lab) {
+    let values = [
+        "Paris, TX",
+        "it's",
+        "say \"hi\"",
+        "a=b",
+        "a/b",
+        "100%",
+        // The metastore database is latin1, as Hive's MySQL schema wants it: non-ASCII within
+        // Latin-1 (Hive itself cannot store other characters there).
+        "Zürich café",
+        "trailing ",
+    ];
+    lab.exec("CREATE DATABASE IF NOT EXISTS sales").await;
+    lab.exec("CREATE TABLE sales.odd (id BIGINT, note STRING, amount DOUBLE) PARTITIONED BY (city STRING) STORED AS PARQUET").await;
+    let rows = "SELECT /*+ REPARTITION(5) */ id, IF(id % 7 = 0, NULL, concat('note ', id)), id * 1.25 FROM range(200)";
+    for v in values {
+        lab.exec(&format!(
+            "INSERT INTO sales.odd PARTITION (city={}) {rows}",
+            literal(v)
+        ))
+        .await;
+    }
+    lab.exec("SET hive.exec.dynamic.partition.mode=nonstrict")
+        .await;
+    lab.exec("INSERT INTO sales.odd PARTITION (city) SELECT /*+ REPARTITION(5) */ id, 'null key', 1.0, CAST(NULL AS STRING) FROM range(50)")
+    .await;
+    let before_locations = locations(lab, "odd");
+    assert_eq!(
+        before_locations.len(),
+        values.len() + 1,
+        "{before_locations:?}"
+    );
+    let null_name = "city=__HIVE_DEFAULT_PARTITION__";
+    let null_dir = local_path(&before_locations[null_name]);
+    let table_dir = null_dir.parent().unwrap().to_path_buf();
+    age(&table_dir, Duration::from_secs(2 * 3600));
+    let null_before = tree_state(&null_dir);
+    let mut before = Vec::new();
+    for v in values {
+        before.push(
+            lab.fingerprint("odd", &format!("city = {}", literal(v)))
+                .await,
+        );
+    }
+    let (status, r) = lab
+        .api
+        .post(
+            "/api/v1/tasks",
+            json!({"cluster": "lab", "database": "sales", "table": "odd"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["results"][0]["task_id"].as_u64().unwrap();
+    let t = lab.api.wait_ended(id, WAIT).await;
+    assert_eq!(t["state"], "succeeded", "{t:#}");
+    let chosen: Vec<&str> = t["selection"]["chosen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(chosen.len(), values.len(), "{t:#}");
+    let skipped = &t["selection"]["skipped"];
+    assert_eq!(skipped[0]["partition"], null_name, "{t:#}");
+    assert_eq!(skipped[0]["why"], "cannot_merge", "{t:#}");
+    let after_locations = locations(lab, "odd");
+    for (v, before) in values.iter().zip(&before) {
+        let filter = format!("city = {}", literal(v));
+        assert_eq!(
+            &lab.fingerprint("odd", &filter).await,
+            before,
+            "rows and checksum of {v:?} unchanged"
+        );
+        assert!(matches!(&before[0][0], Cell::Int(200)), "{v:?}: {before:?}");
+    }
+    for (name, loc) in &after_locations {
+        if name == null_name {
+            assert_eq!(loc, &before_locations[name]);
+            continue;
+        }
+        assert!(
+            loc.contains(&format!("/_smallfiles/task-{id}/")),
+            "{name} switched: {loc}"
+        );
+        assert_eq!(data_files(loc), 1, "{name} merged into one file");
+        assert_eq!(data_files(&before_locations[name]), 5, "{name}: old kept");
+    }
+    assert_eq!(
+        tree_state(&null_dir),
+        null_before,
+        "the NULL partition untouched"
+    );
+    eprintln!("hostile partition values merged: {chosen:?}");
+}
+
+/// A table-level task merges only the partitions worth it: of 40 partitions, 5 have small
+/// files and one of those is being written → 4 merged; the others keep their files,
+/// modification times and locations. The dry run shows the same choice first.
+async fn partition_selection(lab: &mut Lab) {
+    lab.exec("CREATE TABLE sales.daily (id BIGINT, note STRING, amount DOUBLE) PARTITIONED BY (dt STRING) STORED AS TEXTFILE").await;
+    lab.exec("SET hive.exec.dynamic.partition.mode=nonstrict")
+        .await;
+    // One file per partition.
+    lab.exec("INSERT INTO sales.daily PARTITION (dt) SELECT id, concat('note ', id), id * 0.5, concat('2026-10-', lpad(CAST(id % 40 AS STRING), 2, '0')) FROM range(4000) DISTRIBUTE BY 4").await;
+    let small = [
+        "2026-10-03",
+        "2026-10-07",
+        "2026-10-11",
+        "2026-10-20",
+        "2026-10-30",
+    ];
+    for (i, dt) in small.iter().enumerate() {
+        lab.exec(&format!(
+            "INSERT INTO sales.daily PARTITION (dt='{dt}') SELECT /*+ REPARTITION({}) */ id, 'more', 1.0 FROM range(100)",
+            3 + i
+        ))
+        .await;
+    }
+    let before_locations = locations(lab, "daily");
+    assert_eq!(before_locations.len(), 40);
+    let table_dir = local_path(&before_locations["dt=2026-10-01"])
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    age(&table_dir, Duration::from_secs(2 * 3600));
+    // Written just now: hot.
+    let hot = local_path(&before_locations["dt=2026-10-30"]);
+    std::fs::write(hot.join("part-hot-000"), "1,a job is writing,1.0\n").unwrap();
+    let state_before = tree_state(&table_dir);
+    let mut fingerprints = Vec::new();
+    for dt in small {
+        fingerprints.push(lab.fingerprint("daily", &format!("dt = '{dt}'")).await);
+    }
+    let expected = [
+        "dt=2026-10-20",
+        "dt=2026-10-11",
+        "dt=2026-10-07",
+        "dt=2026-10-03",
+    ];
+
+    let (status, r) = lab
+        .api
+        .post(
+            "/api/v1/tasks",
+            json!({"cluster": "lab", "database": "sales", "table": "daily", "dry_run": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let dry = lab
+        .api
+        .wait_ended(r["results"][0]["task_id"].as_u64().unwrap(), WAIT)
+        .await;
+    assert_eq!(dry["state"], "succeeded", "{dry:#}");
+    assert_eq!(dry["selection"]["chosen"], json!(expected), "{dry:#}");
+    assert_eq!(
+        tree_state(&table_dir),
+        state_before,
+        "a dry run changes nothing"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the 1 s cooldown of the test config
+
+    let (status, r) = lab
+        .api
+        .post(
+            "/api/v1/tasks",
+            json!({"cluster": "lab", "database": "sales", "table": "daily"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["results"][0]["task_id"].as_u64().unwrap();
+    let t = lab.api.wait_ended(id, WAIT).await;
+    assert_eq!(t["state"], "succeeded", "{t:#}");
+    assert_eq!(t["selection"]["chosen"], json!(expected), "{t:#}");
+    let skipped = t["selection"]["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 36);
+    let hot_entry = skipped
+        .iter()
+        .find(|s| s["partition"] == "dt=2026-10-30")
+        .unwrap();
+    assert_eq!(hot_entry["why"], "hot", "{t:#}");
+    assert_eq!(
+        skipped
+            .iter()
+            .filter(|s| s["why"] == "few_small_files")
+            .count(),
+        35
+    );
+    let after_locations = locations(lab, "daily");
+    for (name, loc) in &after_locations {
+        if expected.contains(&name.as_str()) {
+            assert!(
+                loc.contains(&format!("/_smallfiles/task-{id}/")),
+                "{name}: {loc}"
+            );
+            assert_eq!(data_files(loc), 1, "{name}");
+        } else {
+            assert_eq!(loc, &before_locations[name], "{name} untouched");
+        }
+    }
+    // Files, sizes and modification times of every partition as they were (the merged ones'
+    // old directories are kept for the rollback window).
+    let state_after: std::collections::BTreeMap<_, _> = tree_state(&table_dir)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(table_dir.join("_smallfiles")))
+        .collect();
+    let state_before: std::collections::BTreeMap<_, _> = state_before
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(table_dir.join("_smallfiles")))
+        .collect();
+    assert_eq!(state_after, state_before);
+    for (dt, before) in small.iter().zip(&fingerprints) {
+        assert_eq!(
+            &lab.fingerprint("daily", &format!("dt = '{dt}'")).await,
+            before,
+            "{dt}"
+        );
+    }
+    eprintln!("partition selection: merged {expected:?}, left the hot one and 35 compact ones");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_values_and_selection_on_spark() {
+    if !spark::available() {
+        return;
+    }
+    let mut lab = Lab::start(MetastoreDb::Mariadb, "merge_sel").await;
+    hostile_partition_values(&mut lab).await;
+    partition_selection(&mut lab).await;
+}

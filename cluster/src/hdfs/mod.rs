@@ -56,7 +56,9 @@ impl Location {
     /// Locations are kept exactly as the metastore stores them: Hive writes escaped partition
     /// values (`%3A`) literally into directory names, so nothing is percent-decoded here.
     pub fn parse(location: &str, bare_paths_are_hdfs: bool) -> Location {
-        let loc = location.trim();
+        // Trailing spaces are part of the path: Hive keeps them in partition values (and so in
+        // directory names) unescaped.
+        let loc = location.trim_start();
         let Some((scheme, rest)) = split_scheme(loc) else {
             return if bare_paths_are_hdfs {
                 Location::Hdfs(normalize(loc))
@@ -253,6 +255,11 @@ mod tests {
         assert_eq!(
             Location::parse("hdfs://ns/w/t/ts=2020-01-01 10%3A00", true),
             Location::Hdfs("/w/t/ts=2020-01-01 10%3A00".into())
+        );
+        assert_eq!(
+            Location::parse("file:/w/t/city=trailing ", false),
+            Location::Local("/w/t/city=trailing ".into()),
+            "a partition value's trailing space is part of the directory name"
         );
     }
 

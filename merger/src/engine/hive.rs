@@ -12,10 +12,12 @@ use smallfiles_cluster::hdfs::{ClusterFs, FileKind, RequestCounters};
 use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
 
 use super::retention::{Retired, RetiredDir};
+use super::select::choose_partitions;
 use super::sql::{Connector, Hs2Connector, Journal, SqlSession};
-use super::{Engine, EngineOutcome, Recovery, RunContext};
+use super::{DryPlan, Engine, EngineOutcome, Recovery, RunContext};
 use crate::model::{Strategy, SwapStage, Target, Task};
-use crate::plan::{statements, Dialect, PlanSettings, IMPALA_PREFIX};
+use crate::plan::select::SelectionRules;
+use crate::plan::{in_place_plan, statements, Dialect, PlanSettings, SHOW_COMPACTIONS};
 use crate::store::Store;
 use crate::validate::{Catalog, LookupError, Resolved};
 
@@ -30,6 +32,8 @@ pub struct ClusterEngine {
     pub retention: Duration,
     /// Between two looks at `SHOW COMPACTIONS`.
     pub compaction_poll: Duration,
+    /// Which partitions a table-level task merges.
+    pub selection: SelectionRules,
 }
 
 impl ClusterEngine {
@@ -50,6 +54,12 @@ impl ClusterEngine {
             dialect: Dialect::configured(c),
             retention: merge.rollback_retention.0,
             compaction_poll: merge.compaction_poll_interval.0,
+            selection: SelectionRules {
+                small_file_threshold: c.effective(defaults).small_file_threshold,
+                min_small_files: merge.min_small_files,
+                min_partition_age: merge.min_partition_age.0,
+                max_partitions: merge.max_partitions_per_task,
+            },
             config: c.clone(),
         })
     }
@@ -73,6 +83,13 @@ pub fn test_pause_from_env() -> Option<(SwapStage, Duration)> {
     Some((stage, Duration::from_secs(secs.parse().ok()?)))
 }
 
+/// What a task merges once the partitions are chosen.
+pub enum Chosen {
+    Units(Box<Resolved>),
+    /// No partition needs a merge now (the reason says why each was left).
+    Nothing(String),
+}
+
 pub struct HiveEngine {
     pub clusters: HashMap<String, ClusterEngine>,
     pub catalog: Arc<dyn Catalog>,
@@ -87,34 +104,52 @@ pub struct HiveEngine {
 pub struct DirSummary {
     pub files: u64,
     pub bytes: u64,
+    /// Files strictly below the threshold the summary was made with (empty files included).
+    pub small_files: u64,
+    /// The newest modification time of a file or subdirectory (ms since the epoch).
+    pub newest_change_ms: i64,
     pub digest: String,
 }
 
 pub async fn summarize(fs: &ClusterFs, location: &str) -> Result<DirSummary, String> {
+    summarize_with(fs, location, 0).await
+}
+
+/// [`summarize`], counting files below `small_file_threshold` as small.
+pub async fn summarize_with(
+    fs: &ClusterFs,
+    location: &str,
+    small_file_threshold: u64,
+) -> Result<DirSummary, String> {
     use sha2::Digest;
     let root = fs.location(location);
     let mut stack = vec![(root, String::new())];
-    let (mut files, mut bytes) = (0u64, 0u64);
+    let (mut files, mut bytes, mut small_files, mut newest) = (0u64, 0u64, 0u64, 0i64);
     let mut entries = Vec::new();
     while let Some((dir, prefix)) = stack.pop() {
         let listing = fs.list(&dir).await.map_err(|e| e.to_string())?;
         for e in listing {
-            if e.name.is_empty() {
+            if !e.name.is_empty() && smallfiles_cluster::hdfs::is_hidden(&e.name) {
+                continue;
+            }
+            newest = newest.max(e.modification_time);
+            let path = if e.name.is_empty() {
                 // The path is a file itself.
-                files += 1;
-                bytes += e.length;
-                entries.push(format!("{prefix}\t{}\t{}", e.length, e.modification_time));
-                continue;
-            }
-            if smallfiles_cluster::hdfs::is_hidden(&e.name) {
-                continue;
-            }
-            let path = format!("{prefix}/{}", e.name);
+                prefix.clone()
+            } else {
+                format!("{prefix}/{}", e.name)
+            };
             match e.kind {
-                FileKind::Directory => stack.push((ClusterFs::child(&dir, &e.name), path)),
+                FileKind::Directory if !e.name.is_empty() => {
+                    stack.push((ClusterFs::child(&dir, &e.name), path))
+                }
                 _ => {
                     files += 1;
-                    bytes += e.length;
+                    // A length no file can have must not wrap the sum.
+                    bytes = bytes.saturating_add(e.length);
+                    if e.length < small_file_threshold {
+                        small_files += 1;
+                    }
                     entries.push(format!("{path}\t{}\t{}", e.length, e.modification_time));
                 }
             }
@@ -130,6 +165,8 @@ pub async fn summarize(fs: &ClusterFs, location: &str) -> Result<DirSummary, Str
     Ok(DirSummary {
         files,
         bytes,
+        small_files,
+        newest_change_ms: newest,
         digest,
     })
 }
@@ -178,6 +215,86 @@ impl HiveEngine {
         self.catalog.resolve(target).await.map_err(lookup_error)
     }
 
+    /// The dry run's plan: the same choice of partitions a merge would make now, in the
+    /// configured dialect (Hive unless `merge.dialect: spark`). Falls back to the statements
+    /// recorded at submission, with a note, when the cluster cannot be listed or asked.
+    pub async fn dry_run_plan(&self, task: &Task, store: &Store) -> DryPlan {
+        let journal = Journal::new(store, task.id);
+        let Ok(c) = self.cluster(task) else {
+            return DryPlan::AsSubmitted;
+        };
+        let resolved = match self.units_to_merge(c, task, &journal).await {
+            Ok(Chosen::Units(r)) => *r,
+            Ok(Chosen::Nothing(why)) => return DryPlan::Nothing(why),
+            Err((_, why)) => {
+                journal.note(format!(
+                    "dry run: the partitions were not chosen ({why}); showing the statements planned at submission"
+                ));
+                return DryPlan::AsSubmitted;
+            }
+        };
+        let settings = c.plan_settings(c.dialect.unwrap_or_default());
+        match statements(
+            task.id,
+            &resolved.table,
+            &resolved.partitions,
+            task.resolved_strategy,
+            &settings,
+        ) {
+            Ok(s) => {
+                let _ = journal.record(|t| t.statements = s.clone());
+                DryPlan::Statements(s)
+            }
+            Err(e) => {
+                journal.note(format!(
+                    "dry run: {e}; showing the statements planned at submission"
+                ));
+                DryPlan::AsSubmitted
+            }
+        }
+    }
+
+    /// The task's target as the metastore has it now, narrowed to the partitions worth
+    /// merging (`engine/select.rs`); the choice is recorded on the task before anything runs.
+    /// `Err((failure category, message))`.
+    pub(super) async fn units_to_merge(
+        &self,
+        c: &ClusterEngine,
+        task: &Task,
+        journal: &Journal<'_>,
+    ) -> Result<Chosen, (&'static str, String)> {
+        let resolved = self
+            .resolve(&task.target)
+            .await
+            .map_err(|m| ("metastore", m))?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let (resolved, selection) = choose_partitions(
+            &c.fs,
+            &c.selection,
+            task.resolved_strategy,
+            resolved,
+            now_ms,
+        )
+        .await
+        .map_err(|m| ("hdfs", m))?;
+        let Some(selection) = selection else {
+            return Ok(Chosen::Units(Box::new(resolved)));
+        };
+        let summary = selection.summary();
+        journal
+            .record(|t| {
+                t.step = Some("partitions chosen".into());
+                t.selection = Some(selection);
+            })
+            .map_err(|e| ("store", e))?;
+        journal.note(summary.clone());
+        Ok(if resolved.partitions.is_empty() {
+            Chosen::Nothing(format!("nothing to merge: {summary}"))
+        } else {
+            Chosen::Units(Box::new(resolved))
+        })
+    }
+
     /// Opens a session on the cluster's HiveServer2 and works out its dialect.
     pub(super) async fn session(
         &self,
@@ -208,8 +325,7 @@ impl HiveEngine {
         let Some(impala) = &c.impala else { return };
         match impala.open().await {
             Ok((mut s, _)) => {
-                for stmt in statements {
-                    let sql = stmt.strip_prefix(IMPALA_PREFIX).unwrap_or(stmt);
+                for sql in statements {
                     if journal.run(s.as_mut(), sql).await.is_err() {
                         journal.note(format!(
                             "warning: Impala did not refresh; run `{sql}` on Impala by hand"
@@ -311,33 +427,45 @@ impl HiveEngine {
 
     async fn concatenate(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
         let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
+        let c = match self.cluster(task) {
+            Ok(c) => c,
+            Err(message) => {
+                return EngineOutcome::Failed {
+                    category: "config",
+                    message,
+                }
+            }
+        };
+        let resolved = match self.units_to_merge(c, task, &journal).await {
+            Ok(Chosen::Units(r)) => *r,
+            Ok(Chosen::Nothing(why)) => return EngineOutcome::NothingToMerge(why),
+            Err((category, message)) => return EngineOutcome::Failed { category, message },
+        };
         let result = async {
-            let c = self.cluster(task)?;
-            let resolved = self.resolve(&task.target).await?;
             let (mut session, dialect) = self.session(c, &journal).await?;
-            let plan = statements(
-                task.id,
+            let plan = match in_place_plan(
                 &resolved.table,
                 &resolved.partitions,
                 Strategy::Concatenate,
                 &c.plan_settings(dialect),
-            );
-            let plan = match plan {
+            ) {
                 Ok(p) => p,
                 Err(e) => {
                     session.close().await;
-                    return Err(e);
+                    return Err(e.to_string());
                 }
             };
+            journal.record(|t| t.statements = plan.display())?;
             let dirs = unit_locations(&resolved);
             let mut before = 0;
             for d in &dirs {
                 before += count_files(&c.fs, d).await?.0;
             }
-            let (sql, impala): (Vec<_>, Vec<_>) = plan
-                .into_iter()
-                .partition(|s| !s.starts_with(IMPALA_PREFIX));
-            for stmt in &sql {
+            for stmt in plan
+                .setup
+                .iter()
+                .chain(plan.requests.iter().map(|r| &r.sql))
+            {
                 if ctx.cancel.is_cancelled() {
                     session.close().await;
                     return Ok(EngineOutcome::Cancelled);
@@ -353,7 +481,7 @@ impl HiveEngine {
             for d in &dirs {
                 after += count_files(&c.fs, d).await?.0;
             }
-            self.refresh(c, &impala, &journal).await;
+            self.refresh(c, &plan.impala_refresh, &journal).await;
             Ok(EngineOutcome::Succeeded {
                 files_before: Some(before),
                 files_after: Some(after),
@@ -374,12 +502,24 @@ impl HiveEngine {
 
     async fn compact(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
         let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
+        let c = match self.cluster(task) {
+            Ok(c) => c,
+            Err(message) => {
+                return EngineOutcome::Failed {
+                    category: "config",
+                    message,
+                }
+            }
+        };
+        let resolved = match self.units_to_merge(c, task, &journal).await {
+            Ok(Chosen::Units(r)) => *r,
+            Ok(Chosen::Nothing(why)) => return EngineOutcome::NothingToMerge(why),
+            Err((category, message)) => return EngineOutcome::Failed { category, message },
+        };
         let result = async {
-            let c = self.cluster(task)?;
-            let resolved = self.resolve(&task.target).await?;
             let (mut session, dialect) = self.session(c, &journal).await?;
             let outcome = self
-                .compact_in(task, ctx, c, &resolved, session.as_mut(), dialect, &journal)
+                .compact_in(ctx, c, &resolved, session.as_mut(), dialect, &journal)
                 .await;
             session.close().await;
             outcome
@@ -391,10 +531,8 @@ impl HiveEngine {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn compact_in(
         &self,
-        task: &Task,
         ctx: &RunContext<'_>,
         c: &ClusterEngine,
         resolved: &Resolved,
@@ -402,54 +540,40 @@ impl HiveEngine {
         dialect: Dialect,
         journal: &Journal<'_>,
     ) -> Result<EngineOutcome, String> {
-        let plan = statements(
-            task.id,
+        let plan = in_place_plan(
             &resolved.table,
             &resolved.partitions,
             Strategy::Compact,
             &c.plan_settings(dialect),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
+        journal.record(|t| t.statements = plan.display())?;
         let t = &resolved.table;
-        let units: Vec<Option<String>> = if resolved.partitions.is_empty() {
-            vec![None]
-        } else {
-            resolved
-                .partitions
-                .iter()
-                .map(|p| Some(p.name.clone()))
-                .collect()
-        };
         let dirs = unit_locations(resolved);
         let mut before = 0;
         for d in &dirs {
             before += count_files(&c.fs, d).await?.0;
         }
-        let requests: Vec<&String> = plan
-            .iter()
-            .filter(|s| !s.starts_with(IMPALA_PREFIX) && *s != "SHOW COMPACTIONS")
-            .collect();
-        let (settings, requests): (Vec<&String>, Vec<&String>) =
-            requests.into_iter().partition(|s| s.starts_with("SET "));
-        for stmt in settings {
+        for stmt in &plan.setup {
             journal.run(session, stmt).await?;
         }
         // Earlier compactions of the same partition are not ours.
-        let known = journal.run(session, "SHOW COMPACTIONS").await?;
+        let known = journal.run(session, SHOW_COMPACTIONS).await?;
         let known = compaction_ids(&known);
-        for stmt in requests {
-            journal.record(|t| t.step = Some(format!("running: {stmt}")))?;
-            journal.run(session, stmt).await?;
+        for request in &plan.requests {
+            journal.record(|t| t.step = Some(format!("running: {}", request.sql)))?;
+            journal.run(session, &request.sql).await?;
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
         loop {
             journal.record(|t| t.step = Some("following SHOW COMPACTIONS".into()))?;
             let rs = session
-                .execute("SHOW COMPACTIONS", None)
+                .execute(SHOW_COMPACTIONS, None)
                 .await
                 .map_err(|e| format!("SHOW COMPACTIONS: {e}"))?;
             let mut pending = Vec::new();
-            for u in &units {
-                match compaction_state(&rs, &t.database, &t.name, u.as_deref(), &known) {
+            for u in plan.requests.iter().map(|r| r.partition.as_deref()) {
+                match compaction_state(&rs, &t.database, &t.name, u, &known) {
                     Some(CompactionState::Done(_)) => {}
                     Some(CompactionState::Failed(s)) => {
                         return Ok(EngineOutcome::Failed {
@@ -457,7 +581,7 @@ impl HiveEngine {
                             message: format!(
                                 "the compaction of {}{} ended {s:?} (see SHOW COMPACTIONS and the compactor's logs)",
                                 t.name,
-                                u.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
+                                u.map(|p| format!(" {p}")).unwrap_or_default()
                             ),
                         })
                     }
@@ -486,11 +610,7 @@ impl HiveEngine {
         for d in &dirs {
             after += count_files(&c.fs, d).await?.0;
         }
-        let impala: Vec<String> = plan
-            .into_iter()
-            .filter(|s| s.starts_with(IMPALA_PREFIX))
-            .collect();
-        self.refresh(c, &impala, journal).await;
+        self.refresh(c, &plan.impala_refresh, journal).await;
         Ok(EngineOutcome::Succeeded {
             files_before: Some(before),
             files_after: Some(after),

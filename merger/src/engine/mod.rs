@@ -4,6 +4,7 @@
 
 pub mod hive;
 pub mod retention;
+pub mod select;
 pub mod sql;
 mod swap;
 #[cfg(test)]
@@ -35,6 +36,8 @@ pub enum EngineOutcome {
         message: String,
     },
     RolledBack(String),
+    /// A table-level task found no partition that needs a merge now; the reason says why.
+    NothingToMerge(String),
     Cancelled,
     /// A rollback could not finish (the server went away): the task stays `interrupted` and
     /// recovery tries again.
@@ -57,6 +60,15 @@ pub enum Recovery {
     Later(String),
 }
 
+/// What the dry run shows.
+pub enum DryPlan {
+    /// The statements a merge would run now, partitions chosen from a listing.
+    Statements(Vec<String>),
+    Nothing(String),
+    /// The statements recorded when the task was created.
+    AsSubmitted,
+}
+
 pub trait Engine: Send + Sync {
     fn run<'a>(&'a self, task: &'a Task, ctx: RunContext<'a>) -> BoxFuture<'a, EngineOutcome>;
     /// Decides the fate of a task interrupted at its recorded step: finish it or roll it back,
@@ -66,13 +78,24 @@ pub trait Engine: Send + Sync {
 
 pub struct DryRunEngine {
     pub statement_delay: Duration,
+    /// Chooses the partitions as a real merge would (listing them); without it, or when the
+    /// file system cannot be listed, the statements planned at submission are shown.
+    pub planner: Option<std::sync::Arc<hive::HiveEngine>>,
 }
 
 impl Engine for DryRunEngine {
     fn run<'a>(&'a self, task: &'a Task, ctx: RunContext<'a>) -> BoxFuture<'a, EngineOutcome> {
         Box::pin(async move {
-            for (i, stmt) in task.statements.iter().enumerate() {
-                let step = format!("statement {}/{}", i + 1, task.statements.len());
+            let mut statements = task.statements.clone();
+            if let Some(planner) = &self.planner {
+                match planner.dry_run_plan(task, ctx.store).await {
+                    DryPlan::Statements(s) => statements = s,
+                    DryPlan::Nothing(why) => return EngineOutcome::NothingToMerge(why),
+                    DryPlan::AsSubmitted => {}
+                }
+            }
+            for (i, stmt) in statements.iter().enumerate() {
+                let step = format!("statement {}/{}", i + 1, statements.len());
                 let recorded = ctx.store.update(task.id, |t| {
                     t.step = Some(step.clone());
                     t.log.push(crate::model::LogLine {

@@ -13,7 +13,7 @@
 
 use smallfiles_cluster::metastore::TableRecord;
 
-use super::hive::{lookup_error, same_location, summarize, ClusterEngine, HiveEngine};
+use super::hive::{lookup_error, same_location, summarize, Chosen, ClusterEngine, HiveEngine};
 use super::sql::{Journal, SqlSession};
 use super::{EngineOutcome, Recovery, RunContext};
 use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
@@ -68,14 +68,10 @@ impl HiveEngine {
                 }
             }
         };
-        let resolved = match self.resolve(&task.target).await {
-            Ok(r) => r,
-            Err(message) => {
-                return EngineOutcome::Failed {
-                    category: "metastore",
-                    message,
-                }
-            }
+        let resolved = match self.units_to_merge(c, task, &journal).await {
+            Ok(Chosen::Units(r)) => *r,
+            Ok(Chosen::Nothing(why)) => return EngineOutcome::NothingToMerge(why),
+            Err((category, message)) => return EngineOutcome::Failed { category, message },
         };
         let (mut session, dialect) = match self.session(c, &journal).await {
             Ok(s) => s,
@@ -118,7 +114,7 @@ impl HiveEngine {
                 });
             }
             let plan = swap_plan(task.id, &resolved.table, &units, &c.plan_settings(dialect))
-                .map_err(|e| Stop::Failed("plan", e))?;
+                .map_err(|e| Stop::Failed("plan", e.to_string()))?;
             journal
                 .record(|t| {
                     t.statements = plan.all_statements();
@@ -227,6 +223,25 @@ impl HiveEngine {
             .fingerprint(session, &u.source_fingerprint)
             .await
             .map_err(Stop::RollBack)?;
+        // An independent guard against a filter that selects nothing (a wrongly rendered
+        // partition value): data files that hold bytes but read as no rows are never swapped
+        // for an empty copy.
+        let listed_bytes = progress(
+            &journal
+                .store
+                .get(journal.task)
+                .map_err(|e| Stop::RollBack(e.to_string()))?,
+        )
+        .map_err(Stop::RollBack)?
+        .units[i]
+            .bytes_before
+            .unwrap_or(0);
+        if source.rows == 0 && listed_bytes > 0 {
+            return Err(Stop::RollBack(format!(
+                "refused: {} holds {listed_bytes} bytes of data files but the table reads 0 rows from it; nothing was switched (check the partition's format and value)",
+                u.old_location
+            )));
+        }
         set_stage(journal, i, SwapStage::Writing, |p| p.source = Some(source))
             .map_err(store_err)?;
         journal

@@ -36,6 +36,8 @@ struct World {
     down: bool,
     /// The server goes down once a statement with this prefix has run.
     down_after: Option<String>,
+    /// Rows every fingerprint reads (50 when unset).
+    rows: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -146,7 +148,7 @@ impl SqlSession for FakeSession {
             } else if sql.starts_with("SELECT COUNT(*)") {
                 return Ok(ResultSet {
                     columns: vec!["c".into(), "s".into()],
-                    rows: vec![vec![Cell::Int(50), Cell::Int(12345)]],
+                    rows: vec![vec![Cell::Int(w.rows.unwrap_or(50)), Cell::Int(12345)]],
                 });
             }
             Ok(ResultSet::default())
@@ -215,6 +217,7 @@ fn setup() -> Setup {
                 dialect: Some(Dialect::Hive),
                 retention: Duration::from_secs(3600),
                 compaction_poll: Duration::from_millis(10),
+                selection: Default::default(),
             },
         )]),
         catalog: Arc::new(fake.clone()),
@@ -294,6 +297,34 @@ async fn a_failed_switch_is_rolled_back() {
     assert_eq!(std::fs::read_dir(&s.old).unwrap().count(), 50);
     let stored = s.store.get(t.id).unwrap();
     assert_eq!(stored.swap.unwrap().units[0].stage, SwapStage::RolledBack);
+}
+
+/// The guard that does not trust the SQL: a filter that selects nothing (as a partition value
+/// rendered wrongly would) reads 0 rows from files that hold data; nothing is written or
+/// switched.
+#[tokio::test]
+async fn data_files_that_read_as_no_rows_are_never_swapped() {
+    let s = setup();
+    let old_loc = location(&s);
+    s.fake.0.lock().unwrap().rows = Some(0);
+    let t = task(&s.store);
+    let outcome = run(&s, &t).await;
+    let EngineOutcome::RolledBack(reason) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(reason.contains("refused"), "{reason}");
+    assert!(
+        reason.contains("50 bytes of data files but the table reads 0 rows"),
+        "{reason}"
+    );
+    assert_eq!(location(&s), old_loc);
+    let stmts = s.fake.0.lock().unwrap().statements.clone();
+    assert!(!stmts.iter().any(|x| x.starts_with("INSERT")), "{stmts:?}");
+    assert!(
+        !stmts.iter().any(|x| x.contains("SET LOCATION")),
+        "{stmts:?}"
+    );
+    assert_eq!(std::fs::read_dir(&s.old).unwrap().count(), 50);
 }
 
 #[tokio::test]
