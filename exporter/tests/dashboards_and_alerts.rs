@@ -323,7 +323,7 @@ async fn every_panel_and_rule_on_a_real_prometheus_and_alertmanager() {
         axum::serve(hook_listener, app).await.unwrap();
     });
 
-    let (exp_port, merger_port, prom_port) = (free_port(), free_port(), free_port());
+    let (exp_port, merger_port) = (free_port(), free_port());
     std::fs::write(t.join("am.token"), "am-token-xyz\n").unwrap();
     let config = write_config(
         t,
@@ -443,53 +443,16 @@ receivers:
     let am_port = am.port;
 
     // Prometheus with the project's rules; `for:` shortened so the test need not wait an hour.
-    let rules_dir = t.join("rules");
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    for f in rule_files() {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let text = text
-            .replace("for: 1h", "for: 2s")
-            .replace("for: 30m", "for: 2s")
-            .replace("for: 15m", "for: 2s")
-            .replace("for: 5m", "for: 2s");
-        std::fs::write(rules_dir.join(f.file_name().unwrap()), text).unwrap();
-    }
-    let prom_config = t.join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            r#"
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: ["{rules}/*.yml"]
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ["127.0.0.1:{am_port}"]
-scrape_configs:
-  - job_name: smallfiles-exporter
-    static_configs:
-      - targets: ["127.0.0.1:{exp_port}"]
-  - job_name: smallfiles-merger
-    static_configs:
-      - targets: ["127.0.0.1:{merger_port}"]
-"#,
-            rules = rules_dir.display(),
-        ),
-    )
-    .unwrap();
-    let mut prom = Running::start(
-        "prometheus",
+    let prom = smallfiles_testkit::process::start_prometheus(
+        t,
         &[
-            &format!("--config.file={}", prom_config.display()),
-            &format!("--storage.tsdb.path={}", t.join("tsdb").display()),
-            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            ("smallfiles-exporter", exp_port),
+            ("smallfiles-merger", merger_port),
         ],
-        prom_port,
-        &t.join("prometheus.log"),
-    );
-    prom.wait_ok("/-/ready", Duration::from_secs(30)).await;
+        Some(am_port),
+    )
+    .await;
+    let prom_port = prom.port;
     let promurl = format!("http://127.0.0.1:{prom_port}");
     let http = reqwest::Client::new();
 

@@ -528,12 +528,7 @@ async fn audit(
 }
 
 async fn metrics(State(svc): State<Svc>) -> Response {
-    let states = svc.store.state_counts().unwrap_or_default();
-    let mut page = svc.metrics.render(
-        &states,
-        svc.oldest_queued_seconds(),
-        &svc.retired_per_cluster(),
-    );
+    let mut page = svc.metrics.render(&svc.scrape());
     if let Some(n) = &svc.notifier {
         n.render_metrics(&mut page);
     }

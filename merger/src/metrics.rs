@@ -1,11 +1,29 @@
 //! The merger's `/metrics`. Counters live in memory (Prometheus handles restarts); task states
-//! and the queue age are read from the store at scrape time.
+//! and the queue age are read from the store at scrape time. Every series an alert or a panel
+//! reads exists from the start: each configured cluster × strategy × outcome, each failure
+//! reason, and each table with a task, at 0 (`increase()` cannot see the increment that
+//! creates a series).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use crate::model::TaskState;
+use crate::engine::FailureReason;
+use crate::model::{Strategy, TaskState, ALL_STATES};
+
+/// The strategies a task runs with (`auto` is resolved before a task is created).
+const STRATEGIES: [Strategy; 3] = [
+    Strategy::Concatenate,
+    Strategy::InsertOverwrite,
+    Strategy::Compact,
+];
+/// How a task can end.
+const OUTCOMES: [TaskState; 4] = [
+    TaskState::Succeeded,
+    TaskState::Failed,
+    TaskState::Cancelled,
+    TaskState::RolledBack,
+];
 
 const DURATION_BUCKETS: [f64; 10] = [
     1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -26,13 +44,24 @@ struct Counters {
     failures: BTreeMap<(String, String), u64>,
     files_removed: BTreeMap<String, u64>,
     bytes_rewritten: BTreeMap<String, u64>,
-    durations: BTreeMap<String, (Vec<u64>, f64, u64)>,
+    /// (cluster, strategy) → buckets, sum, count.
+    durations: BTreeMap<(String, String), (Vec<u64>, f64, u64)>,
     alerts: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
 pub struct Metrics {
     c: Mutex<Counters>,
+}
+
+/// What a scrape reads from the store, per configured cluster.
+#[derive(Debug, Default)]
+pub struct Scrape {
+    pub clusters: Vec<String>,
+    pub states: BTreeMap<(String, TaskState), u64>,
+    pub oldest_queued_seconds: BTreeMap<String, f64>,
+    /// Directories in their rollback window.
+    pub retired: BTreeMap<String, u64>,
 }
 
 pub struct Finished<'a> {
@@ -84,7 +113,7 @@ impl Metrics {
         *c.bytes_rewritten.entry(f.cluster.into()).or_default() += f.bytes_rewritten;
         let h = c
             .durations
-            .entry(f.strategy.into())
+            .entry((f.cluster.into(), f.strategy.into()))
             .or_insert_with(|| (vec![0; DURATION_BUCKETS.len()], 0.0, 0));
         for (i, b) in DURATION_BUCKETS.iter().enumerate() {
             if f.duration_seconds <= *b {
@@ -100,15 +129,40 @@ impl Metrics {
         let mut c = self.c.lock().unwrap_or_else(|e| e.into_inner());
         c.files_removed.entry(cluster.into()).or_default();
         c.bytes_rewritten.entry(cluster.into()).or_default();
+        for st in STRATEGIES {
+            for out in OUTCOMES {
+                c.tasks
+                    .entry((cluster.into(), st.as_str().into(), out.as_str().into()))
+                    .or_default();
+            }
+            c.durations
+                .entry((cluster.into(), st.as_str().into()))
+                .or_insert_with(|| (vec![0; DURATION_BUCKETS.len()], 0.0, 0));
+        }
+        for r in FailureReason::ALL {
+            c.failures
+                .entry((cluster.into(), r.as_str().into()))
+                .or_default();
+        }
+    }
+
+    /// Declares a table's per-table counters (at 0) once it has a task, before it ends.
+    pub fn declare_table(&self, cluster: &str, database: &str, table: &str) {
+        let mut c = self.c.lock().unwrap_or_else(|e| e.into_inner());
+        for out in OUTCOMES {
+            c.table_tasks
+                .entry((
+                    cluster.into(),
+                    database.into(),
+                    table.into(),
+                    out.as_str().into(),
+                ))
+                .or_default();
+        }
     }
 
     /// The page; `retired` counts the directories in their rollback window per cluster.
-    pub fn render(
-        &self,
-        states: &[(TaskState, u64)],
-        oldest_queued_seconds: f64,
-        retired: &BTreeMap<String, u64>,
-    ) -> String {
+    pub fn render(&self, scrape: &Scrape) -> String {
         let c = self.c.lock().unwrap_or_else(|e| e.into_inner());
         let mut o = String::new();
         let fam = |o: &mut String, name: &str, kind: &str, help: &str| {
@@ -118,10 +172,18 @@ impl Metrics {
             &mut o,
             "smallfiles_merge_tasks",
             "gauge",
-            "Merge tasks by state.",
+            "Merge tasks by cluster and state.",
         );
-        for (s, n) in states {
-            let _ = writeln!(o, "smallfiles_merge_tasks{{state=\"{}\"}} {n}", s.as_str());
+        for cl in &scrape.clusters {
+            for st in ALL_STATES {
+                let n = scrape.states.get(&(cl.clone(), st)).copied().unwrap_or(0);
+                let _ = writeln!(
+                    o,
+                    "smallfiles_merge_tasks{{cluster=\"{}\",state=\"{}\"}} {n}",
+                    esc(cl),
+                    st.as_str()
+                );
+            }
         }
         fam(
             &mut o,
@@ -184,26 +246,24 @@ impl Metrics {
             &mut o,
             "smallfiles_merge_duration_seconds",
             "histogram",
-            "Duration of merge tasks from start to end, by strategy.",
+            "Duration of merge tasks from start to end, by cluster and strategy.",
         );
-        for (st, (buckets, sum, count)) in &c.durations {
+        for ((cl, st), (buckets, sum, count)) in &c.durations {
+            let labels = format!("cluster=\"{}\",strategy=\"{st}\"", esc(cl));
             for (b, n) in DURATION_BUCKETS.iter().zip(buckets) {
                 let _ = writeln!(
                     o,
-                    "smallfiles_merge_duration_seconds_bucket{{strategy=\"{st}\",le=\"{b}\"}} {n}"
+                    "smallfiles_merge_duration_seconds_bucket{{{labels},le=\"{b}\"}} {n}"
                 );
             }
             let _ = writeln!(
                 o,
-                "smallfiles_merge_duration_seconds_bucket{{strategy=\"{st}\",le=\"+Inf\"}} {count}"
+                "smallfiles_merge_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
             );
+            let _ = writeln!(o, "smallfiles_merge_duration_seconds_sum{{{labels}}} {sum}");
             let _ = writeln!(
                 o,
-                "smallfiles_merge_duration_seconds_sum{{strategy=\"{st}\"}} {sum}"
-            );
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_duration_seconds_count{{strategy=\"{st}\"}} {count}"
+                "smallfiles_merge_duration_seconds_count{{{labels}}} {count}"
             );
         }
         fam(
@@ -223,19 +283,23 @@ impl Metrics {
             &mut o,
             "smallfiles_merge_queue_oldest_seconds",
             "gauge",
-            "Age of the oldest task waiting to start (0 when none waits).",
+            "Age of the oldest task waiting to start, per cluster (0 when none waits).",
         );
-        let _ = writeln!(
-            o,
-            "smallfiles_merge_queue_oldest_seconds {oldest_queued_seconds}"
-        );
+        for cl in &scrape.clusters {
+            let _ = writeln!(
+                o,
+                "smallfiles_merge_queue_oldest_seconds{{cluster=\"{}\"}} {}",
+                esc(cl),
+                scrape.oldest_queued_seconds.get(cl).copied().unwrap_or(0.0)
+            );
+        }
         fam(
             &mut o,
             "smallfiles_merge_retired_directories",
             "gauge",
             "Directories replaced by merges, kept for the rollback window and not yet removed.",
         );
-        for (cluster, n) in retired {
+        for (cluster, n) in &scrape.retired {
             let _ = writeln!(
                 o,
                 "smallfiles_merge_retired_directories{{cluster=\"{}\"}} {n}",

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::engine::hive::HiveEngine;
-use crate::engine::{DryRunEngine, Engine, EngineOutcome, Recovery, RunContext};
+use crate::engine::{DryRunEngine, Engine, EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::error::{Error, Result};
 use crate::metrics::{Finished, Metrics};
 use crate::model::{now_rfc3339, AuditEntry, LogLine, Strategy, Target, Task, TaskState};
@@ -65,6 +65,13 @@ impl Service {
         let metrics = Metrics::default();
         for c in &settings.clusters {
             metrics.declare_cluster(&c.name);
+        }
+        let unfinished: Vec<TaskState> = crate::model::ALL_STATES
+            .into_iter()
+            .filter(|s| !s.is_terminal())
+            .collect();
+        for t in store.in_states(&unfinished)? {
+            metrics.declare_table(&t.target.cluster, &t.target.database, &t.target.table);
         }
         let delay = settings
             .merger
@@ -245,6 +252,9 @@ impl Service {
         });
         match self.commit.create(task, cooldown, now, Some(plan)).await {
             Ok(Created::New(task)) => {
+                let t = &task.target;
+                self.metrics
+                    .declare_table(&t.cluster, &t.database, &t.table);
                 self.wake.notify_one();
                 Submitted::Queued(task.id)
             }
@@ -403,8 +413,13 @@ impl Service {
             };
             let recovery = self.engine_for(&task).recover(&task, &self.store).await;
             let (state, reason, category, counts) = match recovery {
-                Recovery::Fail(r) => (TaskState::Failed, r, Some("interrupted"), None),
-                Recovery::RollBack(r) => (TaskState::RolledBack, r, Some("interrupted"), None),
+                Recovery::Fail(r) => (TaskState::Failed, r, Some(FailureReason::Interrupted), None),
+                Recovery::RollBack(r) => (
+                    TaskState::RolledBack,
+                    r,
+                    Some(FailureReason::Interrupted),
+                    None,
+                ),
                 Recovery::Finished {
                     reason,
                     files_before,
@@ -598,7 +613,7 @@ impl Service {
         }
     }
 
-    fn record_end(&self, t: &Task, failure: Option<&str>, seconds: f64) {
+    fn record_end(&self, t: &Task, failure: Option<FailureReason>, seconds: f64) {
         self.announce(t);
         self.metrics.finished(Finished {
             cluster: &t.target.cluster,
@@ -606,7 +621,7 @@ impl Service {
             table: &t.target.table,
             strategy: t.resolved_strategy.as_str(),
             outcome: t.state.as_str(),
-            failure_reason: failure,
+            failure_reason: failure.map(FailureReason::as_str),
             files_removed: t
                 .files_before
                 .zip(t.files_after)
@@ -633,19 +648,34 @@ impl Service {
         per_cluster
     }
 
-    pub fn oldest_queued_seconds(&self) -> f64 {
+    /// What `/metrics` reads from the store.
+    pub fn scrape(&self) -> crate::metrics::Scrape {
+        let mut oldest = std::collections::BTreeMap::new();
         let queued = self
             .store
             .in_states(&[TaskState::Pending, TaskState::WaitingWindow])
             .unwrap_or_default();
-        queued
-            .iter()
-            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(&t.created_at).ok())
-            .map(|c| {
-                (chrono::Utc::now() - c.with_timezone(&chrono::Utc)).num_milliseconds() as f64
-                    / 1000.0
-            })
-            .fold(0.0, f64::max)
+        for t in &queued {
+            let Ok(created) = chrono::DateTime::parse_from_rfc3339(&t.created_at) else {
+                continue;
+            };
+            let age = (chrono::Utc::now() - created.with_timezone(&chrono::Utc)).num_milliseconds()
+                as f64
+                / 1000.0;
+            let e = oldest.entry(t.target.cluster.clone()).or_insert(0.0f64);
+            *e = e.max(age);
+        }
+        crate::metrics::Scrape {
+            clusters: self
+                .settings
+                .clusters
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+            states: self.store.cluster_state_counts().unwrap_or_default(),
+            oldest_queued_seconds: oldest,
+            retired: self.retired_per_cluster(),
+        }
     }
 
     /// The scheduler: starts queued tasks inside the windows and within the limits.
@@ -755,7 +785,7 @@ impl Service {
                 .map(|t| (t, Some(category))),
             EngineOutcome::RolledBack(message) => self
                 .end(task.id, TaskState::RolledBack, &message, seconds)
-                .map(|t| (t, Some("rolled_back"))),
+                .map(|t| (t, Some(FailureReason::RolledBack))),
             EngineOutcome::NothingToMerge(message) => self
                 .end(task.id, TaskState::Succeeded, &message, seconds)
                 .map(|t| (t, None)),

@@ -29,6 +29,15 @@ pub struct SeenAlert {
 /// (state, task id) of every task: the scheduler and the metrics read states without
 /// decoding every task.
 const BY_STATE: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_state");
+/// (cluster, state, task id) of every task: per-cluster state gauges without decoding tasks.
+/// Added in schema version 2.
+const BY_CLUSTER_STATE: TableDefinition<(&str, &str, u64), ()> =
+    TableDefinition::new("by_cluster_state");
+
+/// The layout this build writes. Version 1 (no `schema_version` key): the first release.
+/// Version 2: `by_cluster_state`. Opening an older store upgrades it in one transaction; a
+/// newer one is refused (an older build must not write a layout it does not know).
+pub const SCHEMA_VERSION: u64 = 2;
 
 pub struct Store {
     db: std::sync::Arc<Database>,
@@ -84,6 +93,8 @@ impl Store {
             tx.open_table(AUDIT).map_err(store_err)?;
             tx.open_table(META).map_err(store_err)?;
             tx.open_table(BY_STATE).map_err(store_err)?;
+            tx.open_table(BY_CLUSTER_STATE).map_err(store_err)?;
+            upgrade(&tx, path)?;
         }
         tx.commit().map_err(store_err)?;
         Ok(Store {
@@ -130,6 +141,14 @@ impl Store {
                     .map_err(store_err)?;
                 by_state
                     .insert((task.state.as_str(), id), ())
+                    .map_err(store_err)?;
+                let mut by_cluster = tx.open_table(BY_CLUSTER_STATE).map_err(store_err)?;
+                let cluster = task.target.cluster.as_str();
+                by_cluster
+                    .remove((cluster, old_state.as_str(), id))
+                    .map_err(store_err)?;
+                by_cluster
+                    .insert((cluster, task.state.as_str(), id), ())
                     .map_err(store_err)?;
             }
             task.updated_at = now_rfc3339();
@@ -250,6 +269,23 @@ impl Store {
         Ok(out)
     }
 
+    /// Tasks per (cluster, state).
+    pub fn cluster_state_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, TaskState), u64>> {
+        let tx = self.db.begin_read().map_err(store_err)?;
+        let idx = tx.open_table(BY_CLUSTER_STATE).map_err(store_err)?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in idx.iter().map_err(store_err)? {
+            let (k, _) = row.map_err(store_err)?;
+            let (cluster, state, _) = k.value();
+            if let Some(state) = TaskState::parse(state) {
+                *out.entry((cluster.to_string(), state)).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+
     pub fn count(&self) -> Result<u64> {
         let tx = self.db.begin_read().map_err(store_err)?;
         tx.open_table(TASKS)
@@ -321,6 +357,47 @@ impl Store {
     }
 }
 
+/// Brings a store written by an earlier release to [`SCHEMA_VERSION`], inside the opening
+/// transaction (a crash midway leaves the old layout, upgraded again at the next start).
+fn upgrade(tx: &redb::WriteTransaction, path: &Path) -> Result<()> {
+    let mut meta = tx.open_table(META).map_err(store_err)?;
+    let found = meta
+        .get("schema_version")
+        .map_err(store_err)?
+        .map(|v| v.value())
+        .unwrap_or(1);
+    if found > SCHEMA_VERSION {
+        return Err(Error::Store(format!(
+            "{} has schema version {found}; this build knows {SCHEMA_VERSION}: run the newer release",
+            path.display()
+        )));
+    }
+    if found < 2 {
+        let tasks = tx.open_table(TASKS).map_err(store_err)?;
+        let mut by_cluster = tx.open_table(BY_CLUSTER_STATE).map_err(store_err)?;
+        for row in tasks.iter().map_err(store_err)? {
+            let (id, bytes) = row.map_err(store_err)?;
+            let task: Task = decode(bytes.value())?;
+            by_cluster
+                .insert(
+                    (
+                        task.target.cluster.as_str(),
+                        task.state.as_str(),
+                        id.value(),
+                    ),
+                    (),
+                )
+                .map_err(store_err)?;
+        }
+    }
+    if found != SCHEMA_VERSION {
+        tracing::info!(from = found, to = SCHEMA_VERSION, "task store upgraded");
+        meta.insert("schema_version", SCHEMA_VERSION)
+            .map_err(store_err)?;
+    }
+    Ok(())
+}
+
 /// The body of [`Store::create`] inside a caller's write transaction.
 fn create_in(
     tx: &redb::WriteTransaction,
@@ -379,6 +456,10 @@ fn create_in(
                     tx.open_table(BY_STATE)
                         .map_err(store_err)?
                         .insert((task.state.as_str(), id), ())
+                        .map_err(store_err)?;
+                    tx.open_table(BY_CLUSTER_STATE)
+                        .map_err(store_err)?
+                        .insert((task.target.cluster.as_str(), task.state.as_str(), id), ())
                         .map_err(store_err)?;
                     Created::New(Box::new(task))
                 }

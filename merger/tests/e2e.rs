@@ -82,8 +82,7 @@ merger:
       - {{ name: ops, token_file: {d}/ops.token, role: operator }}
       - {{ name: grafana, token_file: {d}/ro.token, role: viewer }}
   cooldown: 1h
-  dry_run: true
-  max_body_size: 64KiB
+{dry_run}  max_body_size: 64KiB
 {extra}
 clusters:
   - name: prod
@@ -93,6 +92,12 @@ clusters:
                 data = dir.path().join("data").display(),
                 d = dir.path().display(),
                 url = db.url(),
+                // Dry runs unless the test says otherwise.
+                dry_run = if extra.contains("dry_run:") {
+                    ""
+                } else {
+                    "  dry_run: true\n"
+                },
             ),
         )
         .unwrap();
@@ -722,6 +727,110 @@ async fn kill_9_while_running_then_recovery_limits_cancel_and_retry() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted"));
+}
+
+/// The very first failed merge after a start fires `SmallFilesMergeFailed` on a real Prometheus
+/// with the project's rules: the counter exists at 0 before it, so `increase()` sees the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_failed_merge_fires_the_alert() {
+    let shared = require_shared!();
+    if !smallfiles_testkit::process::tool_available("prometheus") {
+        return;
+    }
+    // Real merges, on a cluster with no HiveServer2: every merge fails.
+    let h = Harness::start(MetastoreKind::Postgres, &shared, "  dry_run: false").await;
+    let prom = smallfiles_testkit::process::start_prometheus(
+        h.dir.path(),
+        &[("smallfiles-merger", h.port)],
+        None,
+    )
+    .await;
+    let query = |q: String| {
+        let url = prom.url("/api/v1/query");
+        let http = h.http.clone();
+        async move {
+            let r: Value = http
+                .get(url)
+                .query(&[("query", q)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["data"]["result"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let series = "smallfiles_merge_tasks_total{cluster=\"prod\",strategy=\"insert_overwrite\",outcome=\"failed\"}";
+    // Prometheus has seen the counter at 0 before anything failed.
+    let start = Instant::now();
+    while query(format!("count_over_time({series}[1m]) >= 2"))
+        .await
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never scraped at 0:\n{}",
+            prom.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (s, r) = h
+        .post(
+            "/api/v1/tasks",
+            Some(OPS_TOKEN),
+            serde_json::to_vec(&json!({"cluster": "prod", "database": "sales", "table": "events"}))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let id = r["results"][0]["task_id"].as_u64().unwrap();
+    let t = h.wait_state(id, &["failed"]).await;
+    assert_eq!(t["resolved_strategy"], "insert_overwrite", "{t}");
+    let start = Instant::now();
+    let alert = loop {
+        let alerts =
+            query("ALERTS{alertname=\"SmallFilesMergeFailed\",alertstate=\"firing\"}".into()).await;
+        if let Some(a) = alerts.first() {
+            break a.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "SmallFilesMergeFailed never fired; the series: {:?}",
+            query(series.to_string()).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(alert["metric"]["cluster"], "prod", "{alert}");
+    assert_eq!(alert["metric"]["outcome"], "failed", "{alert}");
+    assert_eq!(alert["metric"]["strategy"], "insert_overwrite", "{alert}");
+    // The failure's reason, and the table's own counter, existed at 0 too.
+    let page = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("smallfiles_merge_failures_total{cluster=\"prod\",reason=\"hiveserver2\"} 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("smallfiles_merge_failures_total{cluster=\"prod\",reason=\"compaction\"} 0"),
+        "{page}"
+    );
+    assert!(page.contains("smallfiles_merge_table_tasks_total{cluster=\"prod\",database=\"sales\",table=\"events\",outcome=\"succeeded\"} 0"), "{page}");
+    assert!(
+        page.contains("smallfiles_merge_tasks{cluster=\"prod\",state=\"failed\"} 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("smallfiles_merge_queue_oldest_seconds{cluster=\"prod\"} 0"),
+        "{page}"
+    );
 }
 
 /// A task for a table and a task for one of its partitions would merge the same data: while

@@ -180,3 +180,62 @@ pub fn promtool_check_metrics(page: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A real Prometheus (Debian's `prometheus`) scraping `targets` (job name, port) every second
+/// and evaluating the project's rule files every second, `for:` durations shortened to 2 s so a
+/// test need not wait an hour; alerts go to the Alertmanager on `alertmanager_port`, if any.
+pub async fn start_prometheus(
+    dir: &Path,
+    targets: &[(&str, u16)],
+    alertmanager_port: Option<u16>,
+) -> Running {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let rules_dir = dir.join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    for f in ["smallfiles.rules.yml", "smallfiles-overrides.yml"] {
+        let text = std::fs::read_to_string(repo.join("alerts").join(f)).unwrap();
+        let text = text
+            .replace("for: 1h", "for: 2s")
+            .replace("for: 30m", "for: 2s")
+            .replace("for: 15m", "for: 2s")
+            .replace("for: 5m", "for: 2s");
+        std::fs::write(rules_dir.join(f), text).unwrap();
+    }
+    let alerting = alertmanager_port
+        .map(|p| {
+            format!(
+                "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"127.0.0.1:{p}\"]\n"
+            )
+        })
+        .unwrap_or_default();
+    let scrapes: String = targets
+        .iter()
+        .map(|(job, port)| {
+            format!(
+                "  - job_name: {job}\n    static_configs:\n      - targets: [\"127.0.0.1:{port}\"]\n"
+            )
+        })
+        .collect();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [\"{}/*.yml\"]\n{alerting}scrape_configs:\n{scrapes}",
+            rules_dir.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut prom = Running::start(
+        "prometheus",
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        port,
+        &dir.join("prometheus.log"),
+    );
+    prom.wait_ok("/-/ready", Duration::from_secs(30)).await;
+    prom
+}

@@ -14,7 +14,7 @@ use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
 use super::retention::{Retired, RetiredDir};
 use super::select::choose_partitions;
 use super::sql::{Connector, Hs2Connector, Journal, SqlSession};
-use super::{DryPlan, Engine, EngineOutcome, Recovery, RunContext};
+use super::{DryPlan, Engine, EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::model::{Strategy, SwapStage, Target, Task};
 use crate::plan::select::SelectionRules;
 use crate::plan::{in_place_plan, statements, Dialect, PlanSettings, SHOW_COMPACTIONS};
@@ -262,11 +262,11 @@ impl HiveEngine {
         c: &ClusterEngine,
         task: &Task,
         journal: &Journal<'_>,
-    ) -> Result<Chosen, (&'static str, String)> {
+    ) -> Result<Chosen, (FailureReason, String)> {
         let resolved = self
             .resolve(&task.target)
             .await
-            .map_err(|m| ("metastore", m))?;
+            .map_err(|m| (FailureReason::Metastore, m))?;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let (resolved, selection) = choose_partitions(
             &c.fs,
@@ -276,7 +276,7 @@ impl HiveEngine {
             now_ms,
         )
         .await
-        .map_err(|m| ("hdfs", m))?;
+        .map_err(|m| (FailureReason::Hdfs, m))?;
         let Some(selection) = selection else {
             return Ok(Chosen::Units(Box::new(resolved)));
         };
@@ -286,7 +286,7 @@ impl HiveEngine {
                 t.step = Some("partitions chosen".into());
                 t.selection = Some(selection);
             })
-            .map_err(|e| ("store", e))?;
+            .map_err(|e| (FailureReason::Store, e))?;
         journal.note(summary.clone());
         Ok(if resolved.partitions.is_empty() {
             Chosen::Nothing(format!("nothing to merge: {summary}"))
@@ -431,7 +431,7 @@ impl HiveEngine {
             Ok(c) => c,
             Err(message) => {
                 return EngineOutcome::Failed {
-                    category: "config",
+                    category: FailureReason::Config,
                     message,
                 }
             }
@@ -494,7 +494,7 @@ impl HiveEngine {
             // CONCATENATE cut short: Hive abandons the job; the files stay as they were.
             Err(_) if journal.cancelled() => EngineOutcome::Cancelled,
             Err(message) => EngineOutcome::Failed {
-                category: "engine",
+                category: FailureReason::Engine,
                 message,
             },
         }
@@ -506,7 +506,7 @@ impl HiveEngine {
             Ok(c) => c,
             Err(message) => {
                 return EngineOutcome::Failed {
-                    category: "config",
+                    category: FailureReason::Config,
                     message,
                 }
             }
@@ -526,7 +526,7 @@ impl HiveEngine {
         }
         .await;
         result.unwrap_or_else(|message| EngineOutcome::Failed {
-            category: "engine",
+            category: FailureReason::Engine,
             message,
         })
     }
@@ -577,7 +577,7 @@ impl HiveEngine {
                     Some(CompactionState::Done(_)) => {}
                     Some(CompactionState::Failed(s)) => {
                         return Ok(EngineOutcome::Failed {
-                            category: "compaction",
+                            category: FailureReason::Compaction,
                             message: format!(
                                 "the compaction of {}{} ended {s:?} (see SHOW COMPACTIONS and the compactor's logs)",
                                 t.name,
@@ -712,7 +712,7 @@ impl Engine for HiveEngine {
                 Strategy::Concatenate => self.concatenate(task, &ctx).await,
                 Strategy::Compact => self.compact(task, &ctx).await,
                 Strategy::Auto => EngineOutcome::Failed {
-                    category: "engine",
+                    category: FailureReason::Engine,
                     message: "the task has no resolved strategy".into(),
                 },
             }

@@ -23,6 +23,52 @@ pub struct RunContext<'a> {
     pub cancel: CancellationToken,
 }
 
+/// Why a task failed: the `reason` label of `smallfiles_merge_failures_total`. Every value is
+/// declared at 0 from the start, so an alert on `increase()` sees the first failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureReason {
+    Config,
+    Metastore,
+    Hdfs,
+    HiveServer2,
+    Plan,
+    Store,
+    Engine,
+    Compaction,
+    RolledBack,
+    Interrupted,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 10] = [
+        FailureReason::Config,
+        FailureReason::Metastore,
+        FailureReason::Hdfs,
+        FailureReason::HiveServer2,
+        FailureReason::Plan,
+        FailureReason::Store,
+        FailureReason::Engine,
+        FailureReason::Compaction,
+        FailureReason::RolledBack,
+        FailureReason::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Config => "config",
+            FailureReason::Metastore => "metastore",
+            FailureReason::Hdfs => "hdfs",
+            FailureReason::HiveServer2 => "hiveserver2",
+            FailureReason::Plan => "plan",
+            FailureReason::Store => "store",
+            FailureReason::Engine => "engine",
+            FailureReason::Compaction => "compaction",
+            FailureReason::RolledBack => "rolled_back",
+            FailureReason::Interrupted => "interrupted",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineOutcome {
     Succeeded {
@@ -30,9 +76,8 @@ pub enum EngineOutcome {
         files_after: Option<u64>,
         bytes_rewritten: Option<u64>,
     },
-    /// `category` is the `reason` label of `smallfiles_merge_failures_total`.
     Failed {
-        category: &'static str,
+        category: FailureReason,
         message: String,
     },
     RolledBack(String),
@@ -106,7 +151,7 @@ impl Engine for DryRunEngine {
                 });
                 if let Err(e) = recorded {
                     return EngineOutcome::Failed {
-                        category: "store",
+                        category: FailureReason::Store,
                         message: e.to_string(),
                     };
                 }

@@ -15,7 +15,7 @@ use smallfiles_cluster::metastore::TableRecord;
 
 use super::hive::{lookup_error, same_location, summarize, Chosen, ClusterEngine, HiveEngine};
 use super::sql::{Journal, SqlSession};
-use super::{EngineOutcome, Recovery, RunContext};
+use super::{EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
 use crate::plan::{swap_plan, SwapPlan};
 use crate::store::Store;
@@ -23,7 +23,7 @@ use crate::store::Store;
 /// Why a swap stopped, and whether a rollback is needed.
 enum Stop {
     /// Nothing was written: the table is as it was.
-    Failed(&'static str, String),
+    Failed(FailureReason, String),
     /// Data was written (or the staging table created): undo it.
     RollBack(String),
     Cancelled,
@@ -63,7 +63,7 @@ impl HiveEngine {
             Ok(c) => c,
             Err(message) => {
                 return EngineOutcome::Failed {
-                    category: "config",
+                    category: FailureReason::Config,
                     message,
                 }
             }
@@ -77,7 +77,7 @@ impl HiveEngine {
             Ok(s) => s,
             Err(message) => {
                 return EngineOutcome::Failed {
-                    category: "hiveserver2",
+                    category: FailureReason::HiveServer2,
                     message,
                 }
             }
@@ -97,10 +97,12 @@ impl HiveEngine {
                     Some(p) => p.location.clone(),
                     None => resolved.table.data_location().map(str::to_string),
                 }
-                .ok_or_else(|| Stop::Failed("plan", "no location in the metastore".into()))?;
-                let old = summarize(&c.fs, &loc)
-                    .await
-                    .map_err(|e| Stop::Failed("hdfs", format!("listing {loc}: {e}")))?;
+                .ok_or_else(|| {
+                    Stop::Failed(FailureReason::Plan, "no location in the metastore".into())
+                })?;
+                let old = summarize(&c.fs, &loc).await.map_err(|e| {
+                    Stop::Failed(FailureReason::Hdfs, format!("listing {loc}: {e}"))
+                })?;
                 units.push((*p, old.bytes));
                 progress.push(UnitProgress {
                     stage: SwapStage::Planned,
@@ -114,7 +116,7 @@ impl HiveEngine {
                 });
             }
             let plan = swap_plan(task.id, &resolved.table, &units, &c.plan_settings(dialect))
-                .map_err(|e| Stop::Failed("plan", e.to_string()))?;
+                .map_err(|e| Stop::Failed(FailureReason::Plan, e.to_string()))?;
             journal
                 .record(|t| {
                     t.statements = plan.all_statements();
@@ -124,16 +126,16 @@ impl HiveEngine {
                         units: progress,
                     });
                 })
-                .map_err(|e| Stop::Failed("store", e))?;
+                .map_err(|e| Stop::Failed(FailureReason::Store, e))?;
             for stmt in &plan.setup {
                 journal
                     .run(session.as_mut(), stmt)
                     .await
-                    .map_err(|e| Stop::Failed("hiveserver2", e))?;
+                    .map_err(|e| Stop::Failed(FailureReason::HiveServer2, e))?;
             }
             journal
                 .record(|t| t.step = Some("creating the staging table".into()))
-                .map_err(|e| Stop::Failed("store", e))?;
+                .map_err(|e| Stop::Failed(FailureReason::Store, e))?;
             journal
                 .run(session.as_mut(), &plan.create_staging)
                 .await
