@@ -298,6 +298,37 @@ pub struct HdfsConfig {
     pub request_timeout: HumanDuration,
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Bounds on what one directory listing may hold: a NameNode (or something posing as one)
+    /// that pages forever must not stall a scan or fill memory.
+    #[serde(default)]
+    pub listing: ListingLimits,
+}
+
+/// Bounds of a directory listing. The default entries are twice what HDFS allows a directory
+/// by default (`dfs.namenode.fs-limits.max-directory-items`: 1,048,576; at most 6,400,000 when
+/// raised — raise this bound with it).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListingLimits {
+    /// LISTSTATUS_BATCH pages of one directory.
+    pub max_pages_per_directory: u64,
+    /// Entries of one directory.
+    pub max_entries_per_directory: u64,
+    /// Reply bytes of one directory (all its pages), and of any one reply.
+    pub max_bytes_per_directory: ByteSize,
+    /// Entries listed in one scan of the cluster; directories past it fail.
+    pub max_entries_per_scan: u64,
+}
+
+impl Default for ListingLimits {
+    fn default() -> Self {
+        ListingLimits {
+            max_pages_per_directory: 10_000,
+            max_entries_per_directory: 2_000_000,
+            max_bytes_per_directory: ByteSize(1 << 30),
+            max_entries_per_scan: 2_000_000_000,
+        }
+    }
 }
 
 fn default_request_timeout() -> HumanDuration {

@@ -55,6 +55,10 @@ pub enum HdfsErrorKind {
     Remote { exception: String, message: String },
     #[error("unexpected response (HTTP {status}): {body}")]
     Protocol { status: u16, body: String },
+    #[error("invalid reply from the namenode: {0}")]
+    InvalidReply(String),
+    #[error("listing bound crossed: {0}")]
+    ListingTooLarge(String),
     #[error("no namenode reachable: {0}")]
     Unreachable(String),
     #[error("timed out")]

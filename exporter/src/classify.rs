@@ -31,11 +31,12 @@ impl FileStats {
     /// Counts one data file. A file is small when it is strictly below the threshold; empty
     /// files count as small (they cost a NameNode object all the same).
     pub fn add_file(&mut self, length: u64, threshold: u64) {
+        // Sums saturate: a length no file can have must not wrap a table's bytes.
         self.files += 1;
-        self.bytes += length;
+        self.bytes = self.bytes.saturating_add(length);
         if length < threshold {
             self.small_files += 1;
-            self.small_files_bytes += length;
+            self.small_files_bytes = self.small_files_bytes.saturating_add(length);
         }
         let slot = SIZE_BUCKETS
             .iter()
@@ -45,10 +46,12 @@ impl FileStats {
     }
 
     pub fn merge(&mut self, other: &FileStats) {
-        self.files += other.files;
-        self.small_files += other.small_files;
-        self.bytes += other.bytes;
-        self.small_files_bytes += other.small_files_bytes;
+        self.files = self.files.saturating_add(other.files);
+        self.small_files = self.small_files.saturating_add(other.small_files);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.small_files_bytes = self
+            .small_files_bytes
+            .saturating_add(other.small_files_bytes);
         for (a, b) in self.size_buckets.iter_mut().zip(other.size_buckets.iter()) {
             *a += b;
         }
@@ -60,6 +63,17 @@ pub use smallfiles_cluster::metastore::format::{format_of, table_format};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_saturate_instead_of_wrapping() {
+        let mut s = FileStats::default();
+        s.add_file(u64::MAX, 10);
+        s.add_file(5, 10);
+        assert_eq!((s.files, s.small_files, s.bytes), (2, 1, u64::MAX));
+        let mut t = s.clone();
+        t.merge(&s);
+        assert_eq!(t.bytes, u64::MAX);
+    }
 
     #[test]
     fn small_is_strictly_below_threshold() {

@@ -90,6 +90,13 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config, listen_override: Option<String>) -> anyhow::Result<()> {
+    if config.clusters.is_empty() {
+        // An exporter that scans nothing would look healthy to Prometheus while hiding every
+        // table: refuse to start.
+        anyhow::bail!(
+            "the configuration names no cluster: add at least one under `clusters` (see deploy/smallfiles.example.yml)"
+        );
+    }
     let listen = listen_override.unwrap_or_else(|| config.exporter.listen_address.clone());
     let cache = match &config.exporter.state_dir {
         Some(dir) => ScanCache::open(dir)?,

@@ -308,7 +308,7 @@ fn render_health(p: &mut Page, registry: &Registry) {
     p.family(
         "smallfiles_scan_errors_total",
         "counter",
-        "Scan errors by stage: metastore and hdfs failures abort a scan; cache failures do not.",
+        "Scan errors by stage: a metastore failure, or a NameNode that cannot be reached, aborts a scan (+1); each directory or location that cannot be listed in a scan that completes adds 1 to stage hdfs; cache failures abort nothing.",
     );
     for (c, h) in &health {
         for (stage, n) in &h.errors_total {

@@ -9,14 +9,16 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use smallfiles_cluster::config::{ClusterConfig, Defaults, EffectiveSettings};
-use smallfiles_cluster::hdfs::{ClusterFs, FileSystem, Location, RequestCounters};
+use smallfiles_cluster::hdfs::{
+    location_problem, shorten, ClusterFs, FileSystem, Location, RequestCounters,
+};
 use smallfiles_cluster::metastore::{Metastore, MetastoreSource, PartitionRecord, TableRecord};
 use smallfiles_cluster::{Error as ClusterError, HdfsErrorKind};
 
 use crate::cache::{CacheEntry, UnitMap};
 use crate::classify::{table_format, FileStats};
 use crate::snapshot::{ClusterSnapshot, PartitionSnapshot, TableSnapshot};
-use crate::walk::count_files;
+use crate::walk::{count_files, EntryBudget};
 use crate::warehouse;
 
 pub struct ClusterScanner {
@@ -85,7 +87,8 @@ struct TableAcc {
     partition_metastore_files: Option<u64>,
 }
 
-fn is_fatal(e: &ClusterError) -> bool {
+/// A NameNode that cannot be reached fails the whole scan; any other error fails a directory.
+pub(crate) fn is_fatal(e: &ClusterError) -> bool {
     matches!(
         e,
         ClusterError::Hdfs {
@@ -143,8 +146,15 @@ impl ClusterScanner {
         previous: Option<&ClusterSnapshot>,
         progress: Option<&Progress>,
     ) -> Result<ScanReport, ScanFailure> {
+        let limits = self
+            .config
+            .hdfs
+            .as_ref()
+            .map(|h| h.listing)
+            .unwrap_or_default();
         let mut run = Run {
             scanner: self,
+            budget: EntryBudget::new(limits.max_entries_per_scan),
             cache,
             tables: Vec::new(),
             new_cache: HashMap::with_capacity(cache.len()),
@@ -164,6 +174,7 @@ impl ClusterScanner {
 
 struct Run<'a> {
     scanner: &'a ClusterScanner,
+    budget: EntryBudget,
     cache: &'a UnitMap,
     tables: Vec<TableAcc>,
     new_cache: UnitMap,
@@ -214,6 +225,14 @@ impl Run<'_> {
         self.tables.len() - 1
     }
 
+    /// A metastore row whose location cannot be a path fails its table alone.
+    fn bad_location(&mut self, idx: usize, why: &str) {
+        let acc = &mut self.tables[idx];
+        tracing::warn!(cluster = %self.scanner.name, database = %acc.snap.database, table = %acc.snap.table, error = %why, "location skipped");
+        acc.any_failed = true;
+        self.unit_errors += 1;
+    }
+
     async fn scan_metastore(&mut self, ms: &Metastore, page: u32) -> Result<(), ScanFailure> {
         let fail = |e: ClusterError| ScanFailure {
             stage: "metastore",
@@ -231,6 +250,12 @@ impl Run<'_> {
             let idx = self.add_table(t, location.clone());
             if self.tables[idx].disposition == Disposition::Skipped {
                 continue;
+            }
+            if !t.is_partitioned() {
+                if let Some(why) = t.data_location().and_then(location_problem) {
+                    self.bad_location(idx, &why);
+                    continue;
+                }
             }
             if t.is_partitioned() {
                 // Partitions may live elsewhere, even under another scheme: list them whatever
@@ -271,6 +296,11 @@ impl Run<'_> {
                 let Some(raw) = p.location.as_deref().filter(|l| !l.is_empty()) else {
                     continue;
                 };
+                if let Some(why) = location_problem(raw) {
+                    let why = format!("partition {}: {why}", shorten(&p.name));
+                    self.bad_location(idx, &why);
+                    continue;
+                }
                 units.push(Unit {
                     table: idx,
                     partition: Some(p.name),
@@ -325,10 +355,11 @@ impl Run<'_> {
         self.known += units.len() as u64;
         let s = self.scanner;
         let cache = self.cache;
+        let budget = &self.budget;
         let concurrency = s.settings.max_concurrent_requests;
         let mut results = stream::iter(units)
             .map(|u| async move {
-                let outcome = scan_unit(s, cache, &u).await;
+                let outcome = scan_unit(s, cache, budget, &u).await;
                 (u, outcome)
             })
             .buffer_unordered(concurrency);
@@ -446,7 +477,12 @@ impl Run<'_> {
     }
 }
 
-async fn scan_unit(s: &ClusterScanner, cache: &UnitMap, unit: &Unit) -> UnitOutcome {
+async fn scan_unit(
+    s: &ClusterScanner,
+    cache: &UnitMap,
+    budget: &EntryBudget,
+    unit: &Unit,
+) -> UnitOutcome {
     let key = match &unit.location {
         Location::Hdfs(p) => format!("hdfs:{p}"),
         Location::Local(p) => format!("file:{p}"),
@@ -474,7 +510,7 @@ async fn scan_unit(s: &ClusterScanner, cache: &UnitMap, unit: &Unit) -> UnitOutc
             };
         }
     }
-    match count_files(&s.fs, &unit.location, threshold).await {
+    match count_files(&s.fs, &unit.location, threshold, budget).await {
         Ok(stats) => UnitOutcome::Counted {
             entry: CacheEntry {
                 threshold,

@@ -98,6 +98,8 @@ pub async fn scan_once(
                 if cache_result.is_err() {
                     *h.errors_total.entry("cache").or_default() += 1;
                 }
+                // A complete scan may still have failed directories: counted, never hidden.
+                *h.errors_total.entry("hdfs").or_default() += report.unit_errors;
             });
             if let Err(e) = cache_result {
                 tracing::warn!(cluster = %scanner.name, error = %e, "scan cache not saved");

@@ -2,16 +2,58 @@
 //! included (union subdirectories, ACID base_/delta_ directories, list bucketing), and names
 //! starting with `_` or `.` are not data, nor is anything under them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use smallfiles_cluster::hdfs::{is_hidden, ClusterFs, FileKind, Location};
-use smallfiles_cluster::Result;
+use smallfiles_cluster::{Error, HdfsErrorKind, Result};
 
 use crate::classify::FileStats;
 
-pub async fn count_files(fs: &ClusterFs, root: &Location, threshold: u64) -> Result<FileStats> {
+/// Entries one scan may list (`hdfs.listing.max_entries_per_scan`), shared by its walks.
+pub struct EntryBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl EntryBudget {
+    pub fn new(limit: u64) -> EntryBudget {
+        EntryBudget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    fn spend(&self, n: usize, dir: &Location) -> Result<()> {
+        let used = self.used.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if used <= self.limit {
+            return Ok(());
+        }
+        let path = match dir {
+            Location::Hdfs(p) | Location::Local(p) | Location::Unsupported(p) => p.clone(),
+        };
+        Err(Error::Hdfs {
+            op: "LISTSTATUS",
+            path,
+            kind: HdfsErrorKind::ListingTooLarge(format!(
+                "the scan listed more than {} entries (hdfs.listing.max_entries_per_scan)",
+                self.limit
+            )),
+        })
+    }
+}
+
+pub async fn count_files(
+    fs: &ClusterFs,
+    root: &Location,
+    threshold: u64,
+    budget: &EntryBudget,
+) -> Result<FileStats> {
     let mut stats = FileStats::default();
     let mut pending = vec![root.clone()];
     while let Some(dir) = pending.pop() {
-        for entry in fs.list(&dir).await? {
+        let listing = fs.list(&dir).await?;
+        budget.spend(listing.len(), &dir)?;
+        for entry in listing {
             if entry.name.is_empty() {
                 // The root itself is a file.
                 stats.add_file(entry.length, threshold);
@@ -66,10 +108,21 @@ mod tests {
             local: LocalFs,
         };
         let loc = Location::Local(p.to_string_lossy().into_owned());
-        let s = count_files(&fs, &loc, 25).await.unwrap();
+        let s = count_files(&fs, &loc, 25, &EntryBudget::new(100))
+            .await
+            .unwrap();
         assert_eq!(
             (s.files, s.small_files, s.bytes, s.small_files_bytes),
             (3, 2, 60, 30)
+        );
+        // The scan's bound on entries fails the walk that crosses it.
+        let err = count_files(&fs, &loc, 25, &EntryBudget::new(5))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("hdfs.listing.max_entries_per_scan"),
+            "{err}"
         );
     }
 }

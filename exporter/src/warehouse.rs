@@ -52,7 +52,16 @@ pub async fn discover(
         if !wanted(&db, &name) {
             continue;
         }
-        let (keys, partitions) = partitions_of(fs, &loc).await?;
+        let (keys, partitions) = match partitions_of(fs, &loc).await {
+            Ok(found) => found,
+            Err(e) if crate::scan::is_fatal(&e) => return Err(e),
+            // A table whose layout cannot be read is counted as one directory: its listing
+            // fails again there and the table alone is reported failed.
+            Err(e) => {
+                tracing::warn!(database = %db, table = %name, error = %e, "partitions not discovered");
+                (Vec::new(), Vec::new())
+            }
+        };
         let raw = match &loc {
             Location::Hdfs(p) => format!("hdfs://{p}"),
             Location::Local(p) => format!("file://{p}"),

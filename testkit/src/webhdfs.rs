@@ -7,6 +7,8 @@
 //! one delegation token required (401 without, 403 InvalidToken with another); simulated
 //! standby NameNode (403 StandbyException, switchable at run time), latency, a
 //! random error rate (500 RuntimeException) and a pre-2.8 mode without LISTSTATUS_BATCH.
+//! Hostile modes for chosen directories ([`Hostile`]): pages that never end, a page that does
+//! not advance, entries without required fields, names holding `/`, impossible lengths.
 //!
 //! Not covered: SPNEGO, token expiry and renewal, TLS (put `proxy::start_tls` in front), permissions and ACLs (every caller
 //! is the superuser), CREATE/APPEND/OPEN and their DataNode redirects, CONCAT, snapshots,
@@ -41,6 +43,23 @@ pub struct ServerOptions {
     /// A secure cluster: every request must carry this delegation token (`delegation=`);
     /// none is 401 from the authentication filter, another is 403 `InvalidToken`.
     pub delegation_token: Option<String>,
+    /// Listings of directories whose path contains the string misbehave as said.
+    pub hostile: Vec<(String, Hostile)>,
+}
+
+/// How a broken or malicious NameNode answers a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    /// Every LISTSTATUS_BATCH page is full of fresh names and says more remain.
+    EndlessPages,
+    /// The first page again whatever `startAfter` says, with entries said to remain.
+    StuckPage,
+    /// The real entries, one of them without `length`, `type` and `pathSuffix`.
+    MissingFields,
+    /// The real entries plus one named `a/b`.
+    SlashInName,
+    /// The real entries, one of them 2^64-1 bytes long.
+    ImpossibleLength,
 }
 
 impl ServerOptions {
@@ -53,6 +72,7 @@ impl ServerOptions {
             standby: false,
             without_batch: false,
             delegation_token: None,
+            hostile: Vec::new(),
         }
     }
 }
@@ -234,7 +254,21 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request<Body>) -> Response {
     };
     let method = req.method().as_str().to_string();
     let op = op.to_ascii_uppercase();
+    let hostile = s
+        .opts
+        .hostile
+        .iter()
+        .find(|(marker, _)| hdfs_path.contains(marker.as_str()))
+        .map(|(_, h)| *h);
     let result = match (method.as_str(), op.as_str()) {
+        ("GET", "LISTSTATUS" | "LISTSTATUS_BATCH") if hostile.is_some() => hostile_listing(
+            hostile.unwrap_or(Hostile::StuckPage),
+            &local,
+            &hdfs_path,
+            param("startAfter").unwrap_or_default(),
+            s.opts.page_size,
+            op == "LISTSTATUS_BATCH",
+        ),
         ("GET", "LISTSTATUS") => list_status(&local, &hdfs_path),
         ("GET", "LISTSTATUS_BATCH") if s.opts.without_batch => Err(illegal(
             "Invalid value for webhdfs parameter \"op\": No enum constant org.apache.hadoop.hdfs.web.resources.GetOpParam.Op.LISTSTATUS_BATCH",
@@ -371,6 +405,65 @@ fn list_batch(
         "partialListing": {"FileStatuses": {"FileStatus": list}},
         "remainingEntries": all.len() - end,
     }}))
+}
+
+fn hostile_listing(
+    mode: Hostile,
+    local: &Path,
+    hdfs_path: &str,
+    start_after: String,
+    page: usize,
+    batch: bool,
+) -> Result<Value, Failure> {
+    let mut list: Vec<Value> = match mode {
+        Hostile::EndlessPages => {
+            // Names count up from the last one asked for: always new, always after it.
+            let from: u64 = start_after
+                .strip_prefix("f")
+                .and_then(|n| n.parse().ok())
+                .map_or(0, |n: u64| n + 1);
+            (from..from + page.max(1) as u64)
+                .map(|n| {
+                    json!({"pathSuffix": format!("f{n:012}"), "type": "FILE", "length": 1,
+                           "modificationTime": 1, "owner": "hive", "group": "hive", "permission": "644"})
+                })
+                .collect()
+        }
+        _ => entries(local, hdfs_path)?
+            .iter()
+            .take(page.max(1))
+            .map(|(n, m)| status_json(n, m))
+            .collect(),
+    };
+    match mode {
+        Hostile::MissingFields => {
+            if let Some(e) = list.first_mut().and_then(Value::as_object_mut) {
+                for k in ["length", "type", "pathSuffix"] {
+                    e.remove(k);
+                }
+            }
+        }
+        Hostile::SlashInName => list
+            .push(json!({"pathSuffix": "a/b", "type": "FILE", "length": 5, "modificationTime": 1})),
+        Hostile::ImpossibleLength => {
+            if let Some(e) = list.first_mut() {
+                e["length"] = json!(u64::MAX);
+            }
+        }
+        Hostile::EndlessPages | Hostile::StuckPage => {}
+    }
+    Ok(if batch {
+        let remaining = match mode {
+            Hostile::EndlessPages | Hostile::StuckPage => 1000,
+            _ => 0,
+        };
+        json!({"DirectoryListing": {
+            "partialListing": {"FileStatuses": {"FileStatus": list}},
+            "remainingEntries": remaining,
+        }})
+    } else {
+        json!({"FileStatuses": {"FileStatus": list}})
+    })
 }
 
 fn content_summary(local: &Path, hdfs_path: &str) -> Result<Value, Failure> {

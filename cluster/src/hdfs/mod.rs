@@ -111,6 +111,37 @@ fn normalize(path: &str) -> String {
     }
 }
 
+/// HDFS refuses longer paths (`HdfsServerConstants.MAX_PATH_LENGTH`).
+pub const MAX_PATH_LENGTH: usize = 8000;
+
+/// Why a location read from the metastore cannot be a path, if it cannot: longer than HDFS
+/// allows, control characters, or bytes that were not UTF-8 in the metastore (read as U+FFFD).
+/// One such row fails its table, not the cluster's scan.
+pub fn location_problem(raw: &str) -> Option<String> {
+    let why = if raw.len() > MAX_PATH_LENGTH {
+        "longer than HDFS allows (8000)"
+    } else if raw.chars().any(|c| c.is_control()) {
+        "it holds control characters"
+    } else if raw.contains('\u{FFFD}') {
+        "it is not valid UTF-8 in the metastore"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "location {:?} cannot be a path: {why}",
+        shorten(raw)
+    ))
+}
+
+/// At most 200 characters of a value for a message or a log line, with its length when cut.
+pub fn shorten(s: &str) -> String {
+    if s.chars().count() <= 200 {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(200).collect();
+    format!("{head}… ({} bytes)", s.len())
+}
+
 /// Joins a directory and a child name.
 pub fn join(dir: &str, name: &str) -> String {
     if dir.ends_with('/') {
@@ -215,6 +246,21 @@ impl ClusterFs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_that_cannot_be_paths() {
+        assert_eq!(location_problem("hdfs://ns/w/t/dt=2024-01-01"), None);
+        let long = format!("hdfs://ns/{}", "x".repeat(10 << 20));
+        let why = location_problem(&long).unwrap();
+        assert!(why.contains("longer than HDFS allows"), "{}", &why[..300]);
+        assert!(why.len() < 400, "the value is cut: {} bytes", why.len());
+        assert!(location_problem("hdfs://ns/w/a\nb")
+            .unwrap()
+            .contains("control"));
+        assert!(location_problem("hdfs://ns/w/\u{FFFD}")
+            .unwrap()
+            .contains("UTF-8"));
+    }
 
     #[test]
     fn locations_by_scheme() {

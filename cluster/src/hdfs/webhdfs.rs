@@ -9,8 +9,9 @@ use std::time::Duration;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Deserialize;
 
+use super::shorten;
 use super::{FileKind, FileStatus, FileSystem, RequestCounters, RequestLimiter};
-use crate::config::{HdfsConfig, Secret};
+use crate::config::{HdfsConfig, ListingLimits, Secret};
 use crate::error::{Error, HdfsErrorKind, Result};
 
 /// Everything but unreserved characters and `/` is escaped in the path: a literal `%` in a
@@ -57,18 +58,49 @@ pub struct WebHdfs {
     resolving: tokio::sync::Mutex<()>,
     limiter: Arc<RequestLimiter>,
     counters: Arc<RequestCounters>,
+    limits: ListingLimits,
 }
 
+/// One entry as the NameNode sends it. `pathSuffix`, `type` and `length` are always sent by
+/// HDFS: an entry without them is not counted with guessed defaults, it fails the directory.
 #[derive(Deserialize)]
 struct RawStatus {
-    #[serde(rename = "pathSuffix", default)]
+    #[serde(rename = "pathSuffix")]
     path_suffix: String,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     kind: String,
-    #[serde(default)]
     length: u64,
     #[serde(rename = "modificationTime", default)]
     modification_time: i64,
+}
+
+impl RawStatus {
+    /// What HDFS can send: a name that is one path component (empty only for a file listed
+    /// by its own path), a known type, a length that fits Java's `long`.
+    fn check(&self, alone: bool) -> std::result::Result<(), String> {
+        let name = &self.path_suffix;
+        if name.contains('/') || name == "." || name == ".." || (name.is_empty() && !alone) {
+            return Err(format!(
+                "entry name {:?} is not one path component",
+                shorten(name)
+            ));
+        }
+        if !matches!(self.kind.as_str(), "FILE" | "DIRECTORY" | "SYMLINK") {
+            return Err(format!(
+                "entry {:?} has type {:?}",
+                shorten(name),
+                shorten(&self.kind)
+            ));
+        }
+        if self.length > i64::MAX as u64 {
+            return Err(format!(
+                "entry {:?} has length {}",
+                shorten(name),
+                self.length
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -143,6 +175,24 @@ impl From<RawStatus> for FileStatus {
     }
 }
 
+/// The body of a reply, at most `limit` bytes (`Err(None)`: longer than that).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> std::result::Result<bytes::Bytes, Option<reqwest::Error>> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(None);
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Some)? {
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 /// What one attempt against one NameNode produced.
 enum Attempt {
     Body(bytes::Bytes),
@@ -193,6 +243,7 @@ impl WebHdfs {
             resolving: tokio::sync::Mutex::new(()),
             limiter,
             counters,
+            limits: cfg.listing,
         })
     }
 
@@ -254,9 +305,16 @@ impl WebHdfs {
             }
         };
         let status = resp.status();
-        let body = match resp.bytes().await {
+        let limit = self.limits.max_bytes_per_directory.0;
+        let body = match read_capped(resp, limit).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(None) => {
+                self.counters.add(op, "error");
+                return Attempt::Fail(HdfsErrorKind::ListingTooLarge(format!(
+                    "a reply longer than {limit} bytes (hdfs.listing.max_bytes_per_directory)"
+                )));
+            }
+            Err(Some(e)) => {
                 self.counters
                     .add(op, if e.is_timeout() { "timeout" } else { "error" });
                 return Attempt::Retry(HdfsErrorKind::Protocol {
@@ -428,34 +486,81 @@ impl WebHdfs {
     }
 
     async fn list_batched(&self, path: &str) -> Result<Vec<FileStatus>> {
+        let op = "LISTSTATUS_BATCH";
+        let fail = |kind: HdfsErrorKind| Error::Hdfs {
+            op,
+            path: path.into(),
+            kind,
+        };
+        let limits = &self.limits;
         let mut out = Vec::new();
         let mut start_after = String::new();
+        let (mut pages, mut bytes) = (0u64, 0u64);
         loop {
+            pages += 1;
+            if pages > limits.max_pages_per_directory {
+                return Err(fail(HdfsErrorKind::ListingTooLarge(format!(
+                    "more than {} pages (hdfs.listing.max_pages_per_directory)",
+                    limits.max_pages_per_directory
+                ))));
+            }
             let extra: Vec<(&str, &str)> = if start_after.is_empty() {
                 vec![]
             } else {
                 vec![("startAfter", start_after.as_str())]
             };
-            let body = self.request("LISTSTATUS_BATCH", path, &extra).await?;
-            let reply: BatchReply = Self::decode("LISTSTATUS_BATCH", path, &body)?;
+            let body = self.request(op, path, &extra).await?;
+            bytes += body.len() as u64;
+            if bytes > limits.max_bytes_per_directory.0 {
+                return Err(fail(HdfsErrorKind::ListingTooLarge(format!(
+                    "more than {} reply bytes (hdfs.listing.max_bytes_per_directory)",
+                    limits.max_bytes_per_directory.0
+                ))));
+            }
+            let reply: BatchReply = Self::decode(op, path, &body)?;
             let page = reply
                 .directory_listing
                 .partial_listing
                 .file_statuses
                 .file_status;
             let remaining = reply.directory_listing.remaining_entries;
+            check_page(&page, &start_after).map_err(|e| fail(HdfsErrorKind::InvalidReply(e)))?;
             match page.last() {
                 Some(last) => start_after = last.path_suffix.clone(),
                 None => break,
             }
             let single_file = page.len() == 1 && page[0].path_suffix.is_empty();
             out.extend(page.into_iter().map(FileStatus::from));
+            if out.len() as u64 > limits.max_entries_per_directory {
+                return Err(fail(HdfsErrorKind::ListingTooLarge(format!(
+                    "more than {} entries (hdfs.listing.max_entries_per_directory)",
+                    limits.max_entries_per_directory
+                ))));
+            }
             if remaining == 0 || single_file {
                 break;
             }
         }
         Ok(out)
     }
+}
+
+/// A page must hold valid entries, all named after the previous page's last name (the
+/// NameNode lists in byte order from `startAfter`): a page that does not advance would be asked
+/// for again forever.
+fn check_page(page: &[RawStatus], start_after: &str) -> std::result::Result<(), String> {
+    let alone = page.len() == 1 && start_after.is_empty();
+    for e in page {
+        e.check(alone)?;
+        if !start_after.is_empty() && e.path_suffix.as_str() <= start_after {
+            return Err(format!(
+                "the listing does not advance: {:?} on the page after {:?}",
+                shorten(&e.path_suffix),
+                shorten(start_after)
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl FileSystem for WebHdfs {
@@ -475,17 +580,30 @@ impl FileSystem for WebHdfs {
         }
         let body = self.request("LISTSTATUS", path, &[]).await?;
         let reply: ListStatusReply = Self::decode("LISTSTATUS", path, &body)?;
-        Ok(reply
-            .file_statuses
-            .file_status
-            .into_iter()
-            .map(FileStatus::from)
-            .collect())
+        let entries = reply.file_statuses.file_status;
+        let invalid = |kind| Error::Hdfs {
+            op: "LISTSTATUS",
+            path: path.into(),
+            kind,
+        };
+        if entries.len() as u64 > self.limits.max_entries_per_directory {
+            return Err(invalid(HdfsErrorKind::ListingTooLarge(format!(
+                "more than {} entries (hdfs.listing.max_entries_per_directory)",
+                self.limits.max_entries_per_directory
+            ))));
+        }
+        check_page(&entries, "").map_err(|e| invalid(HdfsErrorKind::InvalidReply(e)))?;
+        Ok(entries.into_iter().map(FileStatus::from).collect())
     }
 
     async fn status(&self, path: &str) -> Result<FileStatus> {
         let body = self.request("GETFILESTATUS", path, &[]).await?;
         let reply: FileStatusReply = Self::decode("GETFILESTATUS", path, &body)?;
+        reply.file_status.check(true).map_err(|e| Error::Hdfs {
+            op: "GETFILESTATUS",
+            path: path.into(),
+            kind: HdfsErrorKind::InvalidReply(e),
+        })?;
         Ok(reply.file_status.into())
     }
 

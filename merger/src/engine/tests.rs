@@ -184,12 +184,19 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().display().to_string();
-    let old = dir.path().join("orders/dt=2026-11-24");
+    let root = dir.path().to_path_buf();
+    let store = Store::open(&dir.path().join("merger.redb")).unwrap();
+    setup_at(dir, &root, store)
+}
+
+/// The fake world with its data under `root`, and an engine over `store`.
+fn setup_at(dir: tempfile::TempDir, root: &std::path::Path, store: Store) -> Setup {
+    let old = root.join("orders/dt=2026-11-24");
     std::fs::create_dir_all(&old).unwrap();
     for i in 0..50 {
         std::fs::write(old.join(format!("part-{i:05}")), "x").unwrap();
     }
+    let root = root.display().to_string();
     let fake = Fake(Arc::new(Mutex::new(World {
         locations: HashMap::from([
             ("root".to_string(), root.clone()),
@@ -200,7 +207,6 @@ fn setup() -> Setup {
         ]),
         ..Default::default()
     })));
-    let store = Store::open(&dir.path().join("merger.redb")).unwrap();
     let config: smallfiles_cluster::config::ClusterConfig =
         serde_saphyr::from_str("name: prod\n").unwrap();
     let engine = HiveEngine {
@@ -442,4 +448,68 @@ async fn a_finished_merge_is_rolled_back_by_hand_unless_written_to_since() {
     // Rolled back already: nothing left.
     let again = s.store.get(t.id).unwrap();
     assert!(s.engine.revert(&again, &s.store).await.is_err());
+}
+
+/// A store written by the release before schema versions (`tests/fixtures/store-v1.redb.gz`):
+/// it opens (upgraded to the current schema), its tasks list with their states, the display
+/// prefix of its Impala refresh is dropped as it is read, and its interrupted swap is settled
+/// by recovery.
+#[tokio::test]
+async fn a_store_of_the_previous_release_opens_lists_and_recovers() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("merger.redb");
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(&include_bytes!("../../tests/fixtures/store-v1.redb.gz")[..])
+        .read_to_end(&mut bytes)
+        .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let store = Store::open(&path).unwrap();
+    let tasks = store.list(&Default::default()).unwrap();
+    let states: Vec<(u64, TaskState)> = tasks.iter().map(|t| (t.id, t.state)).collect();
+    assert_eq!(
+        states,
+        [
+            (3, TaskState::Interrupted),
+            (2, TaskState::Pending),
+            (1, TaskState::Succeeded)
+        ]
+    );
+    let counts = store.cluster_state_counts().unwrap();
+    assert_eq!(counts.get(&("prod".into(), TaskState::Pending)), Some(&1));
+    assert_eq!(
+        counts.get(&("prod".into(), TaskState::Interrupted)),
+        Some(&1)
+    );
+    assert_eq!(store.audit_entries(None, 10).unwrap().len(), 1);
+    let interrupted = store.get(3).unwrap();
+    let plan = &interrupted.swap.as_ref().unwrap().plan;
+    assert_eq!(
+        plan.units[0].refresh,
+        "REFRESH `sales`.`orders` PARTITION (`dt`='2026-11-24')"
+    );
+    // The active index of that release still answers for its targets.
+    let pending = store.get(2).unwrap();
+    assert_eq!(store.active_overlapping(&pending.target).unwrap(), Some(2));
+    drop(store);
+    let store = Store::open(&path).unwrap();
+
+    // The data the fixture's swap names, switched to the merged copy as its stage says.
+    let root = std::path::PathBuf::from("/tmp/smallfiles-store-v1-fixture");
+    let _ = std::fs::remove_dir_all(&root);
+    let new_dir = root.join("orders/_smallfiles/task-3/dt=2026-11-24");
+    std::fs::create_dir_all(&new_dir).unwrap();
+    std::fs::write(new_dir.join("000000_0"), "merged").unwrap();
+    let s = setup_at(dir, &root, store);
+    s.fake.0.lock().unwrap().locations.insert(
+        "dt=2026-11-24".into(),
+        format!("file:{}", new_dir.display()),
+    );
+    let task = s.store.get(3).unwrap();
+    let recovery = s.engine.recover(&task, &s.store).await;
+    let _ = std::fs::remove_dir_all(&root);
+    let Recovery::Finished { reason, .. } = recovery else {
+        panic!("{recovery:?}")
+    };
+    assert!(reason.contains("finished"), "{reason}");
 }

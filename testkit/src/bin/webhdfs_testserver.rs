@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use smallfiles_testkit::webhdfs::{spawn, ServerOptions};
+use smallfiles_testkit::webhdfs::{spawn, Hostile, ServerOptions};
 
 #[derive(Parser)]
 #[command(version, about = "WebHDFS test server over a local directory")]
@@ -33,6 +33,10 @@ struct Args {
     /// Behave as a secure cluster: require this delegation token (read from the file).
     #[arg(long)]
     delegation_token_file: Option<std::path::PathBuf>,
+    /// Misbehave when listing directories whose path contains MARKER:
+    /// endless-pages, stuck-page, missing-fields, slash-in-name, impossible-length.
+    #[arg(long, value_name = "MARKER=MODE")]
+    hostile: Vec<String>,
 }
 
 #[tokio::main]
@@ -49,6 +53,24 @@ async fn main() -> anyhow::Result<()> {
             Some(f) => Some(std::fs::read_to_string(f)?.trim().to_string()),
             None => None,
         },
+        hostile: a
+            .hostile
+            .iter()
+            .map(|h| {
+                let (marker, mode) = h
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--hostile {h:?}: MARKER=MODE"))?;
+                let mode = match mode {
+                    "endless-pages" => Hostile::EndlessPages,
+                    "stuck-page" => Hostile::StuckPage,
+                    "missing-fields" => Hostile::MissingFields,
+                    "slash-in-name" => Hostile::SlashInName,
+                    "impossible-length" => Hostile::ImpossibleLength,
+                    other => anyhow::bail!("--hostile: unknown mode {other:?}"),
+                };
+                Ok((marker.to_string(), mode))
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
     let server = spawn(opts, a.listen).await?;
     println!("webhdfs test server listening on {}", server.url());
