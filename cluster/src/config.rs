@@ -445,6 +445,17 @@ impl Config {
                 }
             }
             if let Some(h) = &c.hdfs {
+                if let Some(u) = &h.user {
+                    let ok = !u.is_empty()
+                        && u.len() <= 256
+                        && u.chars().all(|ch| !ch.is_control() && !ch.is_whitespace());
+                    if !ok {
+                        return Err(format!(
+                            "{}: a user name of 1 to 256 characters without spaces or control characters is required",
+                            at("hdfs.user")
+                        ));
+                    }
+                }
                 if h.namenodes.is_empty() {
                     return Err(format!(
                         "{}: at least one NameNode URL is required",
@@ -895,6 +906,16 @@ clusters:
         assert!(err.contains("line 3") || err.contains("3:"), "{err}");
         let err = Config::parse("clusters:\n  - name: a\n    include: ['*.*']\n").unwrap_err();
         assert!(err.contains("line 2") && err.contains("metastore"), "{err}");
+        let huge_user = format!(
+            "clusters:\n  - name: a\n    warehouse: hdfs:///w\n    hdfs:\n      namenodes: [\"http://nn:9870\"]\n      user: {}\n",
+            "u".repeat(50 << 20)
+        );
+        let err = Config::parse(&huge_user).unwrap_err();
+        assert!(
+            err.contains("hdfs.user") && err.len() < 300,
+            "{}",
+            &err[..err.len().min(300)]
+        );
     }
 
     #[test]

@@ -164,6 +164,22 @@ async fn alertmanager(
             return error(StatusCode::BAD_REQUEST, reason);
         }
     };
+    let max_alerts = svc.settings.merger.max_alerts_per_webhook;
+    if hook.alerts.len() > max_alerts {
+        let reason = format!(
+            "{} alerts in one webhook, more than merger.max_alerts_per_webhook ({max_alerts})",
+            hook.alerts.len()
+        );
+        svc.audit(
+            &who.name,
+            &peer.to_string(),
+            "webhook",
+            "too_many_alerts",
+            json!({ "alerts": hook.alerts.len() }),
+        )
+        .await;
+        return error(StatusCode::PAYLOAD_TOO_LARGE, reason);
+    }
     let clusters: Vec<&str> = svc
         .settings
         .clusters
@@ -228,7 +244,7 @@ async fn alertmanager(
         &peer.to_string(),
         "webhook",
         if deferred { "deferred" } else { "ok" },
-        summary.clone(),
+        audit_summary(&hook.group_key, &results),
     )
     .await;
     // A metastore that could not be asked is worth Alertmanager's retry; the rest is not.
@@ -238,6 +254,40 @@ async fn alertmanager(
         StatusCode::OK
     };
     (status, Json(summary)).into_response()
+}
+
+/// Targets named in one audit entry at most.
+const AUDIT_TARGETS: usize = 20;
+
+/// What the audit log keeps of a webhook: its group, how many alerts and what became of
+/// them, and the first targets — bounded, whatever the body held.
+fn audit_summary(group_key: &str, results: &[Value]) -> Value {
+    let mut outcomes = std::collections::BTreeMap::<String, u64>::new();
+    for r in results {
+        *outcomes
+            .entry(r["outcome"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    let targets: Vec<String> = results
+        .iter()
+        .filter(|r| r["task_id"].is_u64())
+        .take(AUDIT_TARGETS)
+        .map(|r| {
+            let part = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            let mut t = format!("{}/{}.{}", part("cluster"), part("database"), part("table"));
+            if let Some(p) = r["partition"].as_str() {
+                t.push('/');
+                t.push_str(p);
+            }
+            format!("{t} → task {}", r["task_id"])
+        })
+        .collect();
+    json!({
+        "group_key": group_key.chars().take(256).collect::<String>(),
+        "alerts": results.len(),
+        "outcomes": outcomes,
+        "targets": targets,
+    })
 }
 
 #[derive(Deserialize)]

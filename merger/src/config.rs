@@ -47,6 +47,18 @@ pub struct MergerConfig {
     pub allow_external_tables: bool,
     #[serde(default = "default_body")]
     pub max_body_size: ByteSize,
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A request's headers must arrive within this.
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout: HumanDuration,
+    /// A request's body must arrive within this.
+    #[serde(default = "default_body_timeout")]
+    pub body_read_timeout: HumanDuration,
+    /// Alerts in one webhook (Alertmanager sends one group; thousands are already abnormal).
+    #[serde(default = "default_max_alerts")]
+    pub max_alerts_per_webhook: usize,
     #[serde(default = "default_retention")]
     pub audit_retention: HumanDuration,
 }
@@ -111,6 +123,18 @@ fn default_alertnames() -> Vec<String> {
 fn default_body() -> ByteSize {
     ByteSize(1 << 20)
 }
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_header_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+fn default_body_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+fn default_max_alerts() -> usize {
+    1000
+}
 fn default_retention() -> HumanDuration {
     HumanDuration(Duration::from_secs(90 * 86400))
 }
@@ -163,10 +187,48 @@ impl Settings {
         let shared = Config::parse(text)?;
         let view: MergerView = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
         let merger = view.merger.ok_or("the file has no `merger` section")?;
+        let at = |key: &str| match line_of_merger_key(text, key) {
+            Some(l) => format!("merger.{key} (line {l})"),
+            None => format!("merger.{key}"),
+        };
+        if merger.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!(
+                "{}: unknown time zone {:?} (an IANA name such as Asia/Shanghai, or UTC)",
+                at("timezone"),
+                merger.timezone
+            ));
+        }
         let windows = Windows::parse(&merger.windows, &merger.timezone)
-            .map_err(|e| format!("merger.windows: {e}"))?;
-        if merger.concurrency.global == 0 || merger.concurrency.per_cluster == 0 {
-            return Err("merger.concurrency: limits must be at least 1".into());
+            .map_err(|e| format!("{}: {e}", at("windows")))?;
+        for (key, n, max) in [
+            ("concurrency", merger.concurrency.global, 256),
+            ("concurrency", merger.concurrency.per_cluster, 256),
+            ("max_connections", merger.max_connections, 65_536),
+            (
+                "max_alerts_per_webhook",
+                merger.max_alerts_per_webhook,
+                100_000,
+            ),
+        ] {
+            if n == 0 || n > max {
+                return Err(format!("{}: {n} must be between 1 and {max}", at(key)));
+            }
+        }
+        // Bounds that protect the service: a limit set far out is no limit.
+        let body = merger.max_body_size.0;
+        if !(1 << 10..=64 << 20).contains(&body) {
+            return Err(format!(
+                "{}: {body} bytes must be between 1KiB and 64MiB",
+                at("max_body_size")
+            ));
+        }
+        for (key, d) in [
+            ("header_read_timeout", merger.header_read_timeout.0),
+            ("body_read_timeout", merger.body_read_timeout.0),
+        ] {
+            if d < Duration::from_secs(1) || d > Duration::from_secs(600) {
+                return Err(format!("{}: {d:?} must be between 1s and 10m", at(key)));
+            }
         }
         if let Some(n) = &view.notify {
             n.validate()?;
@@ -184,16 +246,17 @@ impl Settings {
     pub fn parse(text: &str) -> std::result::Result<Settings, String> {
         let mut settings = Settings::parse_sections(text)?;
         for t in &settings.merger.auth.tokens {
+            let at = match line_of_token(text, &t.name) {
+                Some(l) => format!("merger.auth.tokens {:?} (line {l})", t.name),
+                None => format!("merger.auth.tokens {:?}", t.name),
+            };
             if t.token_file.is_some() == t.token_env.is_some() {
-                return Err(format!(
-                    "merger.auth.tokens {:?}: give exactly one of token_file, token_env",
-                    t.name
-                ));
+                return Err(format!("{at}: give exactly one of token_file, token_env"));
             }
             let secret = Secret::resolve(t.token_file.as_deref(), t.token_env.as_deref())
-                .map_err(|e| format!("merger.auth.tokens {:?}: {e}", t.name))?
+                .map_err(|e| format!("{at}: {e}"))?
                 .filter(|s| !s.expose().is_empty())
-                .ok_or_else(|| format!("merger.auth.tokens {:?}: the token is empty", t.name))?;
+                .ok_or_else(|| format!("{at}: the token is empty"))?;
             settings.tokens.push((t.name.clone(), secret, t.role));
         }
         Ok(settings)
@@ -202,6 +265,33 @@ impl Settings {
     pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {
         self.clusters.iter().find(|c| c.name == name)
     }
+}
+
+/// The line (1-based) of `key:` inside the top-level `merger:` section.
+fn line_of_merger_key(text: &str, key: &str) -> Option<usize> {
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        if !line.starts_with(' ') && !line.starts_with('\t') && !line.trim().is_empty() {
+            inside = line.trim_end() == "merger:";
+            continue;
+        }
+        if inside && line.trim_start().starts_with(&format!("{key}:")) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// The line (1-based) that names a token.
+fn line_of_token(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.contains("name:")
+                && (l.contains(&format!("name: {name}"))
+                    || l.contains(&format!("name: \"{name}\"")))
+                && (l.contains("token_file") || l.contains("token_env") || l.contains("role"))
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -242,5 +332,32 @@ mod tests {
         let s = Settings::parse(&format!("{base}merger:\n  auth:\n    tokens:\n      - {{ name: x, token_env: SMALLFILES_TEST_TOKEN_XYZ, role: admin }}\n")).unwrap();
         assert_eq!(s.tokens[0].1.expose(), "s3cr3t-value");
         assert!(!format!("{:?}", s.tokens).contains("s3cr3t"));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_line_and_bounds_hold() {
+        let base = "clusters:\n  - name: a\n    warehouse: file:///w\nmerger:\n";
+        let err = Settings::parse(&format!(
+            "{base}  windows: [\"01:00-02:00\"]\n  timezone: Mars/Olympus\n"
+        ))
+        .unwrap_err();
+        assert!(err.starts_with("merger.timezone (line 6)"), "{err}");
+        let err = Settings::parse(&format!("{base}  windows: [\"x\"]\n")).unwrap_err();
+        assert!(err.starts_with("merger.windows (line 5)"), "{err}");
+        let err = Settings::parse(&format!(
+            "{base}  auth:\n    tokens:\n      - {{ name: ops, token_file: /nonexistent/t, role: operator }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("merger.auth.tokens \"ops\" (line 7)"),
+            "{err}"
+        );
+        let err = Settings::parse(&format!("{base}  max_body_size: 1000TiB\n")).unwrap_err();
+        assert!(err.starts_with("merger.max_body_size (line 5)"), "{err}");
+        let err = Settings::parse(&format!("{base}  max_connections: 0\n")).unwrap_err();
+        assert!(err.contains("max_connections"), "{err}");
+        let err = Settings::parse(&format!("{base}  header_read_timeout: 2h\n")).unwrap_err();
+        assert!(err.contains("header_read_timeout"), "{err}");
+        assert!(Settings::parse(&format!("{base}  max_body_size: 4MiB\n")).is_ok());
     }
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod plan;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod validate;

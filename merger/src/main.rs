@@ -1,4 +1,3 @@
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -142,10 +141,17 @@ async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::R
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }
     });
-    let app = smallfiles_merger::api::router(svc);
+    let m = &svc.settings.merger;
+    let limits = smallfiles_merger::server::Limits {
+        max_connections: m.max_connections,
+        header_read_timeout: m.header_read_timeout.0,
+        body_read_timeout: m.body_read_timeout.0,
+        max_body_size: m.max_body_size.0,
+    };
+    let app = smallfiles_merger::server::guarded(smallfiles_merger::api::router(svc), limits);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        r = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()) => r.context("http server")?,
+        _ = smallfiles_merger::server::serve(listener, app, limits) => {},
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }

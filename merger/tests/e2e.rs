@@ -376,7 +376,10 @@ async fn webhooks_and_api(kind: MetastoreKind) {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 413);
     let r: Value = resp.json().await.unwrap();
-    assert!(r["error"].as_str().unwrap().contains("length limit"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("max_body_size"),
+        "{r}"
+    );
     assert_eq!(h.all_tasks().await.len(), 2, "nothing hostile was queued");
 
     // Authentication and roles, each audited.

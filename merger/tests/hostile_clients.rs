@@ -1,0 +1,269 @@
+//! The merger binary against clients that are slow, greedy or malformed: headers dribbled a
+//! byte at a time, a declared body far over the limit, a body that never arrives, more
+//! connections than allowed, oversize webhooks, bad query strings and paths. Each is refused
+//! in bounded time with `{"error": …}`, and the merger keeps answering others.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use smallfiles_testkit::process::{free_port, Running};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const OPS: &str = "ops-token-hostile-0001";
+
+struct Merger {
+    _dir: tempfile::TempDir,
+    m: Running,
+    port: u16,
+}
+
+async fn start(extra: &str) -> Merger {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ops.token"), OPS).unwrap();
+    let port = free_port();
+    let config = dir.path().join("smallfiles.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "merger:\n  listen_address: \"127.0.0.1:{port}\"\n  data_dir: {}\n  dry_run: true\n  header_read_timeout: 2s\n  body_read_timeout: 2s\n{extra}  auth:\n    tokens:\n      - {{ name: ops, token_file: {}/ops.token, role: operator }}\nclusters:\n  - name: wh\n    warehouse: file:///nonexistent/w\n",
+            dir.path().join("data").display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut m = Running::start(
+        env!("CARGO_BIN_EXE_smallfiles-merger"),
+        &["--config.file", &config.to_string_lossy()],
+        port,
+        &dir.path().join("merger.log"),
+    );
+    m.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    Merger { _dir: dir, m, port }
+}
+
+/// Sends raw bytes and reads the whole answer (status line, headers, body).
+async fn raw(port: u16, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn status_and_json(answer: &str) -> (u16, Value) {
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_greedy_clients_are_cut_off_and_others_served() {
+    let h = start("").await;
+    let http = reqwest::Client::new();
+
+    // A declared body over the limit (1 MiB) is refused at once, before it is sent.
+    let started = Instant::now();
+    let answer = raw(
+        h.port,
+        format!("POST /api/v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPS}\r\nContent-Type: application/json\r\nContent-Length: 2000000000\r\n\r\n{{").as_bytes(),
+    )
+    .await;
+    let (status, body) = status_and_json(&answer);
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        body["error"].as_str().unwrap().contains("max_body_size"),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A body that stops arriving: 408 after body_read_timeout (2 s).
+    let started = Instant::now();
+    let answer = raw(
+        h.port,
+        format!("POST /api/v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPS}\r\nContent-Length: 100\r\n\r\n{{\"version\"").as_bytes(),
+    )
+    .await;
+    let (status, body) = status_and_json(&answer);
+    assert_eq!(status, 408, "{answer}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("body_read_timeout"));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+
+    // 200 connections dribbling their headers a byte every half second: all are closed by
+    // the server within the header timeout, and a normal client is answered meanwhile.
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(("127.0.0.1", h.port)).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\n").await.unwrap();
+        slow.push(s);
+    }
+    let dribble = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut open = slow.len();
+        while open > 0 && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            open = 0;
+            for s in slow.iter_mut() {
+                if s.write_all(b"X").await.is_ok() {
+                    let mut b = [0u8; 1];
+                    match tokio::time::timeout(Duration::from_millis(1), s.read(&mut b)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) => {}
+                        _ => open += 1,
+                    }
+                }
+            }
+        }
+        (open, started.elapsed())
+    });
+    let r = http
+        .get(format!("http://127.0.0.1:{}/-/healthy", h.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (open, took) = dribble.await.unwrap();
+    assert_eq!(open, 0, "slow connections still open after {took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert!(h.m.log_text().len() < 1_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_for_a_free_slot() {
+    let h = start("  max_connections: 4\n").await;
+    // Four connections that send nothing hold every slot until the header timeout.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(("127.0.0.1", h.port)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/-/healthy", h.port))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "answered in {waited:?}: the cap did not hold"
+    );
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_webhooks_bad_queries_and_paths_are_json_errors() {
+    let h = start("  max_alerts_per_webhook: 100\n").await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("http://127.0.0.1:{}{p}", h.port);
+
+    // 30,000 empty alerts: refused with the reason, not worked through.
+    let alerts: Vec<Value> = (0..30_000).map(|_| json!({"status": "firing"})).collect();
+    let body = json!({"version": "4", "status": "firing", "alerts": alerts});
+    let r = http
+        .post(url("/api/v1/alertmanager"))
+        .bearer_auth(OPS)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_alerts_per_webhook"),
+        "{v}"
+    );
+
+    // Webhooks with ~700 KB group keys: the audit log keeps a bounded summary.
+    let key = "k".repeat(700 << 10);
+    for _ in 0..5 {
+        let body = json!({"version": "4", "status": "firing", "groupKey": key, "alerts": [
+            {"status": "firing", "labels": {"alertname": "Other"}}
+        ]});
+        let r = http
+            .post(url("/api/v1/alertmanager"))
+            .bearer_auth(OPS)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let audit = http
+        .get(url("/api/v1/audit?limit=3"))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        audit.len() < 10_000,
+        "audit answer of {} bytes",
+        audit.len()
+    );
+    let v: Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!(v["entries"][0]["detail"]["alerts"], 1, "{v}");
+
+    // Every error is {"error": …} with the reason.
+    for (path, status) in [
+        ("/api/v1/tasks?limit=-1", 400),
+        ("/api/v1/tasks?limit=1e12", 400),
+        ("/api/v1/tasks?before=abc", 400),
+        ("/api/v1/tasks/-1", 400),
+        ("/api/v1/no-such-route", 404),
+    ] {
+        let r = http.get(url(path)).bearer_auth(OPS).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let v: Value = r.json().await.unwrap();
+        assert!(!v["error"].as_str().unwrap_or("").is_empty(), "{path}: {v}");
+    }
+    let r = http
+        .delete(url("/api/v1/tasks"))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    let long = format!("/api/v1/tasks?cluster={}", "x".repeat(10_000));
+    let r = http.get(url(&long)).bearer_auth(OPS).send().await.unwrap();
+    assert_eq!(r.status(), 414);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    let r = http
+        .get(url("/api/v1/tasks"))
+        .bearer_auth(OPS)
+        .header("x-big", "y".repeat(70_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+}
