@@ -318,6 +318,8 @@ pub struct ListingLimits {
     pub max_bytes_per_directory: ByteSize,
     /// Entries listed in one scan of the cluster; directories past it fail.
     pub max_entries_per_scan: u64,
+    /// Reply bytes read in one scan of the cluster; directories past it fail.
+    pub max_bytes_per_scan: ByteSize,
 }
 
 impl Default for ListingLimits {
@@ -327,6 +329,7 @@ impl Default for ListingLimits {
             max_entries_per_directory: 2_000_000,
             max_bytes_per_directory: ByteSize(1 << 30),
             max_entries_per_scan: 2_000_000_000,
+            max_bytes_per_scan: ByteSize(1 << 40),
         }
     }
 }

@@ -154,7 +154,8 @@ impl ClusterScanner {
             .unwrap_or_default();
         let mut run = Run {
             scanner: self,
-            budget: EntryBudget::new(limits.max_entries_per_scan),
+            budget: EntryBudget::new(limits.max_entries_per_scan)
+                .with_bytes(self.requests.clone(), limits.max_bytes_per_scan.0),
             cache,
             tables: Vec::new(),
             new_cache: HashMap::with_capacity(cache.len()),

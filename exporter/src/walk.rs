@@ -4,15 +4,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use smallfiles_cluster::hdfs::{is_hidden, ClusterFs, FileKind, Location};
+use std::sync::Arc;
+
+use smallfiles_cluster::hdfs::{is_hidden, ClusterFs, FileKind, Location, RequestCounters};
 use smallfiles_cluster::{Error, HdfsErrorKind, Result};
 
 use crate::classify::FileStats;
 
-/// Entries one scan may list (`hdfs.listing.max_entries_per_scan`), shared by its walks.
+/// What one scan may list (`hdfs.listing.max_entries_per_scan`, `max_bytes_per_scan`),
+/// shared by its walks.
 pub struct EntryBudget {
     limit: u64,
     used: AtomicU64,
+    bytes: Option<(Arc<RequestCounters>, u64, u64)>,
 }
 
 impl EntryBudget {
@@ -20,24 +24,41 @@ impl EntryBudget {
         EntryBudget {
             limit,
             used: AtomicU64::new(0),
+            bytes: None,
         }
+    }
+
+    /// Also bounds the reply bytes read through `counters` from now on.
+    pub fn with_bytes(mut self, counters: Arc<RequestCounters>, limit: u64) -> EntryBudget {
+        let start = counters.reply_bytes();
+        self.bytes = Some((counters, start, limit));
+        self
     }
 
     fn spend(&self, n: usize, dir: &Location) -> Result<()> {
         let used = self.used.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if used <= self.limit {
-            return Ok(());
-        }
+        let crossed = if used > self.limit {
+            format!(
+                "the scan listed more than {} entries (hdfs.listing.max_entries_per_scan)",
+                self.limit
+            )
+        } else {
+            match &self.bytes {
+                Some((c, start, limit)) if c.reply_bytes().saturating_sub(*start) > *limit => {
+                    format!(
+                        "the scan read more than {limit} reply bytes (hdfs.listing.max_bytes_per_scan)"
+                    )
+                }
+                _ => return Ok(()),
+            }
+        };
         let path = match dir {
             Location::Hdfs(p) | Location::Local(p) | Location::Unsupported(p) => p.clone(),
         };
         Err(Error::Hdfs {
             op: "LISTSTATUS",
             path,
-            kind: HdfsErrorKind::ListingTooLarge(format!(
-                "the scan listed more than {} entries (hdfs.listing.max_entries_per_scan)",
-                self.limit
-            )),
+            kind: HdfsErrorKind::ListingTooLarge(crossed),
         })
     }
 }
@@ -75,6 +96,21 @@ pub async fn count_files(
 mod tests {
     use super::*;
     use smallfiles_cluster::hdfs::LocalFs;
+
+    #[test]
+    fn the_scan_bound_on_reply_bytes_fails_the_next_directory() {
+        let counters = Arc::new(RequestCounters::default());
+        counters.add_reply_bytes(5_000);
+        let budget = EntryBudget::new(1_000).with_bytes(counters.clone(), 100);
+        let dir = Location::Hdfs("/w/t".into());
+        assert!(
+            budget.spend(10, &dir).is_ok(),
+            "bytes before the scan do not count"
+        );
+        counters.add_reply_bytes(101);
+        let err = budget.spend(10, &dir).unwrap_err().to_string();
+        assert!(err.contains("hdfs.listing.max_bytes_per_scan"), "{err}");
+    }
 
     #[tokio::test]
     async fn nested_directories_count_and_hidden_ones_do_not() {

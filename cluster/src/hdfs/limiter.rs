@@ -48,9 +48,20 @@ impl RequestLimiter {
 #[derive(Default)]
 pub struct RequestCounters {
     counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Bytes of replies read, for the per-scan bound.
+    reply_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl RequestCounters {
+    pub fn add_reply_bytes(&self, n: u64) {
+        self.reply_bytes
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn reply_bytes(&self) -> u64 {
+        self.reply_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn add(&self, op: &'static str, outcome: &'static str) {
         let mut m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         *m.entry((op, outcome)).or_default() += 1;

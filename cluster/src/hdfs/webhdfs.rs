@@ -323,6 +323,7 @@ impl WebHdfs {
                 });
             }
         };
+        self.counters.add_reply_bytes(body.len() as u64);
         if status.is_success() {
             self.counters.add(op, "success");
             return Attempt::Body(body);
