@@ -325,6 +325,7 @@ async fn every_panel_and_rule_on_a_real_prometheus_and_alertmanager() {
 
     let (exp_port, merger_port) = (free_port(), free_port());
     std::fs::write(t.join("am.token"), "am-token-xyz\n").unwrap();
+    std::fs::write(t.join("view.token"), "view-token-xyz\n").unwrap();
     let config = write_config(
         t,
         &format!(
@@ -337,9 +338,11 @@ defaults:
 merger:
   listen_address: "127.0.0.1:{merger_port}"
   data_dir: {data}
+  dry_run: true
   auth:
     tokens:
       - {{ name: alertmanager, token_file: {tok}, role: trigger }}
+      - {{ name: grafana, token_file: {view}, role: viewer }}
 clusters:
   - name: prod
     metastore:
@@ -350,6 +353,7 @@ clusters:
 "#,
             data = t.join("merger").display(),
             tok = t.join("am.token").display(),
+            view = t.join("view.token").display(),
             url = db.url(),
             nn = nn.url(),
         ),
@@ -503,19 +507,39 @@ receivers:
         .iter()
         .flat_map(|p| p["alerts"].as_array().cloned().unwrap_or_default())
         .any(|a| a["labels"]["table"] == "events"));
+    // The merger made the alert's table a task and ran it (a dry run) to the end.
     let start = Instant::now();
-    loop {
-        let tasks = merger.get("/metrics").await;
-        if tasks.contains("smallfiles_merge_tasks_total{cluster=\"prod\"") {
-            break;
+    let task = loop {
+        let tasks: serde_json::Value = http
+            .get(merger.url("/api/v1/tasks"))
+            .bearer_auth("view-token-xyz")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ended = tasks["tasks"].as_array().and_then(|ts| {
+            ts.iter()
+                .find(|t| t["state"] != "pending" && t["state"] != "running")
+                .cloned()
+        });
+        if let Some(t) = ended {
+            break t;
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "the merger never ran the alert's task:\n{}",
+            "the merger never ran the alert's task: {tasks}\n{}",
             merger.log_text()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    };
+    assert_eq!(task["target"]["cluster"], "prod", "{task}");
+    assert_eq!(task["target"]["database"], "sales", "{task}");
+    assert_eq!(task["target"]["table"], "orders", "{task}");
+    assert_eq!(task["requested_by"], "alertmanager", "{task}");
+    assert_eq!(task["dry_run"], true, "{task}");
+    assert_eq!(task["state"], "succeeded", "{task}");
 
     // Every panel's query, with Grafana's variables substituted, answers with series.
     let start = Instant::now();

@@ -190,12 +190,15 @@ async fn run(kind: MetastoreKind, version: &str) {
         5432
     };
     let db_proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], db_port))).await;
-    let url = db.url().replace(
+    // A reader that logs in with a password from a file, which must never be shown.
+    let secret = "metastore-secret-value-1";
+    let reader = db.reader(secret);
+    let url = reader.url.replace(
         &format!(":{db_port}/"),
         &format!(":{}/", db_proxy.addr.port()),
     );
     let pw = tmp.path().join("metastore.pw");
-    std::fs::write(&pw, "unused-secret-value\n").unwrap();
+    std::fs::write(&pw, format!("{secret}\n")).unwrap();
     let port = free_port();
     let cfg = write_config(
         tmp.path(),
@@ -211,6 +214,7 @@ clusters:
   - name: prod
     metastore:
       url: {url}
+      password_file: {pw}
       partition_page_size: 2
       connect_timeout: 2s
     hdfs:
@@ -221,9 +225,9 @@ clusters:
 "#,
             standby = standby.url(),
             active = active.url(),
+            pw = pw.display(),
         ),
     );
-    let _ = pw;
     let cfg = cfg.to_string_lossy().into_owned();
     let mut exporter = Running::start(
         exporter_bin(),
@@ -426,7 +430,7 @@ clusters:
         })
         .await;
     assert_tables(&s, "prod", &w, 2);
-    assert!(!exporter.log_text().contains("unused-secret-value"));
+    assert!(!exporter.log_text().contains(secret));
     standby.stop().await;
     active.stop().await;
 }

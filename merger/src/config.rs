@@ -39,7 +39,7 @@ pub struct MergerConfig {
     /// Record the statements a merge would run, run none of them.
     #[serde(default)]
     pub dry_run: bool,
-    /// How long a dry run dwells on each statement (rehearsals and tests).
+    /// How long a dry run dwells on each statement: tests only (cargo feature `test-hooks`).
     #[serde(default)]
     pub dry_run_statement_delay: Option<HumanDuration>,
     /// External tables are refused unless this is set (HIVE-17403).
@@ -213,6 +213,12 @@ impl Settings {
             if n == 0 || n > max {
                 return Err(format!("{}: {n} must be between 1 and {max}", at(key)));
             }
+        }
+        if merger.dry_run_statement_delay.is_some() && !cfg!(feature = "test-hooks") {
+            return Err(format!(
+                "{}: a test setting; this build does not take it",
+                at("dry_run_statement_delay")
+            ));
         }
         // Bounds that protect the service: a limit set far out is no limit.
         let body = merger.max_body_size.0;

@@ -11,6 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const OPS: &str = "ops-token-hostile-0001";
+const VIEW: &str = "view-token-hostile-0002";
+const TRIGGER: &str = "trigger-token-hostile-0003";
 
 struct Merger {
     _dir: tempfile::TempDir,
@@ -20,15 +22,21 @@ struct Merger {
 
 async fn start(extra: &str) -> Merger {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ops.token"), OPS).unwrap();
+    for (f, t) in [
+        ("ops.token", OPS),
+        ("view.token", VIEW),
+        ("am.token", TRIGGER),
+    ] {
+        std::fs::write(dir.path().join(f), t).unwrap();
+    }
     let port = free_port();
     let config = dir.path().join("smallfiles.yml");
     std::fs::write(
         &config,
         format!(
-            "merger:\n  listen_address: \"127.0.0.1:{port}\"\n  data_dir: {}\n  dry_run: true\n  header_read_timeout: 2s\n  body_read_timeout: 2s\n{extra}  auth:\n    tokens:\n      - {{ name: ops, token_file: {}/ops.token, role: operator }}\nclusters:\n  - name: wh\n    warehouse: file:///nonexistent/w\n",
+            "merger:\n  listen_address: \"127.0.0.1:{port}\"\n  data_dir: {}\n  dry_run: true\n  header_read_timeout: 2s\n  body_read_timeout: 2s\n{extra}  auth:\n    tokens:\n      - {{ name: ops, token_file: {d}/ops.token, role: operator }}\n      - {{ name: grafana, token_file: {d}/view.token, role: viewer }}\n      - {{ name: alertmanager, token_file: {d}/am.token, role: trigger }}\nclusters:\n  - name: wh\n    warehouse: file:///nonexistent/w\n",
             dir.path().join("data").display(),
-            dir.path().display()
+            d = dir.path().display()
         ),
     )
     .unwrap();
@@ -266,4 +274,106 @@ async fn oversize_webhooks_bad_queries_and_paths_are_json_errors() {
         .unwrap();
     assert_eq!(r.status(), 431);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+}
+
+/// Who may do what: every operator route refuses viewer and trigger tokens (403, audited), the
+/// DingTalk bridge refuses a viewer, and basic auth (user = token name) works where bearer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_hold_on_every_route_and_basic_auth_works() {
+    let h = start("").await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("http://127.0.0.1:{}{p}", h.port);
+    let operator_posts = [
+        "/api/v1/tasks",
+        "/api/v1/tasks/1/cancel",
+        "/api/v1/tasks/1/retry",
+        "/api/v1/tasks/1/rollback",
+        "/api/v1/notify/digest",
+    ];
+    for path in operator_posts {
+        for token in [VIEW, TRIGGER] {
+            let r = http
+                .post(url(path))
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{path} with a {token}");
+        }
+        // The operator gets past authorization (whatever the route then answers).
+        let r = http
+            .post(url(path))
+            .bearer_auth(OPS)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            ![401, 403].contains(&r.status().as_u16()),
+            "{path}: {}",
+            r.status()
+        );
+        let r = http
+            .post(url(path))
+            .basic_auth("ops", Some(OPS))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            ![401, 403].contains(&r.status().as_u16()),
+            "{path} with basic auth: {}",
+            r.status()
+        );
+        let r = http
+            .post(url(path))
+            .basic_auth("ops", Some("wrong"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path} with a wrong basic password");
+    }
+    for token in [VIEW, TRIGGER] {
+        let r = http
+            .get(url("/api/v1/audit"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "audit with {token}");
+    }
+    let r = http
+        .post(url("/api/v1/dingtalk/ops"))
+        .bearer_auth(VIEW)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "the bridge refuses a viewer");
+    let r = http
+        .get(url("/api/v1/tasks"))
+        .basic_auth("grafana", Some(VIEW))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a viewer reads tasks with basic auth");
+    // Every refusal is in the audit log.
+    let audit: Value = http
+        .get(url("/api/v1/audit?limit=1000"))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let forbidden = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "forbidden")
+        .count();
+    assert!(forbidden >= 13, "{forbidden} forbidden entries");
 }

@@ -99,7 +99,7 @@ clusters:
     merge:
       queue: maintenance
       target_file_size: 128MiB
-      rollback_retention: 15s
+      rollback_retention: 1s
       engine_settings: {{ spark.sql.shuffle.partitions: "2" }}
 "#,
                 data = dir.path().join("data").display(),
@@ -126,12 +126,22 @@ clusters:
         lab
     }
 
-    async fn restart(&mut self, pause: Option<&str>) {
+    /// Starts the merger again; `pause` (`written`/`switched`, signal name) holds each swap
+    /// after that stage until [`Lab::signal`] is given that name. Replaced directories are kept
+    /// until the signal `retire`, whatever their 1 s window says.
+    async fn restart(&mut self, pause: Option<(&str, &str)>) {
         self.runs += 1;
         let log = self.dir.path().join(format!("merger-{}.log", self.runs));
-        let env: Vec<(&str, &str)> = pause
-            .map(|p| vec![("SMALLFILES_MERGER_TEST_PAUSE", p)])
-            .unwrap_or_default();
+        let hold = self.signal_path("retire");
+        let pause =
+            pause.map(|(stage, name)| format!("{stage}:{}", self.signal_path(name).display()));
+        let mut env: Vec<(&str, &str)> = vec![(
+            "SMALLFILES_MERGER_TEST_HOLD_RETIRED",
+            hold.to_str().unwrap(),
+        )];
+        if let Some(p) = &pause {
+            env.push(("SMALLFILES_MERGER_TEST_PAUSE", p));
+        }
         let mut m = Running::start_with_env(
             env!("CARGO_BIN_EXE_smallfiles-merger"),
             &["--config.file", &self.config.to_string_lossy()],
@@ -141,6 +151,15 @@ clusters:
         );
         m.wait_ok("/-/ready", Duration::from_secs(60)).await;
         self.merger = Some(m);
+    }
+
+    fn signal_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("signal-{name}"))
+    }
+
+    /// Lets what waits for `name` go on.
+    fn signal(&self, name: &str) {
+        std::fs::write(self.signal_path(name), b"go").unwrap();
     }
 
     fn kill9(&mut self) {
@@ -347,7 +366,7 @@ async fn assert_merged(
     new
 }
 
-async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
+async fn scenario(kind: MetastoreDb, name: &str) {
     let mut lab = Lab::start(kind, name).await;
     create_tables(&mut lab).await;
 
@@ -409,7 +428,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     )
     .await;
 
-    if !full {
+    {
         // Rolled back by hand within the window: the partition reads its old directory again;
         // the merged copy is what the window then removes.
         let (status, t) = lab
@@ -439,18 +458,16 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     }
 
     // After the rollback window the merger removes the replaced directories.
+    lab.signal("retire");
     let t = lab
         .api
         .wait_task(id, "removed its old directory", WAIT, |t| {
             log_text(t).contains("removed the replaced directory")
         })
         .await;
-    if full {
-        assert!(!exists(&old_text), "{t:#}");
-    } else {
-        assert!(!exists(&merged_text), "{t:#}");
-        assert_eq!(data_files(&old_text), 50, "the data stays");
-    }
+    // Rolled back by hand: the merged copy is what the window removed; the data stays.
+    assert!(!exists(&merged_text), "{t:#}");
+    assert_eq!(data_files(&old_text), 50, "the data stays");
     lab.api
         .wait_task(pq_id, "removed its old directory", WAIT, |t| {
             log_text(t).contains("removed the replaced directory")
@@ -476,13 +493,10 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     eprintln!(
         "{name}: merged through the API and a webhook; old directories removed after the window"
     );
-    if !full {
-        return;
-    }
 
     // Rollback: a writer adds a row while the merged copy waits to be verified.
     lab.kill9();
-    lab.restart(Some("written:8")).await;
+    lab.restart(Some(("written", "writer-done"))).await;
     let text_p2 = "dt=2026-11-24/hr=2";
     let text_f2 = "dt='2026-11-24' AND hr=2";
     let old = lab.location("events_text", text_p2);
@@ -493,6 +507,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
         })
         .await;
     lab.exec("INSERT INTO sales.events_text PARTITION (dt='2026-11-24', hr=2) VALUES (5000, 'late writer', 1.0)").await;
+    lab.signal("writer-done");
     let t = lab.api.wait_ended(id, WAIT).await;
     assert_eq!(t["state"], "rolled_back", "{t:#}");
     let reason = t["reason"].as_str().unwrap();
@@ -528,7 +543,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
     // A job that drops a file straight into the old directory after the copy was verified
     // (the table already reads the new one): found after the switch, rolled back.
     lab.kill9();
-    lab.restart(Some("switched:8")).await;
+    lab.restart(Some(("switched", "late-file-written"))).await;
     let id = lab.api.submit("lab", "sales", "events_text", text_p2).await;
     lab.api
         .wait_task(id, "switched", WAIT, |t| {
@@ -542,6 +557,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
         "9999,a late file,2.0\n",
     )
     .unwrap();
+    lab.signal("late-file-written");
     let t = lab.api.wait_ended(id, WAIT).await;
     assert_eq!(t["state"], "rolled_back", "{t:#}");
     let reason = t["reason"].as_str().unwrap();
@@ -556,7 +572,8 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
 
     // kill -9 between "written" and "switched": recovery rolls back.
     lab.kill9();
-    lab.restart(Some("written:120")).await;
+    // Held after the write until cancelled or killed: the signal never comes.
+    lab.restart(Some(("written", "never"))).await;
     let pq_p2 = "dt=2026-11-25";
     let pq_f2 = "dt='2026-11-25'";
     let old = lab.location("events_parquet", pq_p2);
@@ -627,7 +644,7 @@ async fn scenario(kind: MetastoreDb, name: &str, full: bool) {
 
     // kill -9 after "switched": recovery finishes the merge.
     lab.kill9();
-    lab.restart(Some("switched:120")).await;
+    lab.restart(Some(("switched", "never"))).await;
     let (status, r) = lab
         .api
         .post(&format!("/api/v1/tasks/{id}/retry"), json!({}))
@@ -674,14 +691,14 @@ async fn merges_on_spark_with_mariadb_and_postgresql_metastores() {
         return;
     }
     let start = Instant::now();
-    scenario(MetastoreDb::Mariadb, "merge_my", true).await;
+    scenario(MetastoreDb::Mariadb, "merge_my").await;
     eprintln!(
         "MariaDB metastore: every scenario passed after {:?}",
         start.elapsed()
     );
-    scenario(MetastoreDb::Postgres, "merge_pg", false).await;
+    scenario(MetastoreDb::Postgres, "merge_pg").await;
     eprintln!(
-        "PostgreSQL metastore: merges passed after {:?}",
+        "PostgreSQL metastore: every scenario passed after {:?}",
         start.elapsed()
     );
 }

@@ -448,7 +448,6 @@ async fn email_for_task_outcomes_and_the_digest() {
         &smallfiles_testkit::metastore::TableSpec::orc("orders", "hdfs://ns/w/sales.db/orders"),
     );
     db.execute(&b.take_statements(100));
-    std::fs::write(dir.path().join("smtp.pw"), "smtp-password-never-logged\n").unwrap();
     let notify = format!(
         "notify:\n  email:\n    smtp: {{ host: 127.0.0.1, port: {smtp_port} }}\n    from: \"smallfiles <smallfiles@example.com>\"\n    to: [bigdata-ops@example.com, oncall@example.com]\n  events: [task_failed, task_succeeded, daily_digest]"
     );
@@ -528,7 +527,7 @@ async fn email_for_task_outcomes_and_the_digest() {
         assert!(start.elapsed() < Duration::from_secs(20), "no digest email");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(!m.logs().contains("smtp-password-never-logged"));
+    // (That a configured SMTP password never reaches the log is proven with AUTH below.)
 }
 
 /// A test CA and a server certificate for `localhost` signed by it: (CA, certificate, key).

@@ -47,6 +47,36 @@ macro_rules! require_shared {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A user made by [`TestDb::reader`], dropped when this value is dropped.
+pub struct Reader {
+    kind: MetastoreKind,
+    user: String,
+    db: String,
+    pub url: String,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        match self.kind {
+            MetastoreKind::Mysql => {
+                let _ = Command::new("mysql")
+                    .args(["-h", MYSQL_HOST, "-uroot", "-e"])
+                    .arg(format!("DROP USER IF EXISTS '{}'@'%'", self.user))
+                    .output();
+            }
+            MetastoreKind::Postgres => {
+                let _ = Command::new("psql")
+                    .args(["-h", PG_HOST, "-U", "postgres", "-d", &self.db, "-qc"])
+                    .arg(format!(
+                        "DROP OWNED BY {0}; DROP ROLE IF EXISTS {0}",
+                        self.user
+                    ))
+                    .output();
+            }
+        }
+    }
+}
+
 /// A database of its own, dropped when this value is dropped.
 pub struct TestDb {
     pub kind: MetastoreKind,
@@ -168,6 +198,42 @@ impl TestDb {
                 ]),
                 &script,
             ),
+        }
+    }
+
+    /// A read-only user of this database that logs in with `password` (what a production
+    /// exporter uses); its URL has no password. The user is dropped with the returned value.
+    pub fn reader(&self, password: &str) -> Reader {
+        let user = format!("{}_reader", self.name);
+        match self.kind {
+            MetastoreKind::Mysql => run_mysql(
+                None,
+                &format!(
+                    "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; GRANT SELECT ON `{}`.* TO '{user}'@'%'",
+                    self.name
+                ),
+                None,
+            ),
+            MetastoreKind::Postgres => {
+                run_psql(
+                    "postgres",
+                    &["-c", &format!("CREATE ROLE {user} LOGIN PASSWORD '{password}'")],
+                    None,
+                );
+                self.execute(&[format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {user}")]);
+            }
+        }
+        let url = match self.kind {
+            MetastoreKind::Mysql => format!("mysql://{user}@{MYSQL_HOST}:3306/{}", self.name),
+            MetastoreKind::Postgres => {
+                format!("postgresql://{user}@{PG_HOST}:5432/{}", self.name)
+            }
+        };
+        Reader {
+            kind: self.kind,
+            user,
+            db: self.name.clone(),
+            url,
         }
     }
 

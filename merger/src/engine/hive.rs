@@ -15,7 +15,7 @@ use super::retention::{Retired, RetiredDir};
 use super::select::choose_partitions;
 use super::sql::{Connector, Hs2Connector, Journal, SqlSession};
 use super::{DryPlan, Engine, EngineOutcome, FailureReason, Recovery, RunContext};
-use crate::model::{Strategy, SwapStage, Target, Task};
+use crate::model::{Strategy, Target, Task};
 use crate::plan::select::SelectionRules;
 use crate::plan::{in_place_plan, statements, Dialect, PlanSettings, SHOW_COMPACTIONS};
 use crate::store::Store;
@@ -69,20 +69,6 @@ impl ClusterEngine {
     }
 }
 
-/// Test hook: `SMALLFILES_MERGER_TEST_PAUSE=<stage>:<seconds>` holds a safe swap after it
-/// recorded that stage (`written` or `switched`), so that a test can change the table or kill
-/// the merger at that point. Not for production use.
-pub fn test_pause_from_env() -> Option<(SwapStage, Duration)> {
-    let v = std::env::var("SMALLFILES_MERGER_TEST_PAUSE").ok()?;
-    let (stage, secs) = v.split_once(':')?;
-    let stage = match stage {
-        "written" => SwapStage::Written,
-        "switched" => SwapStage::Switched,
-        _ => return None,
-    };
-    Some((stage, Duration::from_secs(secs.parse().ok()?)))
-}
-
 /// What a task merges once the partitions are chosen.
 pub enum Chosen {
     Units(Box<Resolved>),
@@ -94,7 +80,7 @@ pub struct HiveEngine {
     pub clusters: HashMap<String, ClusterEngine>,
     pub catalog: Arc<dyn Catalog>,
     pub retired: Retired,
-    pub pause: Option<(SwapStage, Duration)>,
+    pub hooks: super::test_hooks::TestHooks,
 }
 
 /// What a directory holds: data files (not hidden) and their bytes, recursively, and a digest
@@ -201,7 +187,7 @@ impl HiveEngine {
             clusters: map,
             catalog,
             retired: Retired::new(store.database())?,
-            pause: test_pause_from_env(),
+            hooks: super::test_hooks::TestHooks::from_env(),
         })
     }
 
@@ -376,6 +362,9 @@ impl HiveEngine {
     /// Removes replaced directories whose rollback window has passed, unless the table or
     /// partition points at them again (an operator rolled back by hand).
     pub async fn sweep_retired(&self, store: &Store) -> usize {
+        if self.hooks.retired_held() {
+            return 0;
+        }
         let due = match self.retired.due(chrono::Utc::now().timestamp()) {
             Ok(d) => d,
             Err(e) => {

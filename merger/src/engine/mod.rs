@@ -7,6 +7,7 @@ pub mod retention;
 pub mod select;
 pub mod sql;
 mod swap;
+pub mod test_hooks;
 #[cfg(test)]
 mod tests;
 

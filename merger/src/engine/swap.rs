@@ -189,20 +189,22 @@ impl HiveEngine {
         })
     }
 
+    /// The test hook (`engine/test_hooks.rs`): holds the swap after `stage` until the test's
+    /// signal file exists or the task is cancelled.
     async fn pause_at(&self, stage: SwapStage, journal: &Journal<'_>) {
-        if let Some((at, d)) = self.pause {
-            if at == stage {
-                journal.note(format!("test pause of {d:?} after {}", stage.as_str()));
-                match &journal.cancel {
-                    Some(token) => {
-                        tokio::select! {
-                            _ = tokio::time::sleep(d) => {}
-                            _ = token.cancelled() => {}
-                        }
-                    }
-                    None => tokio::time::sleep(d).await,
-                }
-            }
+        let Some((at, file)) = &self.hooks.pause else {
+            return;
+        };
+        if *at != stage {
+            return;
+        }
+        journal.note(format!(
+            "test pause after {} until {} exists",
+            stage.as_str(),
+            file.display()
+        ));
+        while !file.exists() && !journal.cancelled() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 

@@ -228,7 +228,7 @@ fn setup_at(dir: tempfile::TempDir, root: &std::path::Path, store: Store) -> Set
         )]),
         catalog: Arc::new(fake.clone()),
         retired: Retired::new(store.database()).unwrap(),
-        pause: None,
+        hooks: Default::default(),
     };
     Setup {
         _dir: dir,
