@@ -538,3 +538,67 @@ pub async fn probe_hdfs(fs: &ClusterFs) -> Result<String, String> {
         Err(e) => Err(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The incremental scan trusts a cached count only while the directory's time, the
+    /// table's DDL time and the threshold are all unchanged: a change of the DDL time alone,
+    /// or of the threshold alone, counts the directory again.
+    #[tokio::test]
+    async fn a_new_ddl_time_or_threshold_alone_forces_a_recount() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..3 {
+            std::fs::write(dir.path().join(format!("part-{i}")), b"x").unwrap();
+        }
+        let config: ClusterConfig = serde_saphyr::from_str(&format!(
+            "name: c\nwarehouse: file://{}\n",
+            dir.path().display()
+        ))
+        .unwrap();
+        let scanner = ClusterScanner::new(&config, &Defaults::default(), 3).unwrap();
+        let path = dir.path().to_string_lossy().into_owned();
+        let status = scanner
+            .fs
+            .status(&Location::Local(path.clone()))
+            .await
+            .unwrap();
+        let cached_stats = FileStats {
+            files: 999,
+            ..Default::default()
+        };
+        let mut cache = UnitMap::new();
+        cache.insert(
+            format!("file:{path}"),
+            CacheEntry {
+                threshold: scanner.settings.small_file_threshold,
+                ddl_time: Some(100),
+                mtime: status.modification_time,
+                stats: cached_stats,
+            },
+        );
+        let budget = EntryBudget::new(1_000);
+        let count = |ddl_time: Option<i64>| Unit {
+            table: 0,
+            partition: None,
+            location: Location::Local(path.clone()),
+            ddl_time,
+        };
+        let files = |o: UnitOutcome| match o {
+            UnitOutcome::Counted { stats, cached, .. } => (stats.files, cached),
+            _ => panic!("not counted"),
+        };
+        // Nothing changed: the cached count.
+        let o = scan_unit(&scanner, &cache, &budget, &count(Some(100))).await;
+        assert_eq!(files(o), (999, true));
+        // Only the DDL time changed (ALTER TABLE … SET FILEFORMAT, say): counted again.
+        let o = scan_unit(&scanner, &cache, &budget, &count(Some(101))).await;
+        assert_eq!(files(o), (3, false));
+        // Only the threshold changed: counted again.
+        let entry = cache.get_mut(&format!("file:{path}")).unwrap();
+        entry.threshold += 1;
+        let o = scan_unit(&scanner, &cache, &budget, &count(Some(100))).await;
+        assert_eq!(files(o), (3, false));
+    }
+}

@@ -39,8 +39,9 @@ async fn run(kind: MetastoreKind, version: &str) {
 
     // A partitioned text table: partitions inside the table, one escaped, one elsewhere, one
     // registered with no directory.
-    let orders = TableSpec::text("orders", &format!("{NS}{wh}/sales.db/orders"))
+    let mut orders = TableSpec::text("orders", &format!("{NS}{wh}/sales.db/orders"))
         .partitioned_by(&[("dt", "string")]);
+    orders.owner = "etl_orders".into();
     let orders_id = b.table(sales, &orders);
     let parts: [(&str, String, Vec<u64>, &str); 3] = [
         (
@@ -250,6 +251,50 @@ clusters:
     assert_tables(&s, "prod", &w, 2);
     assert_eq!(up(&s, "metastore"), Some(1.0), "{ctx}");
     assert_eq!(up(&s, "hdfs"), Some(1.0), "{ctx}");
+    // The health and identity series an operator reads.
+    let prod = [("cluster", "prod")];
+    assert_eq!(
+        value(
+            &s,
+            "smallfiles_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0),
+        "{ctx}"
+    );
+    assert!(value(&s, "smallfiles_scan_duration_seconds", &prod).is_some_and(|d| d > 0.0));
+    assert_eq!(
+        value(&s, "smallfiles_scan_interval_seconds", &prod),
+        Some(1.0)
+    );
+    let info = s
+        .iter()
+        .find(|x| {
+            x.name == "smallfiles_table_info"
+                && x.labels.get("database").map(String::as_str) == Some("sales")
+                && x.labels.get("table").map(String::as_str) == Some("orders")
+        })
+        .unwrap_or_else(|| panic!("no smallfiles_table_info for orders: {ctx}"));
+    assert_eq!(info.labels["owner"], "etl_orders", "{ctx}");
+    assert_eq!(info.value, 1.0);
+    assert!(
+        value(
+            &s,
+            "smallfiles_scan_tables",
+            &[("cluster", "prod"), ("result", "scanned")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{ctx}"
+    );
+    assert_eq!(
+        value(
+            &s,
+            "smallfiles_scan_errors_total",
+            &[("cluster", "prod"), ("stage", "cache")]
+        ),
+        Some(0.0),
+        "{ctx}"
+    );
 
     // numFiles as the metastore states it: summed over partitions with a number.
     let ms_files = |t: &str| {

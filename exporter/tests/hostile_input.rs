@@ -293,3 +293,89 @@ async fn metastore_rows_that_cannot_be_paths_fail_their_tables_alone() {
         log.len()
     );
 }
+
+/// The active NameNode dies in the middle of a scan: the client fails over to the other one
+/// (which took over) and the scan completes with every count exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_namenode_dies_mid_scan_and_the_scan_fails_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("hdfs");
+    let mut w = Warehouse::new(&root);
+    for t in 0..40 {
+        let name = format!("t{t:02}");
+        w.data(
+            "web",
+            &name,
+            None,
+            &format!("warehouse/web.db/{name}"),
+            &[1, 2, 3],
+        );
+    }
+    let slow = |standby: bool| ServerOptions {
+        standby,
+        latency: Duration::from_millis(40),
+        ..ServerOptions::new(&root)
+    };
+    let nn1 = spawn(slow(false), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let nn2 = spawn(slow(true), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let port = free_port();
+    let config = write_config(
+        tmp.path(),
+        &format!(
+            "exporter:\n  listen_address: \"127.0.0.1:{port}\"\ndefaults:\n  small_file_threshold: 64MiB\n  scan_interval: 1h\nclusters:\n  - name: wh\n    warehouse: hdfs://ns/warehouse\n    hdfs:\n      namenodes: [\"{}\", \"{}\"]\n      retries: 2\n      request_timeout: 2s\n    max_concurrent_requests: 2\n",
+            nn1.url(),
+            nn2.url()
+        ),
+    );
+    let mut exporter = Running::start(
+        exporter_bin(),
+        &["--config.file", &config.to_string_lossy()],
+        port,
+        &tmp.path().join("exporter.log"),
+    );
+    // Let the scan get going on nn1, then kill it; nn2 becomes active. (Not waiting for
+    // `/-/ready`: that answers once the first scan is done.)
+    let start = std::time::Instant::now();
+    while nn1.requests() < 15 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the scan never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let served_by_nn1 = nn1.requests();
+    nn1.stop().await;
+    nn2.set_standby(false);
+    let s = exporter
+        .wait_metrics(Duration::from_secs(60), "a complete scan", |s| {
+            value(
+                s,
+                "smallfiles_scan_last_success_timestamp_seconds",
+                &[("cluster", "wh")],
+            )
+            .is_some_and(|v| v > 0.0)
+        })
+        .await;
+    assert_tables(&s, "wh", &w, 3);
+    assert!(
+        nn2.requests() > 0,
+        "nn2 took over (nn1 served {served_by_nn1} when it was stopped)\n{}",
+        exporter.log_text()
+    );
+    assert!(
+        served_by_nn1 < 60,
+        "nn1 died before the scan ended ({served_by_nn1} requests)"
+    );
+    assert_eq!(
+        value(
+            &s,
+            "smallfiles_scan_tables",
+            &[("cluster", "wh"), ("result", "failed")]
+        ),
+        Some(0.0)
+    );
+}

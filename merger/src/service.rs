@@ -831,3 +831,97 @@ impl Service {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SwapProgress, SwapStage, UnitProgress};
+    use crate::validate::MetastoreCatalog;
+
+    fn service(dir: &std::path::Path) -> Arc<Service> {
+        let settings = Settings::parse(&format!(
+            "merger:\n  data_dir: {}\nclusters:\n  - name: prod\n    warehouse: file:///w\n",
+            dir.display()
+        ))
+        .unwrap();
+        let store = Store::open(&dir.join("merger.redb")).unwrap();
+        let catalog = Arc::new(MetastoreCatalog::new(&settings.clusters).unwrap());
+        Service::new(settings, store, catalog).unwrap()
+    }
+
+    /// A swap that stopped half-way can only be settled by recovery: cancel is refused and the
+    /// task is left as it was.
+    #[tokio::test]
+    async fn an_interrupted_swap_cannot_be_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path());
+        let target = Target {
+            cluster: "prod".into(),
+            database: "sales".into(),
+            table: "orders".into(),
+            partition: Some("dt=1".into()),
+        };
+        let t = new_task(
+            target,
+            Strategy::InsertOverwrite,
+            Strategy::InsertOverwrite,
+            false,
+            "ops",
+        );
+        let Created::New(t) = svc.store.create(t, 0, 0).unwrap() else {
+            panic!()
+        };
+        let plan = crate::plan::SwapPlan {
+            staging_database: "sales".into(),
+            staging_table: "s".into(),
+            staging_root: "file:///w/s".into(),
+            setup: vec![],
+            create_staging: String::new(),
+            drop_staging: String::new(),
+            units: vec![],
+            impala_refresh: false,
+        };
+        svc.store
+            .update(t.id, |t| {
+                t.state = TaskState::Interrupted;
+                t.swap = Some(SwapProgress {
+                    plan,
+                    units: vec![UnitProgress {
+                        stage: SwapStage::Switching,
+                        source: None,
+                        files_before: None,
+                        bytes_before: None,
+                        files_after: None,
+                        bytes_after: None,
+                        old_digest: None,
+                        new_digest: None,
+                    }],
+                });
+                Ok(())
+            })
+            .unwrap();
+        let before = svc.store.get(t.id).unwrap();
+        let err = svc.cancel(t.id, "ops").unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err}");
+        assert!(err.to_string().contains("recovery settles it"), "{err}");
+        assert_eq!(svc.store.get(t.id).unwrap(), before, "nothing changed");
+        // A queued task is cancelled at once.
+        let other = new_task(
+            Target {
+                partition: Some("dt=2".into()),
+                ..before.target.clone()
+            },
+            Strategy::Auto,
+            Strategy::Concatenate,
+            true,
+            "ops",
+        );
+        let Created::New(other) = svc.store.create(other, 0, 0).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            svc.cancel(other.id, "ops").unwrap().state,
+            TaskState::Cancelled
+        );
+    }
+}

@@ -423,6 +423,33 @@ async fn a_finished_merge_is_rolled_back_by_hand_unless_written_to_since() {
     assert_ne!(new_loc, old_loc);
     let merged = path(&new_loc);
 
+    // The table moved on (another merge or an operator pointed it elsewhere): refused.
+    s.fake.0.lock().unwrap().locations.insert(
+        "dt=2026-11-24".into(),
+        "file:/elsewhere/dt=2026-11-24".into(),
+    );
+    let done = s.store.get(t.id).unwrap();
+    let err = s.engine.revert(&done, &s.store).await.unwrap_err();
+    assert!(err.contains("elsewhere") || err.contains("moved"), "{err}");
+    s.fake
+        .0
+        .lock()
+        .unwrap()
+        .locations
+        .insert("dt=2026-11-24".into(), new_loc.clone());
+
+    // The old directory is gone (removed by hand, or by the window): refused.
+    let old_dir = path(&old_loc);
+    let aside = old_dir.with_extension("aside");
+    std::fs::rename(&old_dir, &aside).unwrap();
+    let err = s.engine.revert(&done, &s.store).await.unwrap_err();
+    assert!(
+        err.contains("cannot be read (removed after the rollback window?)"),
+        "{err}"
+    );
+    assert_eq!(location(&s), new_loc);
+    std::fs::rename(&aside, &old_dir).unwrap();
+
     // A file written into the merged copy since: refused, nothing changed.
     std::fs::write(merged.join("000001_0"), "appended").unwrap();
     let done = s.store.get(t.id).unwrap();

@@ -26,6 +26,13 @@ pub struct NotifyConfig {
     /// Base URL of Grafana, for the dashboard links of alerts (the `dashboard` annotation).
     #[serde(default)]
     pub grafana_url: Option<String>,
+    /// Sends of one message before it is given up (counted as `given_up`); 1–100.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_max_attempts() -> u32 {
+    20
 }
 
 fn default_events() -> Vec<String> {
@@ -127,6 +134,12 @@ fn default_throttle() -> HumanDuration {
 
 impl NotifyConfig {
     pub fn validate(&self) -> Result<(), String> {
+        if !(1..=100).contains(&self.max_attempts) {
+            return Err(format!(
+                "notify.max_attempts: {} must be between 1 and 100",
+                self.max_attempts
+            ));
+        }
         for e in &self.events {
             if !EVENTS.contains(&e.as_str()) {
                 return Err(format!(

@@ -64,8 +64,6 @@ pub struct Notifier {
     wake: tokio::sync::Notify,
 }
 
-pub const MAX_ATTEMPTS: u32 = 20;
-
 /// Send times within a robot's rate window, and a hold after a throttle answer.
 type RateWindow = (VecDeque<Instant>, Option<Instant>);
 
@@ -236,7 +234,7 @@ impl Notifier {
             SendResult::Failed(why) => {
                 self.counters.add(channel, "failed", 1);
                 for m in batch {
-                    if m.attempts + 1 >= MAX_ATTEMPTS {
+                    if m.attempts + 1 >= self.config.max_attempts {
                         tracing::error!(channel, attempts = m.attempts + 1, error = %why, "notification given up");
                         self.counters.add(channel, "given_up", 1);
                         self.outbox.remove(m.id)?;
@@ -264,6 +262,134 @@ impl Notifier {
             out,
             "smallfiles_notifications_pending {}",
             self.outbox.len().unwrap_or(0)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smallfiles_testkit::dingtalk::{DingTalkServer, RobotOptions};
+
+    fn notifier(dir: &std::path::Path, yaml: &str) -> Arc<Notifier> {
+        let config: NotifyConfig = serde_saphyr::from_str(yaml).unwrap();
+        config.validate().unwrap();
+        let store = crate::store::Store::open(&dir.join("merger.redb")).unwrap();
+        Notifier::new(config, Outbox::new(store.database()).unwrap()).unwrap()
+    }
+
+    fn count(n: &Notifier, channel: &str, outcome: &str) -> u64 {
+        n.counters
+            .snapshot()
+            .into_iter()
+            .find(|((c, o), _)| c == channel && *o == outcome)
+            .map_or(0, |(_, v)| v)
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_ten_minutes() {
+        let schedule: Vec<i64> = (1..=11).map(outbox::backoff_ms).collect();
+        assert_eq!(
+            schedule,
+            [2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600].map(|s| s * 1000)
+        );
+    }
+
+    /// A robot that keeps failing: retried after the backoff, given up after
+    /// `notify.max_attempts` sends, counted, and gone from the outbox.
+    #[tokio::test]
+    async fn a_failing_message_is_given_up_after_the_configured_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = DingTalkServer::start(vec![("tok", RobotOptions::signed("SEC1"))]).await;
+        std::fs::write(dir.path().join("secret"), "SEC1").unwrap();
+        let n = notifier(
+            dir.path(),
+            &format!(
+                "max_attempts: 2\ndingtalk:\n  - {{ name: ops, webhook: \"{}\", secret_file: {} }}\n",
+                server.webhook("tok"),
+                dir.path().join("secret").display()
+            ),
+        );
+        server.fail_next(10);
+        n.to_robot("ops", "s", "m").unwrap();
+        n.dispatch_once().await.unwrap();
+        assert_eq!(count(&n, "dingtalk", "failed"), 1);
+        assert_eq!(n.outbox.len().unwrap(), 1, "kept for a retry");
+        // Not due before its backoff.
+        n.dispatch_once().await.unwrap();
+        assert_eq!(count(&n, "dingtalk", "failed"), 1);
+        let due_in = n
+            .outbox
+            .due(outbox::now_ms() + outbox::backoff_ms(1))
+            .unwrap();
+        assert_eq!(due_in.len(), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(
+            outbox::backoff_ms(1) as u64 + 100,
+        ))
+        .await;
+        n.dispatch_once().await.unwrap();
+        assert_eq!(count(&n, "dingtalk", "failed"), 2);
+        assert_eq!(count(&n, "dingtalk", "given_up"), 1);
+        assert_eq!(n.outbox.len().unwrap(), 0);
+        assert!(server.accepted("tok").is_empty());
+    }
+
+    /// DingTalk's throttling answer (130101) holds the robot for `throttle`: nothing is sent
+    /// meanwhile (the message waits, it is not lost), then sending resumes.
+    #[tokio::test]
+    async fn a_throttled_robot_is_held_then_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = RobotOptions {
+            per_window: 1,
+            window: std::time::Duration::from_millis(500),
+            throttle: std::time::Duration::from_millis(300),
+            ..RobotOptions::signed("SEC2")
+        };
+        let server = DingTalkServer::start(vec![("tok", opts)]).await;
+        std::fs::write(dir.path().join("secret"), "SEC2").unwrap();
+        let n = notifier(
+            dir.path(),
+            &format!(
+                "dingtalk:\n  - {{ name: ops, webhook: \"{}\", secret_file: {}, throttle: 1s }}\n",
+                server.webhook("tok"),
+                dir.path().join("secret").display()
+            ),
+        );
+        n.to_robot("ops", "first", "1").unwrap();
+        n.dispatch_once().await.unwrap();
+        assert_eq!(server.accepted("tok").len(), 1);
+        n.to_robot("ops", "second", "2").unwrap();
+        n.dispatch_once().await.unwrap();
+        assert_eq!(count(&n, "dingtalk", "throttled"), 1);
+        assert_eq!(server.rejections().len(), 1);
+        // Held: the next dispatch sends nothing at all.
+        n.dispatch_once().await.unwrap();
+        assert_eq!(server.rejections().len(), 1, "nothing sent during the hold");
+        assert_eq!(n.outbox.len().unwrap(), 1, "the message waits");
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        n.dispatch_once().await.unwrap();
+        assert_eq!(server.accepted("tok").len(), 2, "sent after the hold");
+        assert_eq!(n.outbox.len().unwrap(), 0);
+    }
+
+    /// Messages for a robot no longer configured cannot be sent: dropped and counted.
+    #[tokio::test]
+    async fn messages_of_a_removed_robot_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = notifier(dir.path(), "events: [task_failed]\n");
+        n.outbox
+            .push(Message::new("dingtalk:gone", "s", "m"))
+            .unwrap();
+        n.dispatch_once().await.unwrap();
+        assert_eq!(count(&n, "dingtalk", "dropped"), 1);
+        assert_eq!(n.outbox.len().unwrap(), 0);
+        let mut page = String::new();
+        n.render_metrics(&mut page);
+        assert!(
+            page.contains(
+                "smallfiles_notifications_total{channel=\"dingtalk\",outcome=\"dropped\"} 1"
+            ),
+            "{page}"
         );
     }
 }

@@ -41,6 +41,12 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// How long a message waits after its `attempts`-th failed send: 2 s, 4 s, 8 s … doubling, at
+/// most 10 minutes.
+pub fn backoff_ms(attempts: u32) -> i64 {
+    1000i64.saturating_mul(1 << attempts.min(10)).min(600_000)
+}
+
 #[derive(Clone)]
 pub struct Outbox {
     db: Arc<Database>,
@@ -100,7 +106,7 @@ impl Outbox {
         tx.commit().map_err(store_err)
     }
 
-    /// Backs off exponentially: 1 s, 2 s, 4 s … at most 10 minutes.
+    /// Records a failed send and holds the message for [`backoff_ms`].
     pub fn retry_later(&self, id: u64, attempts: u32) -> Result<()> {
         let tx = self.db.begin_write().map_err(store_err)?;
         {
@@ -109,8 +115,7 @@ impl Outbox {
             if let Some(bytes) = bytes {
                 let mut m: Message = serde_json::from_slice(&bytes).map_err(store_err)?;
                 m.attempts = attempts;
-                let backoff = 1000i64.saturating_mul(1 << attempts.min(10)).min(600_000);
-                m.next_attempt_ms = now_ms() + backoff;
+                m.next_attempt_ms = now_ms() + backoff_ms(attempts);
                 t.insert(id, serde_json::to_vec(&m).map_err(store_err)?.as_slice())
                     .map_err(store_err)?;
             }
