@@ -380,8 +380,14 @@ impl Service {
             TaskState::Verifying,
             TaskState::Interrupted,
         ])?;
+        self.settle(&stale).await
+    }
+
+    /// Settles tasks listed as running or interrupted; each is read again first, since a
+    /// list is already old when it is walked.
+    async fn settle(&self, stale: &[Task]) -> Result<usize> {
         let mut settled = 0;
-        for task in &stale {
+        for task in stale {
             if self
                 .running
                 .lock()
@@ -847,6 +853,50 @@ mod tests {
         let store = Store::open(&dir.join("merger.redb")).unwrap();
         let catalog = Arc::new(MetastoreCatalog::new(&settings.clusters).unwrap());
         Service::new(settings, store, catalog).unwrap()
+    }
+
+    /// Recovery reads each listed task again: one that ended after the list was read (and
+    /// left the running set) is not taken for a crashed one.
+    #[tokio::test]
+    async fn recovery_leaves_a_task_that_ended_since_the_list_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path());
+        let t = new_task(
+            Target {
+                cluster: "prod".into(),
+                database: "sales".into(),
+                table: "orders".into(),
+                partition: None,
+            },
+            Strategy::Auto,
+            Strategy::Concatenate,
+            true,
+            "ops",
+        );
+        let Created::New(t) = svc.store.create(t, 0, 0).unwrap() else {
+            panic!()
+        };
+        let listed = svc
+            .store
+            .update(t.id, |t| {
+                t.state = TaskState::Running;
+                Ok(())
+            })
+            .unwrap();
+        // It ends between the listing and the recovery's walk.
+        svc.store
+            .update(t.id, |t| {
+                t.state = TaskState::Succeeded;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(svc.settle(&[listed]).await.unwrap(), 0);
+        let now = svc.store.get(t.id).unwrap();
+        assert_eq!(now.state, TaskState::Succeeded);
+        assert!(!now
+            .log
+            .iter()
+            .any(|l| l.message.contains("the merger stopped")));
     }
 
     /// A swap that stopped half-way can only be settled by recovery: cancel is refused and the
