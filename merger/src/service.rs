@@ -698,14 +698,10 @@ impl Service {
     }
 
     fn schedule_once(self: &Arc<Self>) -> Result<()> {
-        let queued = self
-            .store
-            .in_states(&[TaskState::Pending, TaskState::WaitingWindow])?;
-        if queued.is_empty() {
-            return Ok(());
-        }
         if !self.settings.windows.open_at(chrono::Utc::now()) {
-            for t in queued.iter().filter(|t| t.state == TaskState::Pending) {
+            // Only the new arrivals change: tasks already waiting are not read again (the
+            // scheduler wakes at every new task, and thousands may wait for a window).
+            for t in self.store.in_states(&[TaskState::Pending])? {
                 self.store.transition(
                     t.id,
                     TaskState::WaitingWindow,
@@ -714,6 +710,9 @@ impl Service {
             }
             return Ok(());
         }
+        let queued = self
+            .store
+            .in_states(&[TaskState::Pending, TaskState::WaitingWindow])?;
         let limits = &self.settings.merger.concurrency;
         for task in queued {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
