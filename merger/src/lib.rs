@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -13,8 +13,9 @@ use crate::config::Settings;
 use crate::engine::hive::HiveEngine;
 use crate::engine::{DryRunEngine, Engine, EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::error::{Error, Result};
+use crate::lifecycle::{Counts, Event};
 use crate::metrics::{Finished, Metrics};
-use crate::model::{now_rfc3339, AuditEntry, LogLine, Strategy, Target, Task, TaskState};
+use crate::model::{now_rfc3339, AuditEntry, Strategy, Target, Task, TaskState};
 use crate::plan::{choose_strategy, partition_refusal, statements, Dialect, PlanSettings};
 use crate::store::{new_task, Created, GroupCommit, Plan, Store};
 use crate::validate::{Catalog, LookupError};
@@ -279,15 +280,13 @@ impl Service {
             )));
         }
         if task.state.is_queued() || task.state == TaskState::Interrupted {
-            return self.store.update(id, |t| {
-                t.state = TaskState::Cancelled;
-                t.reason = Some(format!("cancelled by {by}"));
-                t.log.push(LogLine {
-                    at: now_rfc3339(),
+            return self.store.apply(
+                id,
+                Event::Cancelled {
                     message: format!("cancelled by {by}"),
-                });
-                Ok(())
-            });
+                    seconds: None,
+                },
+            );
         }
         // Running: ask the engine to stop; it ends the task.
         if let Some((_, token)) = self
@@ -321,15 +320,7 @@ impl Service {
         match self.cluster_engine.revert(&task, &self.store).await {
             Ok(done) => {
                 let reason = format!("rolled back by {by}: {done}");
-                let t = self.store.update(id, |t| {
-                    t.state = TaskState::RolledBack;
-                    t.reason = Some(reason.clone());
-                    t.log.push(LogLine {
-                        at: now_rfc3339(),
-                        message: reason.clone(),
-                    });
-                    Ok(())
-                })?;
+                let t = self.store.apply(id, Event::RolledBackByHand { reason })?;
                 self.announce(&t);
                 Ok(t)
             }
@@ -408,13 +399,14 @@ impl Service {
             let task = if task.state == TaskState::Interrupted {
                 task
             } else {
-                self.store.transition(
+                self.store.apply(
                     task.id,
-                    TaskState::Interrupted,
-                    &format!(
-                        "the merger stopped while the task was {}",
-                        task.state.as_str()
-                    ),
+                    Event::Interrupted {
+                        message: format!(
+                            "the merger stopped while the task was {}",
+                            task.state.as_str()
+                        ),
+                    },
                 )?
             };
             let recovery = self.engine_for(&task).recover(&task, &self.store).await;
@@ -444,20 +436,18 @@ impl Service {
                     continue;
                 }
             };
-            let ended = self.store.update(task.id, |t| {
-                t.state = state;
-                t.reason = Some(reason.clone());
-                if let Some((b, a, bytes)) = counts {
-                    t.files_before = b;
-                    t.files_after = a;
-                    t.bytes_rewritten = bytes;
-                }
-                t.log.push(LogLine {
-                    at: now_rfc3339(),
-                    message: format!("recovery: {reason}"),
-                });
-                Ok(())
-            })?;
+            let ended = self.store.apply(
+                task.id,
+                Event::Recovered {
+                    state,
+                    reason: reason.clone(),
+                    counts: counts.map(|(files_before, files_after, bytes_rewritten)| Counts {
+                        files_before,
+                        files_after,
+                        bytes_rewritten,
+                    }),
+                },
+            )?;
             self.record_end(&ended, category, 0.0);
             settled += 1;
             tracing::warn!(task = task.id, state = state.as_str(), reason = %reason, "recovered an interrupted task");
@@ -702,11 +692,7 @@ impl Service {
             // Only the new arrivals change: tasks already waiting are not read again (the
             // scheduler wakes at every new task, and thousands may wait for a window).
             for t in self.store.in_states(&[TaskState::Pending])? {
-                self.store.transition(
-                    t.id,
-                    TaskState::WaitingWindow,
-                    "outside the merge windows; waiting",
-                )?;
+                self.store.apply(t.id, Event::OutsideWindows)?;
             }
             return Ok(());
         }
@@ -733,9 +719,7 @@ impl Service {
                 continue;
             }
             // Committed before anything acts.
-            let task = self
-                .store
-                .transition(task.id, TaskState::Running, "started")?;
+            let task = self.store.apply(task.id, Event::Started)?;
             let token = CancellationToken::new();
             running.insert(task.id, (task.target.clone(), token.clone()));
             drop(running);
@@ -765,45 +749,64 @@ impl Service {
                 bytes_rewritten,
             } => self
                 .store
-                .transition(task.id, TaskState::Verifying, "engine finished; verifying")
-                .and_then(|_| {
-                    self.store.update(task.id, |t| {
-                        t.state = TaskState::Succeeded;
-                        t.files_before = files_before;
-                        t.files_after = files_after;
-                        t.bytes_rewritten = bytes_rewritten;
-                        t.duration_seconds = Some(seconds);
-                        t.log.push(LogLine {
-                            at: now_rfc3339(),
+                .apply(task.id, Event::Verifying)
+                .and_then(|t| {
+                    self.store.apply(
+                        task.id,
+                        Event::Succeeded {
+                            counts: Counts {
+                                files_before,
+                                files_after,
+                                bytes_rewritten,
+                            },
+                            seconds,
                             message: if t.dry_run {
                                 "dry run complete".into()
                             } else {
                                 "merge verified".into()
                             },
-                        });
+                        },
+                    )
+                })
+                .map(|t| (t, None)),
+            EngineOutcome::Failed { category, message } => self
+                .store
+                .apply(task.id, Event::Failed { message, seconds })
+                .map(|t| (t, Some(category))),
+            EngineOutcome::RolledBack(message) => self
+                .store
+                .apply(task.id, Event::RolledBack { message, seconds })
+                .map(|t| (t, Some(FailureReason::RolledBack))),
+            EngineOutcome::NothingToMerge(message) => self
+                .store
+                .apply(
+                    task.id,
+                    Event::Succeeded {
+                        counts: Counts::default(),
+                        seconds,
+                        message: message.clone(),
+                    },
+                )
+                .and_then(|_| {
+                    // The reason says why nothing was merged.
+                    self.store.update(task.id, |t| {
+                        t.reason = Some(message);
                         Ok(())
                     })
                 })
                 .map(|t| (t, None)),
-            EngineOutcome::Failed { category, message } => self
-                .end(task.id, TaskState::Failed, &message, seconds)
-                .map(|t| (t, Some(category))),
-            EngineOutcome::RolledBack(message) => self
-                .end(task.id, TaskState::RolledBack, &message, seconds)
-                .map(|t| (t, Some(FailureReason::RolledBack))),
-            EngineOutcome::NothingToMerge(message) => self
-                .end(task.id, TaskState::Succeeded, &message, seconds)
-                .map(|t| (t, None)),
             EngineOutcome::Interrupted(message) => self
                 .store
-                .transition(task.id, TaskState::Interrupted, &message)
+                .apply(task.id, Event::Interrupted { message })
                 .map(|t| (t, None)),
             EngineOutcome::Cancelled => self
-                .end(
+                .store
+                .apply(
                     task.id,
-                    TaskState::Cancelled,
-                    "cancelled while running",
-                    seconds,
+                    Event::Cancelled {
+                        message: "cancelled while running".into(),
+                        seconds: Some(seconds),
+                    },
                 )
                 .map(|t| (t, None)),
         };
@@ -821,19 +824,6 @@ impl Service {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&task.id);
         self.wake.notify_one();
-    }
-
-    fn end(&self, id: u64, state: TaskState, reason: &str, seconds: f64) -> Result<Task> {
-        self.store.update(id, |t| {
-            t.state = state;
-            t.reason = Some(reason.to_string());
-            t.duration_seconds = Some(seconds);
-            t.log.push(LogLine {
-                at: now_rfc3339(),
-                message: reason.to_string(),
-            });
-            Ok(())
-        })
     }
 }
 

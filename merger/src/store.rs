@@ -119,7 +119,8 @@ impl Store {
     }
 
     /// Applies `f` to a task and commits it. Leaving the active states frees the target;
-    /// succeeding starts its cooldown.
+    /// succeeding starts its cooldown. `f` records progress (steps, statements, the swap, the
+    /// log); a change of state goes through [`Store::apply`].
     pub fn update(&self, id: u64, f: impl FnOnce(&mut Task) -> Result<()>) -> Result<Task> {
         let tx = self.db.begin_write().map_err(store_err)?;
         let task = {
@@ -181,15 +182,11 @@ impl Store {
         Ok(task)
     }
 
-    /// Moves a task to `state` with a log line, in one commit.
-    pub fn transition(&self, id: u64, state: TaskState, message: &str) -> Result<Task> {
+    /// Commits one change of a task's life (`lifecycle.rs` decides whether it may happen);
+    /// a refused change is an [`Error::Conflict`] and writes nothing.
+    pub fn apply(&self, id: u64, event: crate::lifecycle::Event) -> Result<Task> {
         self.update(id, |t| {
-            t.state = state;
-            t.log.push(LogLine {
-                at: now_rfc3339(),
-                message: message.to_string(),
-            });
-            Ok(())
+            crate::lifecycle::apply(t, event).map_err(|r| Error::Conflict(r.to_string()))
         })
     }
 
@@ -551,6 +548,7 @@ pub fn new_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::Event;
     use crate::model::Strategy;
 
     fn target(t: &str) -> Target {
@@ -614,7 +612,16 @@ mod tests {
             panic!()
         };
         assert_ne!(a.id, b.id);
-        s.transition(a.id, TaskState::Succeeded, "done").unwrap();
+        s.apply(a.id, Event::Started).unwrap();
+        s.apply(
+            a.id,
+            Event::Succeeded {
+                counts: Default::default(),
+                seconds: 1.0,
+                message: "done".into(),
+            },
+        )
+        .unwrap();
         let now = chrono::Utc::now().timestamp();
         assert!(matches!(
             s.create(
@@ -646,7 +653,15 @@ mod tests {
             .unwrap(),
             Created::New(_)
         ));
-        s.transition(b.id, TaskState::Failed, "boom").unwrap();
+        s.apply(b.id, Event::Started).unwrap();
+        s.apply(
+            b.id,
+            Event::Failed {
+                message: "boom".into(),
+                seconds: 1.0,
+            },
+        )
+        .unwrap();
         assert!(
             matches!(
                 s.create(
@@ -752,14 +767,14 @@ impl Store {
                             Err(_) => break,
                         }
                     }
-                    store.apply(ops);
+                    store.apply_ops(ops);
                 }
             })
             .expect("starting the commit thread");
         GroupCommit { tx }
     }
 
-    fn apply(&self, ops: Vec<Op>) {
+    fn apply_ops(&self, ops: Vec<Op>) {
         let txn = match self.db.begin_write() {
             Ok(t) => t,
             Err(e) => {
