@@ -174,6 +174,14 @@ impl Hs2EndpointConfig {
     }
 }
 
+/// The SQL a cluster's HiveServer2 speaks: Hive's, or Spark's Thrift Server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlDialect {
+    Hive,
+    Spark,
+}
+
 /// How merges run on a cluster.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,7 +199,7 @@ pub struct MergeConfig {
     pub rollback_retention: HumanDuration,
     /// `hive` or `spark` (Spark's Thrift Server); unset: asked from the server (GetInfo).
     #[serde(default)]
-    pub dialect: Option<String>,
+    pub dialect: Option<SqlDialect>,
     /// How often a requested compaction is looked up in `SHOW COMPACTIONS`.
     #[serde(default = "default_compaction_poll")]
     pub compaction_poll_interval: HumanDuration,
@@ -495,14 +503,6 @@ impl Config {
                             ep.auth
                         ));
                     }
-                }
-            }
-            if let Some(d) = c.merge.as_ref().and_then(|m| m.dialect.as_deref()) {
-                if d != "hive" && d != "spark" {
-                    return Err(format!(
-                        "{}: {d:?} must be hive or spark (or left out: asked from the server)",
-                        at("merge.dialect")
-                    ));
                 }
             }
             if let Some(m) = &c.merge {

@@ -1,12 +1,11 @@
-//! Counting the data files under one directory, as Hive reads it: nested directories are
-//! included (union subdirectories, ACID base_/delta_ directories, list bucketing), and names
-//! starting with `_` or `.` are not data, nor is anything under them.
+//! Counting the data files under one directory (the walk itself, as Hive reads a directory,
+//! is `smallfiles_cluster::hdfs::walk_data_files`), within the scan's bounds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::Arc;
 
-use smallfiles_cluster::hdfs::{is_hidden, ClusterFs, FileKind, Location, RequestCounters};
+use smallfiles_cluster::hdfs::{walk_data_files, ClusterFs, Location, RequestCounters};
 use smallfiles_cluster::{Error, HdfsErrorKind, Result};
 
 use crate::classify::FileStats;
@@ -63,6 +62,7 @@ impl EntryBudget {
     }
 }
 
+/// The data files under `root` and their sizes, within the scan's budget.
 pub async fn count_files(
     fs: &ClusterFs,
     root: &Location,
@@ -70,25 +70,13 @@ pub async fn count_files(
     budget: &EntryBudget,
 ) -> Result<FileStats> {
     let mut stats = FileStats::default();
-    let mut pending = vec![root.clone()];
-    while let Some(dir) = pending.pop() {
-        let listing = fs.list(&dir).await?;
-        budget.spend(listing.len(), &dir)?;
-        for entry in listing {
-            if entry.name.is_empty() {
-                // The root itself is a file.
-                stats.add_file(entry.length, threshold);
-                continue;
-            }
-            if is_hidden(&entry.name) {
-                continue;
-            }
-            match entry.kind {
-                FileKind::Directory => pending.push(ClusterFs::child(&dir, &entry.name)),
-                FileKind::File | FileKind::Symlink => stats.add_file(entry.length, threshold),
-            }
-        }
-    }
+    walk_data_files(
+        fs,
+        root,
+        |dir, listing| budget.spend(listing.len(), dir),
+        |_, file| stats.add_file(file.length, threshold),
+    )
+    .await?;
     Ok(stats)
 }
 

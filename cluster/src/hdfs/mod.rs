@@ -4,6 +4,7 @@
 
 mod limiter;
 mod local;
+mod walk;
 mod webhdfs;
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 pub use limiter::{RequestCounters, RequestLimiter};
 pub use local::LocalFs;
+pub use walk::walk_data_files;
 pub use webhdfs::WebHdfs;
 
 use crate::error::{Error, Result};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use smallfiles_cluster::config::{ClusterConfig, Defaults};
-use smallfiles_cluster::hdfs::{ClusterFs, FileKind, RequestCounters};
+use smallfiles_cluster::hdfs::{ClusterFs, RequestCounters};
 use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
 
 use super::retention::{Retired, RetiredDir};
@@ -92,7 +92,8 @@ pub struct DirSummary {
     pub bytes: u64,
     /// Files strictly below the threshold the summary was made with (empty files included).
     pub small_files: u64,
-    /// The newest modification time of a file or subdirectory (ms since the epoch).
+    /// The newest modification time of anything listed under the directory, hidden entries
+    /// included (ms since the epoch).
     pub newest_change_ms: i64,
     pub digest: String,
 }
@@ -109,38 +110,31 @@ pub async fn summarize_with(
 ) -> Result<DirSummary, String> {
     use sha2::Digest;
     let root = fs.location(location);
-    let mut stack = vec![(root, String::new())];
     let (mut files, mut bytes, mut small_files, mut newest) = (0u64, 0u64, 0u64, 0i64);
     let mut entries = Vec::new();
-    while let Some((dir, prefix)) = stack.pop() {
-        let listing = fs.list(&dir).await.map_err(|e| e.to_string())?;
-        for e in listing {
-            if !e.name.is_empty() && smallfiles_cluster::hdfs::is_hidden(&e.name) {
-                continue;
+    smallfiles_cluster::hdfs::walk_data_files(
+        fs,
+        &root,
+        |_, listing| {
+            // Every entry counts for the time of the last change, hidden ones too: a job
+            // writes into `.hive-staging_*` or `_temporary` before its files appear.
+            for e in listing {
+                newest = newest.max(e.modification_time);
             }
-            newest = newest.max(e.modification_time);
-            let path = if e.name.is_empty() {
-                // The path is a file itself.
-                prefix.clone()
-            } else {
-                format!("{prefix}/{}", e.name)
-            };
-            match e.kind {
-                FileKind::Directory if !e.name.is_empty() => {
-                    stack.push((ClusterFs::child(&dir, &e.name), path))
-                }
-                _ => {
-                    files += 1;
-                    // A length no file can have must not wrap the sum.
-                    bytes = bytes.saturating_add(e.length);
-                    if e.length < small_file_threshold {
-                        small_files += 1;
-                    }
-                    entries.push(format!("{path}\t{}\t{}", e.length, e.modification_time));
-                }
+            Ok(())
+        },
+        |path, e| {
+            files += 1;
+            // A length no file can have must not wrap the sum.
+            bytes = bytes.saturating_add(e.length);
+            if e.length < small_file_threshold {
+                small_files += 1;
             }
-        }
-    }
+            entries.push(format!("{path}\t{}\t{}", e.length, e.modification_time));
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     entries.sort();
     let mut h = sha2::Sha256::new();
     for e in &entries {

@@ -56,11 +56,10 @@ pub enum Dialect {
 impl Dialect {
     /// `merge.dialect` of a cluster; `None`: ask the server.
     pub fn configured(c: &smallfiles_cluster::config::ClusterConfig) -> Option<Dialect> {
-        match c.merge.as_ref()?.dialect.as_deref()? {
-            "hive" => Some(Dialect::Hive),
-            "spark" => Some(Dialect::Spark),
-            _ => None,
-        }
+        Some(match c.merge.as_ref()?.dialect? {
+            smallfiles_cluster::config::SqlDialect::Hive => Dialect::Hive,
+            smallfiles_cluster::config::SqlDialect::Spark => Dialect::Spark,
+        })
     }
 
     /// From the server's GetInfo(CLI_DBMS_NAME).
