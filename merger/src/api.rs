@@ -23,7 +23,7 @@ use crate::alerts::{
 use crate::auth::{AuthFailure, Identity, Role};
 use crate::error::Error;
 use crate::model::{Strategy, Target, TaskState};
-use crate::service::{Request, Service, Submitted};
+use crate::runtime::{Request, Service, Submitted};
 use crate::store::TaskFilter;
 
 type Svc = Arc<Service>;

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use smallfiles_cluster::cli::CommonFlags;
 use smallfiles_merger::config::Settings;
 use smallfiles_merger::model::TaskState;
-use smallfiles_merger::service::Service;
+use smallfiles_merger::runtime::Service;
 use smallfiles_merger::store::{Store, TaskFilter};
 use smallfiles_merger::validate::MetastoreCatalog;
 
