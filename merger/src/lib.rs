@@ -2,11 +2,11 @@
 //! merge tasks in redb, run by merge engines within windows and limits. See ARCHITECTURE.md.
 
 pub mod alerts;
-pub mod api;
 pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod http;
 pub mod lifecycle;
 pub mod metrics;
 pub mod model;

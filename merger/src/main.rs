@@ -148,7 +148,7 @@ async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::R
         body_read_timeout: m.body_read_timeout.0,
         max_body_size: m.max_body_size.0,
     };
-    let app = smallfiles_merger::server::guarded(smallfiles_merger::api::router(svc), limits);
+    let app = smallfiles_merger::server::guarded(smallfiles_merger::http::router(svc), limits);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = smallfiles_merger::server::serve(listener, app, limits) => {},
