@@ -1,4 +1,4 @@
-//! The HTTP server around the API (`api.rs`): what keeps a slow or hostile client from holding
+//! The HTTP server around the API (`http/`): what keeps a slow or hostile client from holding
 //! the merger. At most `max_connections` connections are served at once (more wait in the
 //! kernel's backlog); request headers must arrive within `header_read_timeout` and a body
 //! within `body_read_timeout`; a body whose declared length is over `max_body_size` is answered

@@ -2,7 +2,7 @@
 //! what runs on it — requests turned into tasks (`submit.rs`), operators' actions
 //! (`operator.rs`), the scheduler that runs tasks (`scheduler.rs`), recovery and maintenance
 //! (`recovery.rs`), notices of how tasks ended and the digest (`notices.rs`), and what
-//! `/metrics` reads (`observe.rs`). HTTP lives in `api.rs`; this is what it calls. A task's
+//! `/metrics` reads (`observe.rs`). HTTP lives in `http/`; this is what it calls. A task's
 //! state changes only through `lifecycle.rs`.
 
 mod notices;
