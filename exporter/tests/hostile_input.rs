@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use smallfiles_testkit::process::{free_port, Running};
+use smallfiles_testkit::process::free_port;
 use smallfiles_testkit::prom::value;
 use smallfiles_testkit::webhdfs::{spawn, Hostile, ServerOptions};
 
@@ -70,23 +70,9 @@ clusters:
             url = server.url()
         ),
     );
-    let mut exporter = Running::start(
-        exporter_bin(),
-        &["--config.file", &config.to_string_lossy()],
-        port,
-        &tmp.path().join("exporter.log"),
-    );
+    let mut exporter = start_exporter(tmp.path(), &config, port);
     exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
-    let s = exporter
-        .wait_metrics(Duration::from_secs(30), "a complete scan", |s| {
-            value(
-                s,
-                "smallfiles_scan_last_success_timestamp_seconds",
-                &[("cluster", "wh")],
-            )
-            .is_some_and(|v| v > 0.0)
-        })
-        .await;
+    let s = complete_scan(&mut exporter, "wh", Duration::from_secs(30)).await;
     // The good table exactly; the NameNode is up; each broken directory is a failed table and
     // one hdfs error.
     let good = |name: &str| value(&s, name, &[("cluster", "wh"), ("table", "good")]);
@@ -235,23 +221,9 @@ async fn metastore_rows_that_cannot_be_paths_fail_their_tables_alone() {
             server.url()
         ),
     );
-    let mut exporter = Running::start(
-        exporter_bin(),
-        &["--config.file", &config.to_string_lossy()],
-        port,
-        &tmp.path().join("exporter.log"),
-    );
+    let mut exporter = start_exporter(tmp.path(), &config, port);
     exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
-    let s = exporter
-        .wait_metrics(Duration::from_secs(60), "a complete scan", |s| {
-            value(
-                s,
-                "smallfiles_scan_last_success_timestamp_seconds",
-                &[("cluster", "prod")],
-            )
-            .is_some_and(|v| v > 0.0)
-        })
-        .await;
+    let s = complete_scan(&mut exporter, "prod", Duration::from_secs(60)).await;
     let at = |name: &str, table: &str| value(&s, name, &[("cluster", "prod"), ("table", table)]);
     assert_eq!(at("smallfiles_table_files", "good"), Some(3.0));
     assert_eq!(
@@ -331,12 +303,7 @@ async fn the_active_namenode_dies_mid_scan_and_the_scan_fails_over() {
             nn2.url()
         ),
     );
-    let mut exporter = Running::start(
-        exporter_bin(),
-        &["--config.file", &config.to_string_lossy()],
-        port,
-        &tmp.path().join("exporter.log"),
-    );
+    let mut exporter = start_exporter(tmp.path(), &config, port);
     // Let the scan get going on nn1, then kill it; nn2 becomes active. (Not waiting for
     // `/-/ready`: that answers once the first scan is done.)
     let start = std::time::Instant::now();
@@ -350,16 +317,7 @@ async fn the_active_namenode_dies_mid_scan_and_the_scan_fails_over() {
     let served_by_nn1 = nn1.requests();
     nn1.stop().await;
     nn2.set_standby(false);
-    let s = exporter
-        .wait_metrics(Duration::from_secs(60), "a complete scan", |s| {
-            value(
-                s,
-                "smallfiles_scan_last_success_timestamp_seconds",
-                &[("cluster", "wh")],
-            )
-            .is_some_and(|v| v > 0.0)
-        })
-        .await;
+    let s = complete_scan(&mut exporter, "wh", Duration::from_secs(60)).await;
     assert_tables(&s, "wh", &w, 3);
     assert!(
         nn2.requests() > 0,

@@ -196,3 +196,35 @@ pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
 pub fn exporter_bin() -> &'static str {
     env!("CARGO_BIN_EXE_smallfiles-exporter")
 }
+
+/// Starts the exporter binary on `config` (listening on `port`), its log in `dir`.
+pub fn start_exporter(
+    dir: &Path,
+    config: &Path,
+    port: u16,
+) -> smallfiles_testkit::process::Running {
+    smallfiles_testkit::process::Running::start(
+        exporter_bin(),
+        &["--config.file", &config.to_string_lossy()],
+        port,
+        &dir.join("exporter.log"),
+    )
+}
+
+/// Waits until a scan of `cluster` has completed; the metrics then.
+pub async fn complete_scan(
+    exporter: &mut smallfiles_testkit::process::Running,
+    cluster: &str,
+    timeout: std::time::Duration,
+) -> Vec<smallfiles_testkit::prom::Sample> {
+    exporter
+        .wait_metrics(timeout, "a complete scan", |s| {
+            smallfiles_testkit::prom::value(
+                s,
+                "smallfiles_scan_last_success_timestamp_seconds",
+                &[("cluster", cluster)],
+            )
+            .is_some_and(|v| v > 0.0)
+        })
+        .await
+}

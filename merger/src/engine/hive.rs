@@ -234,6 +234,27 @@ impl HiveEngine {
         }
     }
 
+    /// What every merge starts with: its cluster, and the units to merge now — or the outcome
+    /// that ends the task before anything runs (no such cluster, nothing to merge, the
+    /// metastore or the file system unavailable).
+    pub(super) async fn prepare(
+        &self,
+        task: &Task,
+        journal: &Journal<'_>,
+    ) -> Result<(&ClusterEngine, Resolved), EngineOutcome> {
+        let c = self
+            .cluster(task)
+            .map_err(|message| EngineOutcome::Failed {
+                category: FailureReason::Config,
+                message,
+            })?;
+        match self.units_to_merge(c, task, journal).await {
+            Ok(Chosen::Units(r)) => Ok((c, *r)),
+            Ok(Chosen::Nothing(why)) => Err(EngineOutcome::NothingToMerge(why)),
+            Err((category, message)) => Err(EngineOutcome::Failed { category, message }),
+        }
+    }
+
     /// The task's target as the metastore has it now, narrowed to the partitions worth
     /// merging (`engine/select.rs`); the choice is recorded on the task before anything runs.
     /// `Err((failure category, message))`.
@@ -410,19 +431,9 @@ impl HiveEngine {
 
     async fn concatenate(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
         let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
-        let c = match self.cluster(task) {
-            Ok(c) => c,
-            Err(message) => {
-                return EngineOutcome::Failed {
-                    category: FailureReason::Config,
-                    message,
-                }
-            }
-        };
-        let resolved = match self.units_to_merge(c, task, &journal).await {
-            Ok(Chosen::Units(r)) => *r,
-            Ok(Chosen::Nothing(why)) => return EngineOutcome::NothingToMerge(why),
-            Err((category, message)) => return EngineOutcome::Failed { category, message },
+        let (c, resolved) = match self.prepare(task, &journal).await {
+            Ok(ready) => ready,
+            Err(outcome) => return outcome,
         };
         let result = async {
             let (mut session, dialect) = self.session(c, &journal).await?;
@@ -485,19 +496,9 @@ impl HiveEngine {
 
     async fn compact(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
         let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
-        let c = match self.cluster(task) {
-            Ok(c) => c,
-            Err(message) => {
-                return EngineOutcome::Failed {
-                    category: FailureReason::Config,
-                    message,
-                }
-            }
-        };
-        let resolved = match self.units_to_merge(c, task, &journal).await {
-            Ok(Chosen::Units(r)) => *r,
-            Ok(Chosen::Nothing(why)) => return EngineOutcome::NothingToMerge(why),
-            Err((category, message)) => return EngineOutcome::Failed { category, message },
+        let (c, resolved) = match self.prepare(task, &journal).await {
+            Ok(ready) => ready,
+            Err(outcome) => return outcome,
         };
         let result = async {
             let (mut session, dialect) = self.session(c, &journal).await?;

@@ -13,7 +13,7 @@
 
 use smallfiles_cluster::metastore::TableRecord;
 
-use super::hive::{lookup_error, same_location, summarize, Chosen, ClusterEngine, HiveEngine};
+use super::hive::{lookup_error, same_location, summarize, ClusterEngine, HiveEngine};
 use super::sql::{Journal, SqlSession};
 use super::{EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
@@ -59,19 +59,9 @@ fn progress(task: &Task) -> Result<&SwapProgress, String> {
 impl HiveEngine {
     pub(super) async fn swap(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
         let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
-        let c = match self.cluster(task) {
-            Ok(c) => c,
-            Err(message) => {
-                return EngineOutcome::Failed {
-                    category: FailureReason::Config,
-                    message,
-                }
-            }
-        };
-        let resolved = match self.units_to_merge(c, task, &journal).await {
-            Ok(Chosen::Units(r)) => *r,
-            Ok(Chosen::Nothing(why)) => return EngineOutcome::NothingToMerge(why),
-            Err((category, message)) => return EngineOutcome::Failed { category, message },
+        let (c, resolved) = match self.prepare(task, &journal).await {
+            Ok(ready) => ready,
+            Err(outcome) => return outcome,
         };
         let (mut session, dialect) = match self.session(c, &journal).await {
             Ok(s) => s,
