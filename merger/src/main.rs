@@ -120,27 +120,7 @@ async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::R
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, dry_run = svc.settings.merger.dry_run, "merger serving");
-    tokio::spawn(svc.clone().run_scheduler());
-    tokio::spawn(svc.clone().run_maintenance());
-    if let Some(n) = svc.notifier.clone() {
-        tokio::spawn(n.run());
-        tokio::spawn(svc.clone().run_digest());
-    }
-    let prune = svc.clone();
-    tokio::spawn(async move {
-        loop {
-            let cutoff = chrono::Utc::now()
-                - chrono::Duration::from_std(prune.settings.merger.audit_retention.0)
-                    .unwrap_or(chrono::Duration::days(90));
-            if let Err(e) = prune
-                .store
-                .prune_audit(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            {
-                tracing::warn!(error = %e, "audit pruning failed");
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-        }
-    });
+    let background = svc.start_background();
     let m = &svc.settings.merger;
     let limits = smallfiles_merger::server::Limits {
         max_connections: m.max_connections,
@@ -148,12 +128,14 @@ async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::R
         body_read_timeout: m.body_read_timeout.0,
         max_body_size: m.max_body_size.0,
     };
-    let app = smallfiles_merger::server::guarded(smallfiles_merger::http::router(svc), limits);
+    let app =
+        smallfiles_merger::server::guarded(smallfiles_merger::http::router(svc.clone()), limits);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = smallfiles_merger::server::serve(listener, app, limits) => {},
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
+    background.shutdown(&svc).await;
     Ok(())
 }

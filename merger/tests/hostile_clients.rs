@@ -377,3 +377,67 @@ async fn roles_hold_on_every_route_and_basic_auth_works() {
         .count();
     assert!(forbidden >= 13, "{forbidden} forbidden entries");
 }
+
+/// SIGTERM stops the merger's loops and writes the audit entries still queued: the webhook
+/// answered just before the stop is in the audit log after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_keeps_the_last_audit_entries() {
+    let mut h = start("").await;
+    let http = reqwest::Client::new();
+    let body = json!({"version": "4", "status": "firing", "groupKey": "last-before-stop", "alerts": [
+        {"status": "firing", "labels": {"alertname": "Other"}}
+    ]});
+    let r = http
+        .post(format!("http://127.0.0.1:{}/api/v1/alertmanager", h.port))
+        .bearer_auth(OPS)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pid = h.m.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = h.m.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the merger did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}: {}", h.m.log_text());
+    assert!(h.m.log_text().contains("merger stopped"));
+    // Started again on the same store: the entry is there.
+    let config = h._dir.path().join("smallfiles.yml");
+    h.m = Running::start(
+        env!("CARGO_BIN_EXE_smallfiles-merger"),
+        &["--config.file", &config.to_string_lossy()],
+        h.port,
+        &h._dir.path().join("merger-2.log"),
+    );
+    h.m.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    let audit: Value = http
+        .get(format!("http://127.0.0.1:{}/api/v1/audit?limit=10", h.port))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"]["group_key"] == "last-before-stop"),
+        "{audit}"
+    );
+}

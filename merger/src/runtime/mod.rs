@@ -2,9 +2,12 @@
 //! what runs on it — requests turned into tasks (`submit.rs`), operators' actions
 //! (`operator.rs`), the scheduler that runs tasks (`scheduler.rs`), recovery and maintenance
 //! (`recovery.rs`), notices of how tasks ended and the digest (`notices.rs`), and what
-//! `/metrics` reads (`observe.rs`). HTTP lives in `http/`; this is what it calls. A task's
+//! `/metrics` reads (`observe.rs`), and the loops that run it all, owned and stopped together
+//! (`background.rs`). HTTP lives in `http/`; this is what it calls. A task's
 //! state changes only through `lifecycle.rs`.
 
+mod background;
+pub use background::Background;
 mod notices;
 mod observe;
 mod operator;

@@ -1,0 +1,78 @@
+//! The merger's loops, owned: the scheduler, maintenance (recovery retries, retired
+//! directories), audit pruning, the notifier and the daily digest start together and stop
+//! together. A stop ends each loop at its next await and writes the audit entries still
+//! queued; merges still running are settled by recovery at the next start.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::*;
+
+pub struct Background {
+    stop: CancellationToken,
+    loops: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Service {
+    /// Starts every loop of the service.
+    pub fn start_background(self: &Arc<Self>) -> Background {
+        let stop = CancellationToken::new();
+        let mut loops = Vec::new();
+        let mut spawn = |name: &'static str, work: futures::future::BoxFuture<'static, ()>| {
+            let stop = stop.clone();
+            loops.push((
+                name,
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = work => {}
+                        _ = stop.cancelled() => {}
+                    }
+                }),
+            ));
+        };
+        spawn("scheduler", Box::pin(self.clone().run_scheduler()));
+        spawn("maintenance", Box::pin(self.clone().run_maintenance()));
+        spawn("audit pruning", Box::pin(self.clone().run_audit_pruning()));
+        if let Some(n) = self.notifier.clone() {
+            spawn("notifier", Box::pin(n.run()));
+            spawn("digest", Box::pin(self.clone().run_digest()));
+        }
+        Background { stop, loops }
+    }
+
+    /// Removes audit entries older than `merger.audit_retention`, every hour.
+    pub async fn run_audit_pruning(self: Arc<Self>) {
+        loop {
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(self.settings.merger.audit_retention.0)
+                    .unwrap_or(chrono::Duration::days(90));
+            if let Err(e) = self
+                .store
+                .prune_audit(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            {
+                tracing::warn!(error = %e, "audit pruning failed");
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+}
+
+impl Background {
+    /// Stops every loop (waiting at most a few seconds for each) and flushes the audit log.
+    pub async fn shutdown(self, svc: &Service) {
+        self.stop.cancel();
+        for (name, handle) in self.loops {
+            if tokio::time::timeout(Duration::from_secs(5), handle)
+                .await
+                .is_err()
+            {
+                tracing::warn!(task = name, "a background loop did not stop in time");
+            }
+        }
+        if let Err(e) = svc.flush_audit().await {
+            tracing::error!(error = %e, "audit entries not written at shutdown");
+        }
+        tracing::info!("merger stopped");
+    }
+}
