@@ -467,7 +467,7 @@ impl HiveEngine {
                 journal.record(|t| t.step = Some(format!("running: {stmt}")))?;
                 if let Err(e) = journal.run(session.as_mut(), stmt).await {
                     session.close().await;
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
             session.close().await;

@@ -11,13 +11,38 @@ use tokio_util::sync::CancellationToken;
 use crate::model::{now_rfc3339, Fingerprint, LogLine, Task};
 use crate::store::Store;
 
+/// Why a statement (or a session) did not give a result. A caller matches on it; the text is
+/// the server's or the transport's own, for the task's log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqlError {
+    /// The server refused or failed the statement (its message).
+    #[error("{0}")]
+    Failed(String),
+    /// The statement was stopped because the task was cancelled.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+    /// No session could be opened, or the connection broke.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The server answered something the merge cannot read (a count without a row).
+    #[error("unexpected answer: {0}")]
+    BadAnswer(String),
+}
+
+/// The engine's steps report their failure as text in the task's log.
+impl From<SqlError> for String {
+    fn from(e: SqlError) -> String {
+        e.to_string()
+    }
+}
+
 pub trait SqlSession: Send {
     /// Runs a statement; when `cancel` fires first, the server is told to stop it.
     fn execute<'a>(
         &'a mut self,
         sql: &'a str,
         cancel: Option<CancellationToken>,
-    ) -> BoxFuture<'a, Result<ResultSet, String>>;
+    ) -> BoxFuture<'a, Result<ResultSet, SqlError>>;
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
@@ -25,7 +50,7 @@ pub trait SqlSession: Send {
 pub type Opened = (Box<dyn SqlSession>, String);
 
 pub trait Connector: Send + Sync {
-    fn open(&self) -> BoxFuture<'_, Result<Opened, String>>;
+    fn open(&self) -> BoxFuture<'_, Result<Opened, SqlError>>;
 }
 
 /// A HiveServer2-protocol endpoint.
@@ -40,17 +65,22 @@ impl SqlSession for Hs2Session {
         &'a mut self,
         sql: &'a str,
         cancel: Option<CancellationToken>,
-    ) -> BoxFuture<'a, Result<ResultSet, String>> {
+    ) -> BoxFuture<'a, Result<ResultSet, SqlError>> {
         Box::pin(async move {
-            let result = match cancel {
+            let result = match &cancel {
                 Some(token) => {
+                    let token = token.clone();
                     self.0
                         .execute_until(sql, async move { token.cancelled().await })
                         .await
                 }
                 None => self.0.execute(sql).await,
             };
-            result.map_err(|e| e.to_string())
+            // Whether it was cancelled is the task's token's to say, not the message's.
+            result.map_err(|e| match &cancel {
+                Some(t) if t.is_cancelled() => SqlError::Cancelled(e.to_string()),
+                _ => SqlError::Failed(e.to_string()),
+            })
         })
     }
 
@@ -64,11 +94,11 @@ impl SqlSession for Hs2Session {
 }
 
 impl Connector for Hs2Connector {
-    fn open(&self) -> BoxFuture<'_, Result<Opened, String>> {
+    fn open(&self) -> BoxFuture<'_, Result<Opened, SqlError>> {
         Box::pin(async move {
             let mut s = Session::open(&self.config)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| SqlError::Unreachable(e.to_string()))?;
             // Servers without GetInfo answer as Hive does.
             let name = s
                 .server_name()
@@ -135,7 +165,11 @@ impl<'a> Journal<'a> {
     }
 
     /// Runs one statement, logging it with its duration or the server's message.
-    pub async fn run(&self, session: &mut dyn SqlSession, sql: &str) -> Result<ResultSet, String> {
+    pub async fn run(
+        &self,
+        session: &mut dyn SqlSession,
+        sql: &str,
+    ) -> Result<ResultSet, SqlError> {
         let started = Instant::now();
         let result = session.execute(sql, self.cancel.clone()).await;
         let secs = started.elapsed().as_secs_f64();
@@ -154,9 +188,9 @@ impl<'a> Journal<'a> {
         &self,
         session: &mut dyn SqlSession,
         sql: &str,
-    ) -> Result<Fingerprint, String> {
+    ) -> Result<Fingerprint, SqlError> {
         let rs = self.run(session, sql).await?;
-        let fp = parse_fingerprint(&rs)?;
+        let fp = parse_fingerprint(&rs).map_err(SqlError::BadAnswer)?;
         self.note(format!("  = {fp}"));
         Ok(fp)
     }

@@ -29,6 +29,11 @@ enum Stop {
     Cancelled,
 }
 
+/// A stop that undoes what was written, with the reason for the log.
+fn roll_back(reason: impl Into<String>) -> Stop {
+    Stop::RollBack(reason.into())
+}
+
 fn set_stage(
     journal: &Journal<'_>,
     i: usize,
@@ -121,7 +126,7 @@ impl HiveEngine {
                 journal
                     .run(session.as_mut(), stmt)
                     .await
-                    .map_err(|e| Stop::Failed(FailureReason::HiveServer2, e))?;
+                    .map_err(|e| Stop::Failed(FailureReason::HiveServer2, e.into()))?;
             }
             journal
                 .record(|t| t.step = Some("creating the staging table".into()))
@@ -129,7 +134,7 @@ impl HiveEngine {
             journal
                 .run(session.as_mut(), &plan.create_staging)
                 .await
-                .map_err(Stop::RollBack)?;
+                .map_err(roll_back)?;
             for i in 0..plan.units.len() {
                 self.swap_unit(c, &plan, i, session.as_mut(), &journal, ctx)
                     .await?;
@@ -209,14 +214,14 @@ impl HiveEngine {
     ) -> Result<(), Stop> {
         let u = &plan.units[i];
         // A stage that cannot be recorded stops the merge: recovery would not know it.
-        let store_err = Stop::RollBack;
+        let store_err = |e: String| roll_back(e);
         if ctx.cancel.is_cancelled() {
             return Err(Stop::Cancelled);
         }
         let source = journal
             .fingerprint(session, &u.source_fingerprint)
             .await
-            .map_err(Stop::RollBack)?;
+            .map_err(roll_back)?;
         // An independent guard against a filter that selects nothing (a wrongly rendered
         // partition value): data files that hold bytes but read as no rows are never swapped
         // for an empty copy.
@@ -226,7 +231,7 @@ impl HiveEngine {
                 .get(journal.task)
                 .map_err(|e| Stop::RollBack(e.to_string()))?,
         )
-        .map_err(Stop::RollBack)?
+        .map_err(roll_back)?
         .units[i]
             .bytes_before
             .unwrap_or(0);
@@ -238,20 +243,17 @@ impl HiveEngine {
         }
         set_stage(journal, i, SwapStage::Writing, |p| p.source = Some(source))
             .map_err(store_err)?;
-        journal
-            .run(session, &u.write)
-            .await
-            .map_err(Stop::RollBack)?;
+        journal.run(session, &u.write).await.map_err(roll_back)?;
         set_stage(journal, i, SwapStage::Written, |_| {}).map_err(store_err)?;
         self.pause_at(SwapStage::Written, journal).await;
         let copy = journal
             .fingerprint(session, &u.staging_fingerprint)
             .await
-            .map_err(Stop::RollBack)?;
+            .map_err(roll_back)?;
         let again = journal
             .fingerprint(session, &u.source_fingerprint)
             .await
-            .map_err(Stop::RollBack)?;
+            .map_err(roll_back)?;
         if again != source {
             return Err(Stop::RollBack(format!(
                 "verification failed: the data changed while it was merged ({source} before, {again} after): a writer is active"
@@ -285,16 +287,13 @@ impl HiveEngine {
             return Err(Stop::Cancelled);
         }
         set_stage(journal, i, SwapStage::Switching, |_| {}).map_err(store_err)?;
-        journal
-            .run(session, &u.switch)
-            .await
-            .map_err(Stop::RollBack)?;
+        journal.run(session, &u.switch).await.map_err(roll_back)?;
         set_stage(journal, i, SwapStage::Switched, |_| {}).map_err(store_err)?;
         self.pause_at(SwapStage::Switched, journal).await;
         let through_table = journal
             .fingerprint(session, &u.source_fingerprint)
             .await
-            .map_err(Stop::RollBack)?;
+            .map_err(roll_back)?;
         if through_table != source {
             return Err(Stop::RollBack(format!(
                 "verification failed after the switch: the table reads {through_table}, expected {source}"
@@ -357,7 +356,11 @@ impl HiveEngine {
             ));
             return Ok(());
         }
-        journal.run(session, &plan.drop_staging).await.map(|_| ())
+        journal
+            .run(session, &plan.drop_staging)
+            .await
+            .map(|_| ())
+            .map_err(String::from)
     }
 
     /// Completes the switched units: statistics, the old directories into the rollback window,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::hive::{ClusterEngine, HiveEngine};
 use super::retention::Retired;
-use super::sql::{Connector, Opened, SqlSession};
+use super::sql::{Connector, Opened, SqlError, SqlSession};
 use super::{Engine, EngineOutcome, Recovery, RunContext};
 use crate::model::{Strategy, SwapStage, Target, TaskState};
 use crate::plan::Dialect;
@@ -108,18 +108,20 @@ impl SqlSession for FakeSession {
         &'a mut self,
         sql: &'a str,
         _cancel: Option<CancellationToken>,
-    ) -> BoxFuture<'a, Result<ResultSet, String>> {
+    ) -> BoxFuture<'a, Result<ResultSet, SqlError>> {
         Box::pin(async move {
             let mut w = self.0 .0.lock().unwrap();
             if w.down {
-                return Err("connection closed by the server".into());
+                return Err(SqlError::Unreachable(
+                    "connection closed by the server".into(),
+                ));
             }
             w.statements.push(sql.to_string());
             if w.down_after.as_deref().is_some_and(|p| sql.starts_with(p)) {
                 w.down = true;
             }
             if w.fail.iter().any(|p| sql.starts_with(p.as_str())) {
-                return Err(format!("FAILED: SemanticException {sql}"));
+                return Err(SqlError::Failed(format!("FAILED: SemanticException {sql}")));
             }
             let quoted = |s: &str| s.split('\'').nth(1).map(str::to_string);
             if sql.starts_with("CREATE EXTERNAL TABLE") {
@@ -161,10 +163,10 @@ impl SqlSession for FakeSession {
 }
 
 impl Connector for Fake {
-    fn open(&self) -> BoxFuture<'_, Result<Opened, String>> {
+    fn open(&self) -> BoxFuture<'_, Result<Opened, SqlError>> {
         Box::pin(async move {
             if self.0.lock().unwrap().down {
-                return Err("connection refused".into());
+                return Err(SqlError::Unreachable("connection refused".into()));
             }
             Ok((
                 Box::new(FakeSession(self.clone())) as Box<dyn SqlSession>,
