@@ -818,7 +818,7 @@ async fn the_first_failed_merge_fires_the_alert() {
         .await
         .unwrap();
     assert!(
-        page.contains("smallfiles_merge_failures_total{cluster=\"prod\",reason=\"hiveserver2\"} 1"),
+        page.contains("smallfiles_merge_failures_total{cluster=\"prod\",reason=\"config\"} 1"),
         "{page}"
     );
     assert!(

@@ -14,7 +14,7 @@ use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
 use super::retention::{Retired, RetiredDir};
 use super::select::choose_partitions;
 use super::sql::{Connector, Hs2Connector, Journal, SqlSession};
-use super::{DryPlan, Engine, EngineOutcome, FailureReason, Recovery, RunContext};
+use super::{DryPlan, Engine, EngineError, EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::model::{Strategy, Target, Task};
 use crate::plan::select::SelectionRules;
 use crate::plan::{in_place_plan, statements, Dialect, PlanSettings, SHOW_COMPACTIONS};
@@ -185,14 +185,17 @@ impl HiveEngine {
         })
     }
 
-    pub(super) fn cluster(&self, task: &Task) -> Result<&ClusterEngine, String> {
-        self.clusters
-            .get(&task.target.cluster)
-            .ok_or_else(|| format!("cluster {} is not configured", task.target.cluster))
+    pub(super) fn cluster(&self, task: &Task) -> Result<&ClusterEngine, EngineError> {
+        self.clusters.get(&task.target.cluster).ok_or_else(|| {
+            EngineError::Config(format!("cluster {} is not configured", task.target.cluster))
+        })
     }
 
-    pub(super) async fn resolve(&self, target: &Target) -> Result<Resolved, String> {
-        self.catalog.resolve(target).await.map_err(lookup_error)
+    pub(super) async fn resolve(&self, target: &Target) -> Result<Resolved, EngineError> {
+        self.catalog
+            .resolve(target)
+            .await
+            .map_err(|e| EngineError::Metastore(lookup_error(e)))
     }
 
     /// The dry run's plan: the same choice of partitions a merge would make now, in the
@@ -206,7 +209,7 @@ impl HiveEngine {
         let resolved = match self.units_to_merge(c, task, &journal).await {
             Ok(Chosen::Units(r)) => *r,
             Ok(Chosen::Nothing(why)) => return DryPlan::Nothing(why),
-            Err((_, why)) => {
+            Err(why) => {
                 journal.note(format!(
                     "dry run: the partitions were not chosen ({why}); showing the statements planned at submission"
                 ));
@@ -242,32 +245,22 @@ impl HiveEngine {
         task: &Task,
         journal: &Journal<'_>,
     ) -> Result<(&ClusterEngine, Resolved), EngineOutcome> {
-        let c = self
-            .cluster(task)
-            .map_err(|message| EngineOutcome::Failed {
-                category: FailureReason::Config,
-                message,
-            })?;
-        match self.units_to_merge(c, task, journal).await {
-            Ok(Chosen::Units(r)) => Ok((c, *r)),
-            Ok(Chosen::Nothing(why)) => Err(EngineOutcome::NothingToMerge(why)),
-            Err((category, message)) => Err(EngineOutcome::Failed { category, message }),
+        let c = self.cluster(task)?;
+        match self.units_to_merge(c, task, journal).await? {
+            Chosen::Units(r) => Ok((c, *r)),
+            Chosen::Nothing(why) => Err(EngineOutcome::NothingToMerge(why)),
         }
     }
 
     /// The task's target as the metastore has it now, narrowed to the partitions worth
     /// merging (`engine/select.rs`); the choice is recorded on the task before anything runs.
-    /// `Err((failure category, message))`.
     pub(super) async fn units_to_merge(
         &self,
         c: &ClusterEngine,
         task: &Task,
         journal: &Journal<'_>,
-    ) -> Result<Chosen, (FailureReason, String)> {
-        let resolved = self
-            .resolve(&task.target)
-            .await
-            .map_err(|m| (FailureReason::Metastore, m))?;
+    ) -> Result<Chosen, EngineError> {
+        let resolved = self.resolve(&task.target).await?;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let (resolved, selection) = choose_partitions(
             &c.fs,
@@ -277,7 +270,7 @@ impl HiveEngine {
             now_ms,
         )
         .await
-        .map_err(|m| (FailureReason::Hdfs, m))?;
+        .map_err(EngineError::Hdfs)?;
         let Some(selection) = selection else {
             return Ok(Chosen::Units(Box::new(resolved)));
         };
@@ -287,7 +280,7 @@ impl HiveEngine {
                 t.step = Some("partitions chosen".into());
                 t.selection = Some(selection);
             })
-            .map_err(|e| (FailureReason::Store, e))?;
+            .map_err(EngineError::Store)?;
         journal.note(summary.clone());
         Ok(if resolved.partitions.is_empty() {
             Chosen::Nothing(format!("nothing to merge: {summary}"))
@@ -301,14 +294,14 @@ impl HiveEngine {
         &self,
         c: &ClusterEngine,
         journal: &Journal<'_>,
-    ) -> Result<(Box<dyn SqlSession>, Dialect), String> {
+    ) -> Result<(Box<dyn SqlSession>, Dialect), EngineError> {
         let hs2 = c.hs2.as_ref().ok_or_else(|| {
-            format!(
+            EngineError::Config(format!(
                 "cluster {} has no hiveserver2 endpoint: merges run on the cluster's engines",
                 c.config.name
-            )
+            ))
         })?;
-        let (session, server) = hs2.open().await.map_err(|e| format!("HiveServer2: {e}"))?;
+        let (session, server) = hs2.open().await?;
         let dialect = c
             .dialect
             .unwrap_or_else(|| Dialect::from_server_name(&server));

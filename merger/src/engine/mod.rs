@@ -70,6 +70,57 @@ impl FailureReason {
     }
 }
 
+/// Why an engine step could not go on, typed by where it failed; [`EngineError::reason`] is
+/// the failure's `reason` label.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The cluster or its endpoints are not configured for this.
+    #[error("{0}")]
+    Config(String),
+    /// The metastore could not be asked, or the target is gone from it.
+    #[error("{0}")]
+    Metastore(String),
+    /// The file system could not be listed.
+    #[error("{0}")]
+    Hdfs(String),
+    #[error("HiveServer2: {0}")]
+    Sql(#[from] sql::SqlError),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// The task store could not record a step: going on would leave recovery blind.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl EngineError {
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            EngineError::Config(_) => FailureReason::Config,
+            EngineError::Metastore(_) => FailureReason::Metastore,
+            EngineError::Hdfs(_) => FailureReason::Hdfs,
+            EngineError::Sql(_) => FailureReason::HiveServer2,
+            EngineError::Plan(_) => FailureReason::Plan,
+            EngineError::Store(_) => FailureReason::Store,
+        }
+    }
+}
+
+impl From<EngineError> for EngineOutcome {
+    fn from(e: EngineError) -> EngineOutcome {
+        EngineOutcome::Failed {
+            category: e.reason(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The steps inside an engine still report text into the task's log.
+impl From<EngineError> for String {
+    fn from(e: EngineError) -> String {
+        e.to_string()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineOutcome {
     Succeeded {

@@ -70,12 +70,7 @@ impl HiveEngine {
         };
         let (mut session, dialect) = match self.session(c, &journal).await {
             Ok(s) => s,
-            Err(message) => {
-                return EngineOutcome::Failed {
-                    category: FailureReason::HiveServer2,
-                    message,
-                }
-            }
+            Err(e) => return e.into(),
         };
         let outcome = async {
             // Sizes decide the number of output files; counts are reported.
@@ -498,11 +493,11 @@ impl HiveEngine {
         };
         let c = match self.cluster(task) {
             Ok(c) => c,
-            Err(e) => return Recovery::Fail(e),
+            Err(e) => return Recovery::Fail(e.to_string()),
         };
         let mut session = match self.session(c, &journal).await {
             Ok((s, _)) => s,
-            Err(e) => return Recovery::Later(e),
+            Err(e) => return Recovery::Later(e.to_string()),
         };
         let result = self
             .recover_in(c, task, &p, session.as_mut(), &journal)
