@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod config;
+pub mod db;
 pub mod engine;
 pub mod error;
 pub mod http;
@@ -14,7 +15,6 @@ pub mod notify;
 pub mod plan;
 pub mod runtime;
 pub mod server;
-pub mod store;
 pub mod validate;
 pub mod window;
 

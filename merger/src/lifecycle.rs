@@ -175,7 +175,7 @@ mod tests {
     use crate::model::{Strategy, Target, ALL_STATES};
 
     fn task(state: TaskState) -> Task {
-        let mut t = crate::store::new_task(
+        let mut t = crate::db::new_task(
             Target {
                 cluster: "c".into(),
                 database: "d".into(),

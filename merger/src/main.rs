@@ -5,9 +5,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use smallfiles_cluster::cli::CommonFlags;
 use smallfiles_merger::config::Settings;
+use smallfiles_merger::db::{Store, TaskFilter};
 use smallfiles_merger::model::TaskState;
 use smallfiles_merger::runtime::Service;
-use smallfiles_merger::store::{Store, TaskFilter};
 use smallfiles_merger::validate::MetastoreCatalog;
 
 #[derive(Parser)]

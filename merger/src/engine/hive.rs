@@ -11,14 +11,14 @@ use smallfiles_cluster::config::{ClusterConfig, Defaults};
 use smallfiles_cluster::hdfs::{ClusterFs, RequestCounters};
 use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
 
-use super::retention::{Retired, RetiredDir};
 use super::select::choose_partitions;
 use super::sql::{Connector, Hs2Connector, Journal, SqlSession};
 use super::{DryPlan, Engine, EngineError, EngineOutcome, FailureReason, Recovery, RunContext};
+use crate::db::retired::{Retired, RetiredDir};
+use crate::db::Store;
 use crate::model::{Strategy, Target, Task};
 use crate::plan::select::SelectionRules;
 use crate::plan::{in_place_plan, statements, Dialect, PlanSettings, SHOW_COMPACTIONS};
-use crate::store::Store;
 use crate::validate::{Catalog, LookupError, Resolved};
 
 /// One cluster as the engine sees it.

@@ -3,7 +3,6 @@
 //! HiveServer2 (Hive or Spark's Thrift Server), with Impala `REFRESH` afterwards.
 
 pub mod hive;
-pub mod retention;
 pub mod select;
 pub mod sql;
 mod swap;
@@ -16,8 +15,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+use crate::db::Store;
 use crate::model::Task;
-use crate::store::Store;
 
 pub struct RunContext<'a> {
     pub store: &'a Store,

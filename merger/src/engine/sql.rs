@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use smallfiles_cluster::hiveserver2::{Cell, Hs2Config, ResultSet, Session};
 use tokio_util::sync::CancellationToken;
 
+use crate::db::Store;
 use crate::model::{now_rfc3339, Fingerprint, LogLine, Task};
-use crate::store::Store;
 
 /// Why a statement (or a session) did not give a result. A caller matches on it; the text is
 /// the server's or the transport's own, for the task's log.

@@ -5,7 +5,7 @@
 //! during the merge is caught here); switch the table or partition to the new directory with
 //! one `ALTER TABLE … SET LOCATION`; fingerprint once more through the table. Any failure
 //! after data was written rolls back: the old location is put back, the new directory removed.
-//! The old directory is kept for the rollback window and then removed (`retention.rs`).
+//! The old directory is kept for the rollback window and then removed (`db/retired.rs`).
 //!
 //! Each unit's stage is committed to the task before the step it names starts; recovery after
 //! a crash reads it: before the switch → roll back; at or after the switch → finish, once the
@@ -16,9 +16,9 @@ use smallfiles_cluster::metastore::TableRecord;
 use super::hive::{lookup_error, same_location, summarize, ClusterEngine, HiveEngine};
 use super::sql::{Journal, SqlSession};
 use super::{EngineOutcome, FailureReason, Recovery, RunContext};
+use crate::db::Store;
 use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
 use crate::plan::{swap_plan, SwapPlan};
-use crate::store::Store;
 
 /// Why a swap stopped, and whether a rollback is needed.
 enum Stop {

@@ -14,12 +14,12 @@ use smallfiles_cluster::metastore::{PartitionRecord, TableRecord};
 use tokio_util::sync::CancellationToken;
 
 use super::hive::{ClusterEngine, HiveEngine};
-use super::retention::Retired;
 use super::sql::{Connector, Opened, SqlError, SqlSession};
 use super::{Engine, EngineOutcome, Recovery, RunContext};
+use crate::db::retired::Retired;
+use crate::db::{new_task, Created, Store};
 use crate::model::{Strategy, SwapStage, Target, TaskState};
 use crate::plan::Dialect;
-use crate::store::{new_task, Created, Store};
 use crate::validate::{Catalog, LookupError, Resolved};
 
 /// What the fake server and metastore hold, and the faults to play.

@@ -71,7 +71,7 @@ pub(super) async fn alertmanager(
                 json!({ "outcome": "rejected", "reason": reason }),
             ),
             Triage::Candidate(target) => {
-                let seen = crate::store::SeenAlert {
+                let seen = crate::db::SeenAlert {
                     target: target.clone(),
                     status: alert.status.clone(),
                     summary: alert

@@ -27,10 +27,10 @@ mod alerts;
 mod caller;
 mod tasks;
 
+use crate::db::TaskFilter;
 use crate::error::Error;
 use crate::model::{Strategy, Target, TaskState};
 use crate::runtime::{Request, Service, Submitted};
-use crate::store::TaskFilter;
 use admin::*;
 use alerts::*;
 use caller::*;

@@ -6,15 +6,14 @@
 pub mod config;
 pub mod dingtalk;
 pub mod email;
-pub mod outbox;
 pub mod render;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::db::outbox::{self, Message, Outbox};
 pub use config::NotifyConfig;
-use outbox::{Message, Outbox};
 
 /// Counts for `smallfiles_notifications_total{channel,outcome}`.
 #[derive(Default)]
@@ -274,7 +273,7 @@ mod tests {
     fn notifier(dir: &std::path::Path, yaml: &str) -> Arc<Notifier> {
         let config: NotifyConfig = serde_saphyr::from_str(yaml).unwrap();
         config.validate().unwrap();
-        let store = crate::store::Store::open(&dir.join("merger.redb")).unwrap();
+        let store = crate::db::Store::open(&dir.join("merger.redb")).unwrap();
         Notifier::new(config, Outbox::new(store.database()).unwrap()).unwrap()
     }
 

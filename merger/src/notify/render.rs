@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::outbox::Message;
 use crate::alerts::Webhook;
+use crate::db::outbox::Message;
 use crate::model::Task;
 
 pub const TASK_SUCCEEDED: &str = "### Merge succeeded: {{target}}\n\n- cluster: {{cluster}}\n- strategy: {{strategy}} (task {{id}}{{dry_run}})\n- files: {{files_before}} → {{files_after}} ({{files_removed}} removed)\n- bytes rewritten: {{bytes_rewritten}}\n- duration: {{duration}}\n";

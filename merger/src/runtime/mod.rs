@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::db::{new_task, Created, GroupCommit, Plan, Store};
 use crate::engine::hive::HiveEngine;
 use crate::engine::{DryRunEngine, Engine, EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::error::{Error, Result};
@@ -33,7 +34,6 @@ use crate::lifecycle::{Counts, Event};
 use crate::metrics::{Finished, Metrics};
 use crate::model::{now_rfc3339, AuditEntry, Strategy, Target, Task, TaskState};
 use crate::plan::{choose_strategy, partition_refusal, statements, Dialect, PlanSettings};
-use crate::store::{new_task, Created, GroupCommit, Plan, Store};
 use crate::validate::{Catalog, LookupError};
 
 pub struct Service {
@@ -99,7 +99,7 @@ impl Service {
         let notifier = match &settings.notify {
             Some(n) => Some(crate::notify::Notifier::new(
                 n.clone(),
-                crate::notify::outbox::Outbox::new(store.database())?,
+                crate::db::outbox::Outbox::new(store.database())?,
             )?),
             None => None,
         };

@@ -50,7 +50,7 @@ impl Service {
             .filter_map(|t| t.files_before.zip(t.files_after))
             .map(|(b, a)| b.saturating_sub(a))
             .sum();
-        let mut alerting: Vec<crate::store::SeenAlert> = self
+        let mut alerting: Vec<crate::db::SeenAlert> = self
             .store
             .seen_alerts()?
             .into_iter()

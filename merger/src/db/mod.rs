@@ -1,5 +1,12 @@
-//! Tasks, the active-task index, last successes and the audit log in one redb file. Every
-//! transition is one committed write transaction, so a crash never loses or duplicates a task.
+//! The merger's one redb file and every table in it: tasks, the active-task index, last
+//! successes, the state indexes, alerts seen and the audit log (here), the notification outbox
+//! (`outbox.rs`) and the directories awaiting removal after a merge (`retired.rs`). Its layout
+//! is versioned (`meta.schema_version`, [`SCHEMA_VERSION`]) and upgraded when it is opened.
+//! Every change of a task is one committed write transaction, so a crash never loses or
+//! duplicates a task.
+
+pub mod outbox;
+pub mod retired;
 
 use std::path::Path;
 
