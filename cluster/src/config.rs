@@ -118,8 +118,8 @@ pub struct ClusterConfig {
 pub struct Hs2EndpointConfig {
     pub url: String,
     /// `nosasl` or `plain` (SASL PLAIN; HTTP uses Basic auth with the same user and password).
-    #[serde(default = "default_hs2_auth")]
-    pub auth: String,
+    #[serde(default)]
+    pub auth: Hs2Auth,
     #[serde(default = "default_hs2_user")]
     pub user: String,
     #[serde(default)]
@@ -138,8 +138,13 @@ pub struct Hs2EndpointConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-fn default_hs2_auth() -> String {
-    "plain".into()
+/// How a HiveServer2 endpoint authenticates, checked by the parser (with the line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hs2Auth {
+    Nosasl,
+    #[default]
+    Plain,
 }
 
 fn default_hs2_user() -> String {
@@ -158,10 +163,9 @@ impl Hs2EndpointConfig {
     ) -> Result<crate::hiveserver2::Hs2Config> {
         Ok(crate::hiveserver2::Hs2Config {
             url: self.url.clone(),
-            auth: if self.auth == "nosasl" {
-                crate::hiveserver2::Auth::NoSasl
-            } else {
-                crate::hiveserver2::Auth::Plain
+            auth: match self.auth {
+                Hs2Auth::Nosasl => crate::hiveserver2::Auth::NoSasl,
+                Hs2Auth::Plain => crate::hiveserver2::Auth::Plain,
             },
             user: self.user.clone(),
             password: Secret::resolve(self.password_file.as_deref(), self.password_env.as_deref())?,
@@ -494,13 +498,6 @@ impl Config {
                             "{}: {:?} must be hive2://host:port or http(s)://host:port/cliservice",
                             at(&format!("{key}.url")),
                             ep.url
-                        ));
-                    }
-                    if ep.auth != "nosasl" && ep.auth != "plain" {
-                        return Err(format!(
-                            "{}: {:?} must be nosasl or plain",
-                            at(&format!("{key}.auth")),
-                            ep.auth
                         ));
                     }
                 }
@@ -886,7 +883,7 @@ clusters:
             (m.target_file_size.0, m.rollback_retention.0),
             (256 << 20, Duration::from_secs(72 * 3600))
         );
-        assert_eq!(c.clusters[0].impala.as_ref().unwrap().auth, "nosasl");
+        assert_eq!(c.clusters[0].impala.as_ref().unwrap().auth, Hs2Auth::Nosasl);
         let bad = yaml.replace("hive2://hs2:10000", "thrift://hs2:10000");
         assert!(Config::parse(&bad).unwrap_err().contains("hiveserver2.url"));
         assert_eq!(c.clusters.len(), 2);
