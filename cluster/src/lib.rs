@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod exposition;
 
 pub use error::{Error, HdfsErrorKind, Result};
 pub mod hdfs;

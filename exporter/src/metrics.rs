@@ -2,8 +2,6 @@
 //! complete scan, never families mutated table by table). Names and labels are the contract
 //! the dashboards, the alerts and the merger rely on.
 
-use std::fmt::Write;
-
 use crate::classify::SIZE_BUCKETS;
 use crate::snapshot::{ClusterState, Registry, TABLE_RESULTS};
 
@@ -13,45 +11,7 @@ pub const REVISION: &str = match option_env!("SMALLFILES_REVISION") {
     None => "unknown",
 };
 
-/// Appends a label value with the exposition format's escapes.
-fn escape_into(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-struct Page {
-    out: String,
-}
-
-impl Page {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                self.out.push_str(k);
-                self.out.push_str("=\"");
-                escape_into(&mut self.out, v);
-                self.out.push('"');
-            }
-            self.out.push('}');
-        }
-        let _ = writeln!(self.out, " {value}");
-    }
-}
+use smallfiles_cluster::exposition::Page;
 
 type TableValue = fn(&crate::snapshot::TableSnapshot) -> Option<u64>;
 

@@ -4,8 +4,8 @@
 //! reason, and each table with a task, at 0 (`increase()` cannot see the increment that
 //! creates a series).
 
+use smallfiles_cluster::exposition::Page;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Mutex;
 
 use crate::engine::FailureReason;
@@ -74,12 +74,6 @@ pub struct Finished<'a> {
     pub files_removed: u64,
     pub bytes_rewritten: u64,
     pub duration_seconds: f64,
-}
-
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -164,12 +158,8 @@ impl Metrics {
     /// The page; `retired` counts the directories in their rollback window per cluster.
     pub fn render(&self, scrape: &Scrape) -> String {
         let c = self.c.lock().unwrap_or_else(|e| e.into_inner());
-        let mut o = String::new();
-        let fam = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        fam(
-            &mut o,
+        let mut p = Page::new();
+        p.family(
             "smallfiles_merge_tasks",
             "gauge",
             "Merge tasks by cluster and state.",
@@ -177,147 +167,152 @@ impl Metrics {
         for cl in &scrape.clusters {
             for st in ALL_STATES {
                 let n = scrape.states.get(&(cl.clone(), st)).copied().unwrap_or(0);
-                let _ = writeln!(
-                    o,
-                    "smallfiles_merge_tasks{{cluster=\"{}\",state=\"{}\"}} {n}",
-                    esc(cl),
-                    st.as_str()
+                p.sample(
+                    "smallfiles_merge_tasks",
+                    &[("cluster", cl), ("state", st.as_str())],
+                    n,
                 );
             }
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_tasks_total",
             "counter",
             "Merge tasks that ended, by cluster, strategy and outcome.",
         );
         for ((cl, st, out), n) in &c.tasks {
-            let _ = writeln!(o, "smallfiles_merge_tasks_total{{cluster=\"{}\",strategy=\"{st}\",outcome=\"{out}\"}} {n}", esc(cl));
+            p.sample(
+                "smallfiles_merge_tasks_total",
+                &[("cluster", cl), ("strategy", st), ("outcome", out)],
+                n,
+            );
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_table_tasks_total",
             "counter",
             "Merge tasks that ended, per table and outcome.",
         );
         for ((cl, db, t, out), n) in &c.table_tasks {
-            let _ = writeln!(o, "smallfiles_merge_table_tasks_total{{cluster=\"{}\",database=\"{}\",table=\"{}\",outcome=\"{out}\"}} {n}", esc(cl), esc(db), esc(t));
+            p.sample(
+                "smallfiles_merge_table_tasks_total",
+                &[
+                    ("cluster", cl),
+                    ("database", db),
+                    ("table", t),
+                    ("outcome", out),
+                ],
+                n,
+            );
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_failures_total",
             "counter",
             "Merge tasks that failed or were rolled back, by reason.",
         );
         for ((cl, r), n) in &c.failures {
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_failures_total{{cluster=\"{}\",reason=\"{r}\"}} {n}",
-                esc(cl)
+            p.sample(
+                "smallfiles_merge_failures_total",
+                &[("cluster", cl), ("reason", r)],
+                n,
             );
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_files_removed_total",
             "counter",
             "Files removed by merges (files before minus after).",
         );
         for (cl, n) in &c.files_removed {
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_files_removed_total{{cluster=\"{}\"}} {n}",
-                esc(cl)
+            p.sample(
+                "smallfiles_merge_files_removed_total",
+                &[("cluster", cl)],
+                n,
             );
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_bytes_rewritten_total",
             "counter",
             "Bytes written by merges.",
         );
         for (cl, n) in &c.bytes_rewritten {
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_bytes_rewritten_total{{cluster=\"{}\"}} {n}",
-                esc(cl)
+            p.sample(
+                "smallfiles_merge_bytes_rewritten_total",
+                &[("cluster", cl)],
+                n,
             );
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_duration_seconds",
             "histogram",
             "Duration of merge tasks from start to end, by cluster and strategy.",
         );
         for ((cl, st), (buckets, sum, count)) in &c.durations {
-            let labels = format!("cluster=\"{}\",strategy=\"{st}\"", esc(cl));
             for (b, n) in DURATION_BUCKETS.iter().zip(buckets) {
-                let _ = writeln!(
-                    o,
-                    "smallfiles_merge_duration_seconds_bucket{{{labels},le=\"{b}\"}} {n}"
+                p.sample(
+                    "smallfiles_merge_duration_seconds_bucket",
+                    &[("cluster", cl), ("strategy", st), ("le", &b.to_string())],
+                    n,
                 );
             }
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            p.sample(
+                "smallfiles_merge_duration_seconds_bucket",
+                &[("cluster", cl), ("strategy", st), ("le", "+Inf")],
+                count,
             );
-            let _ = writeln!(o, "smallfiles_merge_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_duration_seconds_count{{{labels}}} {count}"
-            );
+            let labels = [("cluster", cl.as_str()), ("strategy", st.as_str())];
+            p.sample("smallfiles_merge_duration_seconds_sum", &labels, sum);
+            p.sample("smallfiles_merge_duration_seconds_count", &labels, count);
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_alerts_received_total",
             "counter",
             "Alerts received from Alertmanager, by what became of them.",
         );
         for out in ALERT_OUTCOMES {
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_alerts_received_total{{outcome=\"{out}\"}} {}",
-                c.alerts.get(out).copied().unwrap_or(0)
+            p.sample(
+                "smallfiles_merge_alerts_received_total",
+                &[("outcome", out)],
+                c.alerts.get(out).copied().unwrap_or(0),
             );
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_queue_oldest_seconds",
             "gauge",
             "Age of the oldest task waiting to start, per cluster (0 when none waits).",
         );
         for cl in &scrape.clusters {
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_queue_oldest_seconds{{cluster=\"{}\"}} {}",
-                esc(cl),
-                scrape.oldest_queued_seconds.get(cl).copied().unwrap_or(0.0)
+            p.sample(
+                "smallfiles_merge_queue_oldest_seconds",
+                &[("cluster", cl)],
+                scrape.oldest_queued_seconds.get(cl).copied().unwrap_or(0.0),
             );
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_merge_retired_directories",
             "gauge",
             "Directories replaced by merges, kept for the rollback window and not yet removed.",
         );
         for (cluster, n) in &scrape.retired {
-            let _ = writeln!(
-                o,
-                "smallfiles_merge_retired_directories{{cluster=\"{}\"}} {n}",
-                esc(cluster)
+            p.sample(
+                "smallfiles_merge_retired_directories",
+                &[("cluster", cluster)],
+                n,
             );
         }
-        fam(
-            &mut o,
+        p.family(
             "smallfiles_build_info",
             "gauge",
             "Build of the merger; always 1.",
         );
-        let _ = writeln!(
-            o,
-            "smallfiles_build_info{{version=\"{}\",revision=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION"),
-            option_env!("SMALLFILES_REVISION").unwrap_or("unknown")
+        p.sample(
+            "smallfiles_build_info",
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                (
+                    "revision",
+                    option_env!("SMALLFILES_REVISION").unwrap_or("unknown"),
+                ),
+            ],
+            1,
         );
-        o
+        p.out
     }
 }

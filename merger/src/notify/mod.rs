@@ -248,20 +248,30 @@ impl Notifier {
     }
 
     pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(out, "# HELP smallfiles_notifications_total Notification sends by channel and outcome (sent, aggregated, throttled, failed, given_up, dropped).\n# TYPE smallfiles_notifications_total counter");
+        let mut p = smallfiles_cluster::exposition::Page::new();
+        p.family(
+            "smallfiles_notifications_total",
+            "counter",
+            "Notification sends by channel and outcome (sent, aggregated, throttled, failed, given_up, dropped).",
+        );
         for ((channel, outcome), n) in self.counters.snapshot() {
-            let _ = writeln!(
-                out,
-                "smallfiles_notifications_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+            p.sample(
+                "smallfiles_notifications_total",
+                &[("channel", &channel), ("outcome", outcome)],
+                n,
             );
         }
-        let _ = writeln!(out, "# HELP smallfiles_notifications_pending Notifications waiting in the outbox.\n# TYPE smallfiles_notifications_pending gauge");
-        let _ = writeln!(
-            out,
-            "smallfiles_notifications_pending {}",
-            self.outbox.len().unwrap_or(0)
+        p.family(
+            "smallfiles_notifications_pending",
+            "gauge",
+            "Notifications waiting in the outbox.",
         );
+        p.sample(
+            "smallfiles_notifications_pending",
+            &[],
+            self.outbox.len().unwrap_or(0),
+        );
+        out.push_str(&p.out);
     }
 }
 
