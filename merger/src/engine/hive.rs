@@ -98,7 +98,10 @@ pub struct DirSummary {
     pub digest: String,
 }
 
-pub async fn summarize(fs: &ClusterFs, location: &str) -> Result<DirSummary, String> {
+pub async fn summarize(
+    fs: &ClusterFs,
+    location: &str,
+) -> Result<DirSummary, smallfiles_cluster::Error> {
     summarize_with(fs, location, 0).await
 }
 
@@ -107,7 +110,7 @@ pub async fn summarize_with(
     fs: &ClusterFs,
     location: &str,
     small_file_threshold: u64,
-) -> Result<DirSummary, String> {
+) -> Result<DirSummary, smallfiles_cluster::Error> {
     use sha2::Digest;
     let root = fs.location(location);
     let (mut files, mut bytes, mut small_files, mut newest) = (0u64, 0u64, 0u64, 0i64);
@@ -133,8 +136,7 @@ pub async fn summarize_with(
             entries.push(format!("{path}\t{}\t{}", e.length, e.modification_time));
         },
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     entries.sort();
     let mut h = sha2::Sha256::new();
     for e in &entries {
@@ -152,7 +154,10 @@ pub async fn summarize_with(
 }
 
 /// Files (not hidden) and bytes under a directory, recursively.
-pub async fn count_files(fs: &ClusterFs, location: &str) -> Result<(u64, u64), String> {
+pub async fn count_files(
+    fs: &ClusterFs,
+    location: &str,
+) -> Result<(u64, u64), smallfiles_cluster::Error> {
     summarize(fs, location).await.map(|s| (s.files, s.bytes))
 }
 
@@ -269,18 +274,15 @@ impl HiveEngine {
             resolved,
             now_ms,
         )
-        .await
-        .map_err(EngineError::Hdfs)?;
+        .await?;
         let Some(selection) = selection else {
             return Ok(Chosen::Units(Box::new(resolved)));
         };
         let summary = selection.summary();
-        journal
-            .record(|t| {
-                t.step = Some("partitions chosen".into());
-                t.selection = Some(selection);
-            })
-            .map_err(EngineError::Store)?;
+        journal.record(|t| {
+            t.step = Some("partitions chosen".into());
+            t.selection = Some(selection);
+        })?;
         journal.note(summary.clone());
         Ok(if resolved.partitions.is_empty() {
             Chosen::Nothing(format!("nothing to merge: {summary}"))
@@ -446,7 +448,7 @@ impl HiveEngine {
             let dirs = unit_locations(&resolved);
             let mut before = 0;
             for d in &dirs {
-                before += count_files(&c.fs, d).await?.0;
+                before += count_files(&c.fs, d).await.map_err(|e| e.to_string())?.0;
             }
             for stmt in plan
                 .setup
@@ -466,7 +468,7 @@ impl HiveEngine {
             session.close().await;
             let mut after = 0;
             for d in &dirs {
-                after += count_files(&c.fs, d).await?.0;
+                after += count_files(&c.fs, d).await.map_err(|e| e.to_string())?.0;
             }
             self.refresh(c, &plan.impala_refresh, &journal).await;
             Ok(EngineOutcome::Succeeded {
@@ -529,7 +531,7 @@ impl HiveEngine {
         let dirs = unit_locations(resolved);
         let mut before = 0;
         for d in &dirs {
-            before += count_files(&c.fs, d).await?.0;
+            before += count_files(&c.fs, d).await.map_err(|e| e.to_string())?.0;
         }
         for stmt in &plan.setup {
             journal.run(session, stmt).await?;
@@ -585,7 +587,7 @@ impl HiveEngine {
         journal.note("compaction finished");
         let mut after = 0;
         for d in &dirs {
-            after += count_files(&c.fs, d).await?.0;
+            after += count_files(&c.fs, d).await.map_err(|e| e.to_string())?.0;
         }
         self.refresh(c, &plan.impala_refresh, journal).await;
         Ok(EngineOutcome::Succeeded {

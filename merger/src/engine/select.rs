@@ -26,7 +26,7 @@ pub async fn choose_partitions(
     strategy: Strategy,
     mut resolved: Resolved,
     now_ms: i64,
-) -> Result<(Resolved, Option<Selection>), String> {
+) -> Result<(Resolved, Option<Selection>), super::EngineError> {
     if resolved.one_partition || !resolved.table.is_partitioned() {
         return Ok((resolved, None));
     }
@@ -71,7 +71,9 @@ pub async fn choose_partitions(
     }
     if listed.is_empty() {
         if let Some(e) = first_error {
-            return Err(format!("no partition of the table could be listed: {e}"));
+            return Err(super::EngineError::Hdfs(format!(
+                "no partition of the table could be listed: {e}"
+            )));
         }
     }
     let mut selection = select_partitions(&listed, rules, now_ms);

@@ -155,13 +155,13 @@ impl<'a> Journal<'a> {
     }
 
     /// Applies `f` to the task in one commit (stages, counters).
-    pub fn record(&self, f: impl FnOnce(&mut Task)) -> Result<Task, String> {
+    pub fn record(&self, f: impl FnOnce(&mut Task)) -> Result<Task, super::EngineError> {
         self.store
             .update(self.task, |t| {
                 f(t);
                 Ok(())
             })
-            .map_err(|e| format!("task store: {e}"))
+            .map_err(|e| super::EngineError::Store(format!("task store: {e}")))
     }
 
     /// Runs one statement, logging it with its duration or the server's message.
@@ -190,22 +190,26 @@ impl<'a> Journal<'a> {
         sql: &str,
     ) -> Result<Fingerprint, SqlError> {
         let rs = self.run(session, sql).await?;
-        let fp = parse_fingerprint(&rs).map_err(SqlError::BadAnswer)?;
+        let fp = parse_fingerprint(&rs)?;
         self.note(format!("  = {fp}"));
         Ok(fp)
     }
 }
 
 /// The one row of `SELECT COUNT(*), SUM(…)`.
-pub fn parse_fingerprint(rs: &ResultSet) -> Result<Fingerprint, String> {
-    let row = rs.rows.first().ok_or("the count returned no row")?;
+pub fn parse_fingerprint(rs: &ResultSet) -> Result<Fingerprint, SqlError> {
+    let row = rs
+        .rows
+        .first()
+        .ok_or_else(|| SqlError::BadAnswer("the count returned no row".into()))?;
     let int = |c: Option<&Cell>| match c {
         Some(Cell::Int(n)) => Some(*n),
         Some(Cell::Text(t)) => t.trim().parse().ok(),
         Some(Cell::Double(d)) if d.fract() == 0.0 => Some(*d as i64),
         _ => None,
     };
-    let rows = int(row.first()).ok_or_else(|| format!("the count is not a number: {row:?}"))?;
+    let rows = int(row.first())
+        .ok_or_else(|| SqlError::BadAnswer(format!("the count is not a number: {row:?}")))?;
     Ok(Fingerprint {
         rows,
         checksum: int(row.get(1)),

@@ -40,19 +40,21 @@ fn set_stage(
     stage: SwapStage,
     f: impl FnOnce(&mut UnitProgress),
 ) -> Result<Task, String> {
-    journal.record(|t| {
-        let label = t
-            .swap
-            .as_ref()
-            .and_then(|s| s.plan.units.get(i))
-            .and_then(|u| u.partition.clone())
-            .unwrap_or_else(|| "table".into());
-        if let Some(s) = t.swap.as_mut() {
-            s.units[i].stage = stage;
-            f(&mut s.units[i]);
-        }
-        t.step = Some(format!("{label}: {}", stage.as_str()));
-    })
+    journal
+        .record(|t| {
+            let label = t
+                .swap
+                .as_ref()
+                .and_then(|s| s.plan.units.get(i))
+                .and_then(|u| u.partition.clone())
+                .unwrap_or_else(|| "table".into());
+            if let Some(s) = t.swap.as_mut() {
+                s.units[i].stage = stage;
+                f(&mut s.units[i]);
+            }
+            t.step = Some(format!("{label}: {}", stage.as_str()));
+        })
+        .map_err(String::from)
 }
 
 fn progress(task: &Task) -> Result<&SwapProgress, String> {
@@ -116,7 +118,7 @@ impl HiveEngine {
                         units: progress,
                     });
                 })
-                .map_err(|e| Stop::Failed(FailureReason::Store, e))?;
+                .map_err(|e| Stop::Failed(FailureReason::Store, e.into()))?;
             for stmt in &plan.setup {
                 journal
                     .run(session.as_mut(), stmt)
@@ -125,7 +127,7 @@ impl HiveEngine {
             }
             journal
                 .record(|t| t.step = Some("creating the staging table".into()))
-                .map_err(|e| Stop::Failed(FailureReason::Store, e))?;
+                .map_err(|e| Stop::Failed(FailureReason::Store, e.into()))?;
             journal
                 .run(session.as_mut(), &plan.create_staging)
                 .await
