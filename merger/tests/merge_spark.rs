@@ -940,17 +940,24 @@ async fn partition_selection(lab: &mut Lab) {
         state_before,
         "a dry run changes nothing"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await; // the 1 s cooldown of the test config
-
-    let (status, r) = lab
-        .api
-        .post(
-            "/api/v1/tasks",
-            json!({"cluster": "lab", "database": "sales", "table": "daily"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{r}");
-    let id = r["results"][0]["task_id"].as_u64().unwrap();
+    // The dry run's success starts the table's cooldown (1 s here): asked again until the
+    // merger takes the task.
+    let started = Instant::now();
+    let id = loop {
+        let (status, r) = lab
+            .api
+            .post(
+                "/api/v1/tasks",
+                json!({"cluster": "lab", "database": "sales", "table": "daily"}),
+            )
+            .await;
+        if status == 201 {
+            break r["results"][0]["task_id"].as_u64().unwrap();
+        }
+        assert_eq!(r["results"][0]["outcome"], "cooldown", "{r}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let t = lab.api.wait_ended(id, WAIT).await;
     assert_eq!(t["state"], "succeeded", "{t:#}");
     assert_eq!(t["selection"]["chosen"], json!(expected), "{t:#}");

@@ -495,6 +495,14 @@ fn overlapping_in(
     Ok(None)
 }
 
+fn seen_alert_in(tx: &redb::WriteTransaction, key: &str, alert: &SeenAlert) -> Result<()> {
+    tx.open_table(ALERTS)
+        .map_err(store_err)?
+        .insert(key, encode(alert)?.as_slice())
+        .map_err(store_err)?;
+    Ok(())
+}
+
 fn audit_in(tx: &redb::WriteTransaction, mut entry: AuditEntry) -> Result<u64> {
     let id = {
         let mut meta = tx.open_table(META).map_err(store_err)?;
@@ -737,6 +745,9 @@ enum Op {
         entry: Box<AuditEntry>,
         reply: tokio::sync::oneshot::Sender<Result<u64>>,
     },
+    /// The last alert seen for a target (the digest's view): committed with the next group,
+    /// nobody waits for it.
+    SeenAlert { key: String, alert: Box<SeenAlert> },
     /// Answered once every write queued before it is committed.
     Barrier {
         reply: tokio::sync::oneshot::Sender<Result<()>>,
@@ -750,6 +761,7 @@ enum Done {
     ),
     Audit(tokio::sync::oneshot::Sender<Result<u64>>, Result<u64>),
     Barrier(tokio::sync::oneshot::Sender<Result<()>>),
+    Quiet,
 }
 
 /// Concurrent writers share one durable commit: under load, many new tasks and audit entries
@@ -793,6 +805,9 @@ impl Store {
                         }
                         Op::Audit { reply, .. } => drop(reply.send(Err(Error::Store(msg.clone())))),
                         Op::Barrier { reply } => drop(reply.send(Err(Error::Store(msg.clone())))),
+                        Op::SeenAlert { .. } => {
+                            tracing::warn!(error = %msg, "alert not remembered for the digest")
+                        }
                     }
                 }
                 return;
@@ -810,6 +825,12 @@ impl Store {
                 } => Done::Create(reply, create_in(&txn, *task, cooldown, now, plan)),
                 Op::Audit { entry, reply } => Done::Audit(reply, audit_in(&txn, *entry)),
                 Op::Barrier { reply } => Done::Barrier(reply),
+                Op::SeenAlert { key, alert } => {
+                    if let Err(e) = seen_alert_in(&txn, &key, &alert) {
+                        tracing::warn!(error = %e, "alert not remembered for the digest");
+                    }
+                    Done::Quiet
+                }
             })
             .collect();
         let committed = txn.commit().map_err(|e| e.to_string());
@@ -821,6 +842,7 @@ impl Store {
                 (Done::Audit(reply, _), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
                 (Done::Barrier(reply), Ok(())) => drop(reply.send(Ok(()))),
                 (Done::Barrier(reply), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
+                (Done::Quiet, _) => {}
             }
         }
     }
@@ -833,10 +855,7 @@ impl Store {
     /// Remembers the last alert seen for a target, for the daily digest.
     pub fn record_alert(&self, key: &str, alert: &SeenAlert) -> Result<()> {
         let tx = self.db.begin_write().map_err(store_err)?;
-        tx.open_table(ALERTS)
-            .map_err(store_err)?
-            .insert(key, encode(alert)?.as_slice())
-            .map_err(store_err)?;
+        seen_alert_in(&tx, key, alert)?;
         tx.commit().map_err(store_err)
     }
 
@@ -924,6 +943,17 @@ impl GroupCommit {
 
     /// Queues an audit entry for the next group commit without waiting for it: it reaches the
     /// disk within milliseconds, behind every task write queued before it.
+    /// Remembers the last alert of a target for the digest with the next group commit; the
+    /// webhook's answer does not wait for it.
+    pub fn record_alert_soon(&self, key: String, alert: SeenAlert) -> Result<()> {
+        self.tx
+            .send(Op::SeenAlert {
+                key,
+                alert: Box::new(alert),
+            })
+            .map_err(|_| Self::closed())
+    }
+
     pub fn audit_soon(&self, entry: AuditEntry) -> Result<()> {
         let (reply, _) = tokio::sync::oneshot::channel();
         self.tx

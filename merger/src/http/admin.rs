@@ -50,6 +50,10 @@ pub(super) async fn send_digest(State(svc): State<Svc>, caller: Caller<SendDiges
             "no notification channel is configured",
         );
     };
+    // Alerts remembered with the last group commit are part of it.
+    if let Err(e) = svc.flush_audit().await {
+        tracing::warn!(error = %e, "pending writes not flushed before the digest");
+    }
     let (subject, text) = match svc.digest() {
         Ok(d) => d,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -84,9 +84,7 @@ pub(super) async fn alertmanager(
                         .collect(),
                     at_unix: chrono::Utc::now().timestamp(),
                 };
-                if let Err(e) = svc.store.record_alert(&target.key(), &seen) {
-                    tracing::warn!(error = %e, "alert not remembered for the digest");
-                }
+                svc.remember_alert(target.key(), seen);
                 let s = svc
                     .submit(Request {
                         target,

@@ -167,6 +167,14 @@ impl Service {
         }
     }
 
+    /// Remembers the last alert seen for a target (for the digest), without making the
+    /// webhook's answer wait for a commit of its own.
+    pub fn remember_alert(&self, key: String, seen: crate::db::SeenAlert) {
+        if let Err(e) = self.commit.record_alert_soon(key, seen) {
+            tracing::warn!(error = %e, "alert not remembered for the digest");
+        }
+    }
+
     /// Returns once every audit entry of an answered request is on disk.
     pub async fn flush_audit(&self) -> Result<()> {
         self.commit.flush().await
