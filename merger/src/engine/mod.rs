@@ -3,6 +3,8 @@
 //! HiveServer2 (Hive or Spark's Thrift Server), with Impala `REFRESH` afterwards.
 
 pub mod hive;
+mod in_place;
+mod retire;
 pub mod select;
 pub mod sql;
 mod swap;
