@@ -36,6 +36,11 @@ pub enum Event {
         seconds: f64,
         message: String,
     },
+    /// A table-level task found no partition worth a merge; the message says why.
+    NothingToMerge {
+        message: String,
+        seconds: f64,
+    },
     Failed {
         message: String,
         seconds: f64,
@@ -80,7 +85,7 @@ impl Event {
             Event::OutsideWindows => TaskState::WaitingWindow,
             Event::Started => TaskState::Running,
             Event::Verifying => TaskState::Verifying,
-            Event::Succeeded { .. } => TaskState::Succeeded,
+            Event::Succeeded { .. } | Event::NothingToMerge { .. } => TaskState::Succeeded,
             Event::Failed { .. } => TaskState::Failed,
             Event::RolledBack { .. } | Event::RolledBackByHand { .. } => TaskState::RolledBack,
             Event::Cancelled { .. } => TaskState::Cancelled,
@@ -96,7 +101,10 @@ impl Event {
             Event::OutsideWindows => from == Pending,
             Event::Started => matches!(from, Pending | WaitingWindow),
             Event::Verifying => from == Running,
-            Event::Succeeded { .. } | Event::Failed { .. } | Event::RolledBack { .. } => {
+            Event::Succeeded { .. }
+            | Event::NothingToMerge { .. }
+            | Event::Failed { .. }
+            | Event::RolledBack { .. } => {
                 matches!(from, Running | Verifying)
             }
             Event::Cancelled { .. } => {
@@ -134,7 +142,9 @@ pub fn apply(task: &mut Task, event: Event) -> Result<(), Refused> {
             task.duration_seconds = Some(seconds);
             (message, None)
         }
-        Event::Failed { message, seconds } | Event::RolledBack { message, seconds } => {
+        Event::NothingToMerge { message, seconds }
+        | Event::Failed { message, seconds }
+        | Event::RolledBack { message, seconds } => {
             task.duration_seconds = Some(seconds);
             (message.clone(), Some(message))
         }
@@ -300,6 +310,29 @@ mod tests {
             t.log.last().unwrap().message,
             "recovery: finished after the restart"
         );
+        // Nothing to merge: succeeded, with the reason, from a running task only.
+        let mut t = task(TaskState::Running);
+        apply(
+            &mut t,
+            Event::NothingToMerge {
+                message: "nothing to merge: chose 0 partitions".into(),
+                seconds: 0.5,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.state, TaskState::Succeeded);
+        assert_eq!(
+            t.reason.as_deref(),
+            Some("nothing to merge: chose 0 partitions")
+        );
+        assert!(apply(
+            &mut task(TaskState::Pending),
+            Event::NothingToMerge {
+                message: "x".into(),
+                seconds: 0.0
+            }
+        )
+        .is_err());
         let mut t = task(TaskState::Interrupted);
         assert!(apply(
             &mut t,

@@ -51,7 +51,8 @@ pub fn guarded(app: Router, limits: Limits) -> Router {
 /// Refuses oversize URIs, headers and declared bodies at once, and reads the body within its
 /// time and size bounds before any handler sees it.
 async fn read_bounded(State(limits): State<Limits>, req: Request, next: Next) -> Response {
-    if req.uri().to_string().len() > MAX_URI_BYTES {
+    let uri_bytes = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
         return json_error(
             StatusCode::URI_TOO_LONG,
             format!("the request URI is longer than {MAX_URI_BYTES} bytes"),

@@ -853,12 +853,6 @@ impl Store {
     }
 
     /// Remembers the last alert seen for a target, for the daily digest.
-    pub fn record_alert(&self, key: &str, alert: &SeenAlert) -> Result<()> {
-        let tx = self.db.begin_write().map_err(store_err)?;
-        seen_alert_in(&tx, key, alert)?;
-        tx.commit().map_err(store_err)
-    }
-
     pub fn seen_alerts(&self) -> Result<Vec<SeenAlert>> {
         let tx = self.db.begin_read().map_err(store_err)?;
         let t = match tx.open_table(ALERTS) {

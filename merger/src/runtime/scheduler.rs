@@ -109,21 +109,7 @@ impl Service {
                 .map(|t| (t, Some(FailureReason::RolledBack))),
             EngineOutcome::NothingToMerge(message) => self
                 .store
-                .apply(
-                    task.id,
-                    Event::Succeeded {
-                        counts: Counts::default(),
-                        seconds,
-                        message: message.clone(),
-                    },
-                )
-                .and_then(|_| {
-                    // The reason says why nothing was merged.
-                    self.store.update(task.id, |t| {
-                        t.reason = Some(message);
-                        Ok(())
-                    })
-                })
+                .apply(task.id, Event::NothingToMerge { message, seconds })
                 .map(|t| (t, None)),
             EngineOutcome::Interrupted(message) => self
                 .store
