@@ -529,14 +529,12 @@ async fn scan_unit(
 }
 
 /// Probes a cluster for `smallfiles-exporter check`.
-pub async fn probe_hdfs(fs: &ClusterFs) -> Result<String, String> {
+pub async fn probe_hdfs(fs: &ClusterFs) -> Result<String, smallfiles_cluster::Error> {
     let Some(w) = &fs.webhdfs else {
         return Ok("file:// only".into());
     };
-    match w.status("/").await {
-        Ok(_) => Ok(format!("active namenode {}", w.active_namenode())),
-        Err(e) => Err(e.to_string()),
-    }
+    w.status("/").await?;
+    Ok(format!("active namenode {}", w.active_namenode()))
 }
 
 #[cfg(test)]

@@ -45,23 +45,34 @@ pub struct Alert {
     pub fingerprint: String,
 }
 
-/// Parses a webhook body; the error is the reason for a 400.
-pub fn parse_webhook(body: &[u8]) -> Result<Webhook, String> {
+/// Why a webhook body was refused: the reason of its 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("malformed webhook body: {0}")]
+    Malformed(String),
+    #[error("unsupported webhook payload version {0:?} (expected \"4\")")]
+    Version(String),
+    #[error("alerts[{index}].status is {status:?} (expected firing or resolved)")]
+    AlertStatus { index: usize, status: String },
+}
+
+/// Parses an Alertmanager webhook body (payload version 4).
+pub fn parse_webhook(body: &[u8]) -> Result<Webhook, WebhookError> {
     let hook: Webhook =
-        serde_json::from_slice(body).map_err(|e| format!("malformed webhook body: {e}"))?;
+        serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     if hook.version != "4" {
-        return Err(format!(
-            "unsupported webhook payload version {:?} (expected \"4\")",
-            hook.version
-        ));
+        return Err(WebhookError::Version(hook.version));
     }
-    for (i, a) in hook.alerts.iter().enumerate() {
-        if a.status != "firing" && a.status != "resolved" {
-            return Err(format!(
-                "alerts[{i}].status is {:?} (expected firing or resolved)",
-                a.status
-            ));
-        }
+    if let Some((index, a)) = hook
+        .alerts
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.status != "firing" && a.status != "resolved")
+    {
+        return Err(WebhookError::AlertStatus {
+            index,
+            status: a.status.clone(),
+        });
     }
     Ok(hook)
 }
@@ -274,14 +285,21 @@ mod tests {
 
     #[test]
     fn webhook_parsing() {
-        assert!(parse_webhook(b"{").unwrap_err().contains("malformed"));
-        assert!(parse_webhook(br#"{"version":"3","alerts":[]}"#)
-            .unwrap_err()
-            .contains("version"));
-        assert!(
-            parse_webhook(br#"{"version":"4","alerts":[{"status":"weird"}]}"#)
-                .unwrap_err()
-                .contains("status")
+        assert!(matches!(
+            parse_webhook(b"{"),
+            Err(WebhookError::Malformed(_))
+        ));
+        assert_eq!(
+            parse_webhook(br#"{"version":"3","alerts":[]}"#).unwrap_err(),
+            WebhookError::Version("3".into())
+        );
+        assert_eq!(
+            parse_webhook(br#"{"version":"4","alerts":[{"status":"firing"},{"status":"weird"}]}"#)
+                .unwrap_err(),
+            WebhookError::AlertStatus {
+                index: 1,
+                status: "weird".into()
+            }
         );
         let h = parse_webhook(br#"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"a":"b"}}],"notification_reason":"x"}"#).unwrap();
         assert_eq!(h.alerts.len(), 1);

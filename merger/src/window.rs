@@ -9,24 +9,34 @@ pub struct Windows {
     tz: Tz,
 }
 
+/// Why `merger.windows` or `merger.timezone` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("unknown time zone {0:?}")]
+    TimeZone(String),
+    #[error("{0:?} is not HH:MM-HH:MM")]
+    Format(String),
+    #[error("{0:?} is empty")]
+    Empty(String),
+}
+
 impl Windows {
-    pub fn parse(specs: &[String], timezone: &str) -> Result<Windows, String> {
+    pub fn parse(specs: &[String], timezone: &str) -> Result<Windows, WindowError> {
         let tz: Tz = timezone
             .parse()
-            .map_err(|_| format!("unknown time zone {timezone:?}"))?;
+            .map_err(|_| WindowError::TimeZone(timezone.to_string()))?;
         let mut spans = Vec::new();
         for s in specs {
-            let (a, b) = s
-                .split_once('-')
-                .ok_or_else(|| format!("{s:?} is not HH:MM-HH:MM"))?;
+            let format = || WindowError::Format(s.clone());
+            let (a, b) = s.split_once('-').ok_or_else(format)?;
             let t = |x: &str| {
                 NaiveTime::parse_from_str(x.trim(), "%H:%M")
                     .map(|t| t.hour() * 60 + t.minute())
-                    .map_err(|_| format!("{s:?} is not HH:MM-HH:MM"))
+                    .map_err(|_| format())
             };
             let (start, end) = (t(a)?, t(b)?);
             if start == end {
-                return Err(format!("{s:?} is empty"));
+                return Err(WindowError::Empty(s.clone()));
             }
             spans.push((start, end));
         }
@@ -69,7 +79,17 @@ mod tests {
         assert!(w.open_at(Utc.with_ymd_and_hms(2026, 1, 1, 16, 15, 0).unwrap())); // 00:15
         assert!(!w.open_at(Utc.with_ymd_and_hms(2026, 1, 1, 16, 30, 0).unwrap())); // 00:30 end excluded
         assert!(Windows::parse(&[], "UTC").unwrap().open_at(Utc::now()));
-        assert!(Windows::parse(&["1-2".into()], "UTC").is_err());
-        assert!(Windows::parse(&[], "Mars/Base").is_err());
+        assert_eq!(
+            Windows::parse(&["1-2".into()], "UTC").unwrap_err(),
+            WindowError::Format("1-2".into())
+        );
+        assert_eq!(
+            Windows::parse(&["10:00-10:00".into()], "UTC").unwrap_err(),
+            WindowError::Empty("10:00-10:00".into())
+        );
+        assert_eq!(
+            Windows::parse(&[], "Mars/Base").unwrap_err(),
+            WindowError::TimeZone("Mars/Base".into())
+        );
     }
 }

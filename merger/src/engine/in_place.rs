@@ -9,9 +9,9 @@ use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
 
 use super::hive::*;
 use super::sql::{Journal, SqlSession};
-use super::{EngineOutcome, FailureReason, RunContext};
+use super::{EngineError, EngineOutcome, FailureReason, RunContext};
 use crate::model::{Strategy, Task};
-use crate::plan::{in_place_plan, Dialect, SHOW_COMPACTIONS};
+use crate::plan::{in_place_plan, unit_location, units_of, Dialect, SHOW_COMPACTIONS};
 use crate::validate::Resolved;
 
 impl HiveEngine {
@@ -23,61 +23,57 @@ impl HiveEngine {
         };
         let result = async {
             let (mut session, dialect) = self.session(c, &journal).await?;
-            let plan = match in_place_plan(
-                &resolved.table,
-                &resolved.partitions,
-                Strategy::Concatenate,
-                &c.plan_settings(dialect),
-            ) {
-                Ok(p) => p,
-                Err(e) => {
-                    session.close().await;
-                    return Err(e.to_string());
-                }
-            };
-            journal.record(|t| t.statements = plan.display())?;
-            let dirs = unit_locations(&resolved);
-            let mut before = 0;
-            for d in &dirs {
-                before += count_files(&c.fs, d).await.map_err(|e| e.to_string())?.0;
-            }
-            for stmt in plan
-                .setup
-                .iter()
-                .chain(plan.requests.iter().map(|r| &r.sql))
-            {
-                if ctx.cancel.is_cancelled() {
-                    session.close().await;
-                    return Ok(EngineOutcome::Cancelled);
-                }
-                journal.record(|t| t.step = Some(format!("running: {stmt}")))?;
-                if let Err(e) = journal.run(session.as_mut(), stmt).await {
-                    session.close().await;
-                    return Err(e.into());
-                }
-            }
+            let outcome = self
+                .concatenate_in(ctx, c, &resolved, session.as_mut(), dialect, &journal)
+                .await;
             session.close().await;
-            let mut after = 0;
-            for d in &dirs {
-                after += count_files(&c.fs, d).await.map_err(|e| e.to_string())?.0;
-            }
-            self.refresh(c, &plan.impala_refresh, &journal).await;
-            Ok(EngineOutcome::Succeeded {
-                files_before: Some(before),
-                files_after: Some(after),
-                bytes_rewritten: None,
-            })
+            outcome
         }
         .await;
         match result {
             Ok(outcome) => outcome,
             // CONCATENATE cut short: Hive abandons the job; the files stay as they were.
             Err(_) if journal.cancelled() => EngineOutcome::Cancelled,
-            Err(message) => EngineOutcome::Failed {
-                category: FailureReason::Engine,
-                message,
-            },
+            Err(e) => e.into(),
         }
+    }
+
+    async fn concatenate_in(
+        &self,
+        ctx: &RunContext<'_>,
+        c: &ClusterEngine,
+        resolved: &Resolved,
+        session: &mut dyn SqlSession,
+        dialect: Dialect,
+        journal: &Journal<'_>,
+    ) -> Result<EngineOutcome, EngineError> {
+        let plan = in_place_plan(
+            &resolved.table,
+            &resolved.partitions,
+            Strategy::Concatenate,
+            &c.plan_settings(dialect),
+        )?;
+        journal.record(|t| t.statements = plan.display())?;
+        let dirs = unit_locations(resolved)?;
+        let before = files_in(c, &dirs).await?;
+        for stmt in plan
+            .setup
+            .iter()
+            .chain(plan.requests.iter().map(|r| &r.sql))
+        {
+            if ctx.cancel.is_cancelled() {
+                return Ok(EngineOutcome::Cancelled);
+            }
+            journal.record(|t| t.step = Some(format!("running: {stmt}")))?;
+            journal.run(session, stmt).await?;
+        }
+        let after = files_in(c, &dirs).await?;
+        self.refresh(c, &plan.impala_refresh, journal).await;
+        Ok(EngineOutcome::Succeeded {
+            files_before: Some(before),
+            files_after: Some(after),
+            bytes_rewritten: None,
+        })
     }
 
     pub(super) async fn compact(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
@@ -95,10 +91,7 @@ impl HiveEngine {
             outcome
         }
         .await;
-        result.unwrap_or_else(|message| EngineOutcome::Failed {
-            category: FailureReason::Engine,
-            message,
-        })
+        result.unwrap_or_else(EngineOutcome::from)
     }
 
     async fn compact_in(
@@ -109,21 +102,17 @@ impl HiveEngine {
         session: &mut dyn SqlSession,
         dialect: Dialect,
         journal: &Journal<'_>,
-    ) -> Result<EngineOutcome, String> {
+    ) -> Result<EngineOutcome, EngineError> {
         let plan = in_place_plan(
             &resolved.table,
             &resolved.partitions,
             Strategy::Compact,
             &c.plan_settings(dialect),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         journal.record(|t| t.statements = plan.display())?;
         let t = &resolved.table;
-        let dirs = unit_locations(resolved);
-        let mut before = 0;
-        for d in &dirs {
-            before += count_files(&c.fs, d).await.map_err(|e| e.to_string())?.0;
-        }
+        let dirs = unit_locations(resolved)?;
+        let before = files_in(c, &dirs).await?;
         for stmt in &plan.setup {
             journal.run(session, stmt).await?;
         }
@@ -137,10 +126,8 @@ impl HiveEngine {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
         loop {
             journal.record(|t| t.step = Some("following SHOW COMPACTIONS".into()))?;
-            let rs = session
-                .execute(SHOW_COMPACTIONS, None)
-                .await
-                .map_err(|e| format!("SHOW COMPACTIONS: {e}"))?;
+            // Not journalled: one line per poll would bury the task's log.
+            let rs = session.execute(SHOW_COMPACTIONS, None).await?;
             let mut pending = Vec::new();
             for u in plan.requests.iter().map(|r| r.partition.as_deref()) {
                 match compaction_state(&rs, &t.database, &t.name, u, &known) {
@@ -163,9 +150,12 @@ impl HiveEngine {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!(
-                    "the compaction did not finish in 24 h (last states: {pending:?})"
-                ));
+                return Ok(EngineOutcome::Failed {
+                    category: FailureReason::Compaction,
+                    message: format!(
+                        "the compaction did not finish in 24 h (last states: {pending:?})"
+                    ),
+                });
             }
             tokio::select! {
                 _ = tokio::time::sleep(c.compaction_poll) => {}
@@ -176,10 +166,7 @@ impl HiveEngine {
             }
         }
         journal.note("compaction finished");
-        let mut after = 0;
-        for d in &dirs {
-            after += count_files(&c.fs, d).await.map_err(|e| e.to_string())?.0;
-        }
+        let after = files_in(c, &dirs).await?;
         self.refresh(c, &plan.impala_refresh, journal).await;
         Ok(EngineOutcome::Succeeded {
             files_before: Some(before),
@@ -189,20 +176,24 @@ impl HiveEngine {
     }
 }
 
-/// The directories of the task's units.
-pub(super) fn unit_locations(r: &Resolved) -> Vec<String> {
-    if r.partitions.is_empty() {
-        r.table
-            .data_location()
-            .map(str::to_string)
-            .into_iter()
-            .collect()
-    } else {
-        r.partitions
-            .iter()
-            .filter_map(|p| p.location.clone())
-            .collect()
+/// The data files in the units' directories, together.
+async fn files_in(c: &ClusterEngine, dirs: &[String]) -> Result<u64, EngineError> {
+    let mut files = 0;
+    for d in dirs {
+        files += count_files(&c.fs, d)
+            .await
+            .map_err(|e| EngineError::Hdfs(format!("listing {d}: {e}")))?
+            .0;
     }
+    Ok(files)
+}
+
+/// The directories of the task's units.
+fn unit_locations(r: &Resolved) -> Result<Vec<String>, EngineError> {
+    Ok(units_of(&r.table, &r.partitions)?
+        .into_iter()
+        .filter_map(|u| unit_location(&r.table, u).map(str::to_string))
+        .collect())
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -91,6 +91,19 @@ pub enum EngineError {
     /// The task store could not record a step: going on would leave recovery blind.
     #[error("{0}")]
     Store(String),
+    /// The step was refused before it changed anything: the cluster is not as the step needs
+    /// it (a table moved on, files changed, a directory is gone).
+    #[error("{0}")]
+    Refused(String),
+    /// The task holds no record of a safe swap to finish, roll back or revert.
+    #[error("the task has no record of a safe swap: only insert_overwrite merges are rolled back")]
+    NoSwapRecord,
+    /// A rollback by hand stopped after some units were switched back.
+    #[error("switching back failed after rolling back {}: {source}", .done.join(", "))]
+    PartlyReverted {
+        done: Vec<String>,
+        source: sql::SqlError,
+    },
 }
 
 impl EngineError {
@@ -101,7 +114,9 @@ impl EngineError {
             EngineError::Hdfs(_) => FailureReason::Hdfs,
             EngineError::Sql(_) => FailureReason::HiveServer2,
             EngineError::Plan(_) => FailureReason::Plan,
-            EngineError::Store(_) => FailureReason::Store,
+            EngineError::Store(_) | EngineError::NoSwapRecord => FailureReason::Store,
+            EngineError::Refused(_) => FailureReason::Plan,
+            EngineError::PartlyReverted { .. } => FailureReason::HiveServer2,
         }
     }
 }
@@ -112,13 +127,6 @@ impl From<EngineError> for EngineOutcome {
             category: e.reason(),
             message: e.to_string(),
         }
-    }
-}
-
-/// The steps inside an engine still report text into the task's log.
-impl From<EngineError> for String {
-    fn from(e: EngineError) -> String {
-        e.to_string()
     }
 }
 

@@ -7,11 +7,12 @@ use futures::StreamExt;
 use smallfiles_cluster::hdfs::ClusterFs;
 
 use super::hive::summarize_with;
+use super::EngineError;
 use crate::model::Strategy;
-use crate::plan::partition_refusal;
 use crate::plan::select::{
     select_partitions, Listed, Selection, SelectionRules, SkipReason, Skipped,
 };
+use crate::plan::{partition_refusal, PlanError};
 use crate::validate::Resolved;
 
 /// Partitions listed at once; the cluster's own request limits apply underneath.
@@ -26,7 +27,7 @@ pub async fn choose_partitions(
     strategy: Strategy,
     mut resolved: Resolved,
     now_ms: i64,
-) -> Result<(Resolved, Option<Selection>), super::EngineError> {
+) -> Result<(Resolved, Option<Selection>), EngineError> {
     if resolved.one_partition || !resolved.table.is_partitioned() {
         return Ok((resolved, None));
     }
@@ -50,7 +51,7 @@ pub async fn choose_partitions(
         .map(|p| (p.name.clone(), p.location.clone()))
         .collect();
     let threshold = rules.small_file_threshold;
-    let listings: Vec<(String, Result<Listed, String>)> = futures::stream::iter(items)
+    let listings: Vec<(String, Result<Listed, EngineError>)> = futures::stream::iter(items)
         .map(|(name, location)| list_one(fs, name, location, threshold))
         .buffer_unordered(LISTINGS_IN_FLIGHT)
         .collect()
@@ -61,17 +62,18 @@ pub async fn choose_partitions(
         match l {
             Ok(l) => listed.push((name, l)),
             Err(e) => {
-                first_error.get_or_insert_with(|| e.clone());
+                let reason = e.to_string();
+                first_error.get_or_insert(e);
                 skipped.push(Skipped {
                     partition: name,
-                    reason: SkipReason::Unlisted { reason: e },
+                    reason: SkipReason::Unlisted { reason },
                 });
             }
         }
     }
     if listed.is_empty() {
         if let Some(e) = first_error {
-            return Err(super::EngineError::Hdfs(format!(
+            return Err(EngineError::Hdfs(format!(
                 "no partition of the table could be listed: {e}"
             )));
         }
@@ -101,7 +103,7 @@ async fn list_one(
     name: String,
     location: Option<String>,
     small_file_threshold: u64,
-) -> (String, Result<Listed, String>) {
+) -> (String, Result<Listed, EngineError>) {
     let listed = match location {
         Some(loc) => summarize_with(fs, &loc, small_file_threshold)
             .await
@@ -111,8 +113,10 @@ async fn list_one(
                 bytes: s.bytes,
                 newest_change_ms: s.newest_change_ms,
             })
-            .map_err(|e| format!("listing {loc}: {e}")),
-        None => Err("no location in the metastore".to_string()),
+            .map_err(|e| EngineError::Hdfs(format!("listing {loc}: {e}"))),
+        None => Err(EngineError::Plan(PlanError::NoPartitionLocation(
+            name.clone(),
+        ))),
     };
     (name, listed)
 }

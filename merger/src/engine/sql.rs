@@ -29,13 +29,6 @@ pub enum SqlError {
     BadAnswer(String),
 }
 
-/// The engine's steps report their failure as text in the task's log.
-impl From<SqlError> for String {
-    fn from(e: SqlError) -> String {
-        e.to_string()
-    }
-}
-
 pub trait SqlSession: Send {
     /// Runs a statement; when `cancel` fires first, the server is told to stop it.
     fn execute<'a>(

@@ -15,10 +15,10 @@ use smallfiles_cluster::metastore::TableRecord;
 
 use super::hive::{lookup_error, same_location, summarize, ClusterEngine, HiveEngine};
 use super::sql::{Journal, SqlSession};
-use super::{EngineOutcome, FailureReason, Recovery, RunContext};
+use super::{EngineError, EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::db::Store;
 use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
-use crate::plan::{swap_plan, SwapPlan};
+use crate::plan::{swap_plan, unit_location, units_of, SwapPlan};
 
 /// Why a swap stopped, and whether a rollback is needed.
 enum Stop {
@@ -29,9 +29,16 @@ enum Stop {
     Cancelled,
 }
 
+/// A stop before anything was written, typed by where it failed. (Deliberately not a `From`:
+/// a `?` must never turn a failure after a write into one that skips the rollback.)
+fn failed(e: impl Into<EngineError>) -> Stop {
+    let e = e.into();
+    Stop::Failed(e.reason(), e.to_string())
+}
+
 /// A stop that undoes what was written, with the reason for the log.
-fn roll_back(reason: impl Into<String>) -> Stop {
-    Stop::RollBack(reason.into())
+fn roll_back(reason: impl std::fmt::Display) -> Stop {
+    Stop::RollBack(reason.to_string())
 }
 
 fn set_stage(
@@ -39,28 +46,36 @@ fn set_stage(
     i: usize,
     stage: SwapStage,
     f: impl FnOnce(&mut UnitProgress),
-) -> Result<Task, String> {
-    journal
-        .record(|t| {
-            let label = t
-                .swap
-                .as_ref()
-                .and_then(|s| s.plan.units.get(i))
-                .and_then(|u| u.partition.clone())
-                .unwrap_or_else(|| "table".into());
-            if let Some(s) = t.swap.as_mut() {
-                s.units[i].stage = stage;
-                f(&mut s.units[i]);
-            }
-            t.step = Some(format!("{label}: {}", stage.as_str()));
-        })
-        .map_err(String::from)
+) -> Result<Task, EngineError> {
+    journal.record(|t| {
+        let label = t
+            .swap
+            .as_ref()
+            .and_then(|s| s.plan.units.get(i))
+            .and_then(|u| u.partition.clone())
+            .unwrap_or_else(|| "table".into());
+        if let Some(s) = t.swap.as_mut() {
+            s.units[i].stage = stage;
+            f(&mut s.units[i]);
+        }
+        t.step = Some(format!("{label}: {}", stage.as_str()));
+    })
 }
 
-fn progress(task: &Task) -> Result<&SwapProgress, String> {
-    task.swap
-        .as_ref()
-        .ok_or_else(|| "the task has no swap plan".to_string())
+fn progress(task: &Task) -> Result<&SwapProgress, EngineError> {
+    task.swap.as_ref().ok_or(EngineError::NoSwapRecord)
+}
+
+/// The task as the store has it now (the stages recorded so far).
+fn task_now(journal: &Journal<'_>) -> Result<Task, EngineError> {
+    journal
+        .store
+        .get(journal.task)
+        .map_err(|e| EngineError::Store(format!("task store: {e}")))
+}
+
+fn listing_error(location: &str, e: smallfiles_cluster::Error) -> EngineError {
+    EngineError::Hdfs(format!("listing {location}: {e}"))
 }
 
 impl HiveEngine {
@@ -76,26 +91,16 @@ impl HiveEngine {
         };
         let outcome = async {
             // Sizes decide the number of output files; counts are reported.
-            let parts: Vec<Option<&smallfiles_cluster::metastore::PartitionRecord>> =
-                if resolved.partitions.is_empty() {
-                    vec![None]
-                } else {
-                    resolved.partitions.iter().map(Some).collect()
-                };
             let mut units = Vec::new();
             let mut progress = Vec::new();
-            for p in &parts {
-                let loc = match p {
-                    Some(p) => p.location.clone(),
-                    None => resolved.table.data_location().map(str::to_string),
-                }
-                .ok_or_else(|| {
+            for p in units_of(&resolved.table, &resolved.partitions).map_err(failed)? {
+                let loc = unit_location(&resolved.table, p).ok_or_else(|| {
                     Stop::Failed(FailureReason::Plan, "no location in the metastore".into())
                 })?;
-                let old = summarize(&c.fs, &loc).await.map_err(|e| {
+                let old = summarize(&c.fs, loc).await.map_err(|e| {
                     Stop::Failed(FailureReason::Hdfs, format!("listing {loc}: {e}"))
                 })?;
-                units.push((*p, old.bytes));
+                units.push((p, old.bytes));
                 progress.push(UnitProgress {
                     stage: SwapStage::Planned,
                     source: None,
@@ -108,7 +113,7 @@ impl HiveEngine {
                 });
             }
             let plan = swap_plan(task.id, &resolved.table, &units, &c.plan_settings(dialect))
-                .map_err(|e| Stop::Failed(FailureReason::Plan, e.to_string()))?;
+                .map_err(failed)?;
             journal
                 .record(|t| {
                     t.statements = plan.all_statements();
@@ -118,16 +123,13 @@ impl HiveEngine {
                         units: progress,
                     });
                 })
-                .map_err(|e| Stop::Failed(FailureReason::Store, e.into()))?;
+                .map_err(failed)?;
             for stmt in &plan.setup {
-                journal
-                    .run(session.as_mut(), stmt)
-                    .await
-                    .map_err(|e| Stop::Failed(FailureReason::HiveServer2, e.into()))?;
+                journal.run(session.as_mut(), stmt).await.map_err(failed)?;
             }
             journal
                 .record(|t| t.step = Some("creating the staging table".into()))
-                .map_err(|e| Stop::Failed(FailureReason::Store, e.into()))?;
+                .map_err(failed)?;
             journal
                 .run(session.as_mut(), &plan.create_staging)
                 .await
@@ -211,7 +213,7 @@ impl HiveEngine {
     ) -> Result<(), Stop> {
         let u = &plan.units[i];
         // A stage that cannot be recorded stops the merge: recovery would not know it.
-        let store_err = |e: String| roll_back(e);
+        let store_err = |e: EngineError| roll_back(e);
         if ctx.cancel.is_cancelled() {
             return Err(Stop::Cancelled);
         }
@@ -222,16 +224,9 @@ impl HiveEngine {
         // An independent guard against a filter that selects nothing (a wrongly rendered
         // partition value): data files that hold bytes but read as no rows are never swapped
         // for an empty copy.
-        let listed_bytes = progress(
-            &journal
-                .store
-                .get(journal.task)
-                .map_err(|e| Stop::RollBack(e.to_string()))?,
-        )
-        .map_err(roll_back)?
-        .units[i]
-            .bytes_before
-            .unwrap_or(0);
+        let listed_bytes = task_now(journal)
+            .and_then(|t| Ok(progress(&t)?.units[i].bytes_before.unwrap_or(0)))
+            .map_err(store_err)?;
         if source.rows == 0 && listed_bytes > 0 {
             return Err(Stop::RollBack(format!(
                 "refused: {} holds {listed_bytes} bytes of data files but the table reads 0 rows from it; nothing was switched (check the partition's format and value)",
@@ -298,7 +293,8 @@ impl HiveEngine {
         }
         match self.old_directory_change(c, journal, i).await {
             Ok(None) => Ok(()),
-            Ok(Some(why)) | Err(why) => Err(Stop::RollBack(why)),
+            Ok(Some(why)) => Err(Stop::RollBack(why)),
+            Err(e) => Err(roll_back(e)),
         }
     }
 
@@ -311,8 +307,8 @@ impl HiveEngine {
         c: &ClusterEngine,
         journal: &Journal<'_>,
         i: usize,
-    ) -> Result<Option<String>, String> {
-        let task = journal.store.get(journal.task).map_err(|e| e.to_string())?;
+    ) -> Result<Option<String>, EngineError> {
+        let task = task_now(journal)?;
         let p = progress(&task)?;
         let (u, state) = (&p.plan.units[i], &p.units[i]);
         let Some(before) = &state.old_digest else {
@@ -320,7 +316,7 @@ impl HiveEngine {
         };
         let now = summarize(&c.fs, &u.old_location)
             .await
-            .map_err(|e| format!("listing {}: {e}", u.old_location))?;
+            .map_err(|e| listing_error(&u.old_location, e))?;
         Ok((&now.digest != before).then(|| {
             format!(
                 "verification failed: files in {} changed during the merge ({} files before, {} now): a writer is active",
@@ -339,12 +335,12 @@ impl HiveEngine {
         plan: &SwapPlan,
         session: &mut dyn SqlSession,
         journal: &Journal<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         let staging = self
             .catalog
             .table(&c.config.name, &plan.staging_database, &plan.staging_table)
             .await
-            .map_err(lookup_error)?;
+            .map_err(|e| EngineError::Metastore(lookup_error(e)))?;
         let Some(t) = staging else { return Ok(()) };
         if !is_external(&t) {
             journal.note(format!(
@@ -353,11 +349,8 @@ impl HiveEngine {
             ));
             return Ok(());
         }
-        journal
-            .run(session, &plan.drop_staging)
-            .await
-            .map(|_| ())
-            .map_err(String::from)
+        journal.run(session, &plan.drop_staging).await?;
+        Ok(())
     }
 
     /// Completes the switched units: statistics, the old directories into the rollback window,
@@ -368,8 +361,11 @@ impl HiveEngine {
         task_id: u64,
         session: Option<&mut dyn SqlSession>,
         journal: &Journal<'_>,
-    ) -> Result<(u64, u64, u64), String> {
-        let task = journal.store.get(task_id).map_err(|e| e.to_string())?;
+    ) -> Result<(u64, u64, u64), EngineError> {
+        let task = journal
+            .store
+            .get(task_id)
+            .map_err(|e| EngineError::Store(format!("task store: {e}")))?;
         let p = progress(&task)?.clone();
         let mut own;
         let session: &mut dyn SqlSession = match session {
@@ -415,8 +411,11 @@ impl HiveEngine {
         task_id: u64,
         session: &mut dyn SqlSession,
         journal: &Journal<'_>,
-    ) -> Result<String, String> {
-        let task = journal.store.get(task_id).map_err(|e| e.to_string())?;
+    ) -> Result<String, EngineError> {
+        let task = journal
+            .store
+            .get(task_id)
+            .map_err(|e| EngineError::Store(format!("task store: {e}")))?;
         let p = progress(&task)?.clone();
         let mut done = Vec::new();
         for (i, (u, state)) in p.plan.units.iter().zip(&p.units).enumerate() {
@@ -430,17 +429,17 @@ impl HiveEngine {
                         .as_deref()
                         .is_some_and(|l| same_location(&c.fs, l, &u.old_location))
                     {
-                        return Err(format!(
+                        return Err(EngineError::Metastore(format!(
                             "{label} still points at {now:?} after switching back to {}",
                             u.old_location
-                        ));
+                        )));
                     }
                 }
                 _ => continue,
             }
             c.fs.delete_recursive(&c.fs.location(&u.new_location))
                 .await
-                .map_err(|e| format!("removing {}: {e}", u.new_location))?;
+                .map_err(|e| EngineError::Hdfs(format!("removing {}: {e}", u.new_location)))?;
             set_stage(journal, i, SwapStage::RolledBack, |_| {})?;
             done.push(format!(
                 "rolled back: {label} kept its location {}; removed {}",
@@ -459,7 +458,7 @@ impl HiveEngine {
             self.drop_staging(c, &p.plan, session, journal).await?;
             c.fs.delete_recursive(&c.fs.location(&p.plan.staging_root))
                 .await
-                .map_err(|e| format!("removing {}: {e}", p.plan.staging_root))?;
+                .map_err(|e| EngineError::Hdfs(format!("removing {}: {e}", p.plan.staging_root)))?;
             if done.is_empty() {
                 done.push("nothing had been written; the staging table was removed".into());
             }
@@ -476,7 +475,7 @@ impl HiveEngine {
         &self,
         task: &Task,
         partition: Option<&str>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, EngineError> {
         let target = Target {
             partition: partition.map(str::to_string),
             ..task.target.clone()
@@ -505,7 +504,7 @@ impl HiveEngine {
             .recover_in(c, task, &p, session.as_mut(), &journal)
             .await;
         session.close().await;
-        result.unwrap_or_else(Recovery::Later)
+        result.unwrap_or_else(|e| Recovery::Later(e.to_string()))
     }
 
     async fn recover_in(
@@ -515,7 +514,7 @@ impl HiveEngine {
         p: &SwapProgress,
         session: &mut dyn SqlSession,
         journal: &Journal<'_>,
-    ) -> Result<Recovery, String> {
+    ) -> Result<Recovery, EngineError> {
         let stage_names: Vec<String> = p
             .plan
             .units
@@ -567,8 +566,7 @@ impl HiveEngine {
                 set_stage(journal, i, SwapStage::Switching, |_| {})?;
             }
         }
-        let task_now = journal.store.get(task.id).map_err(|e| e.to_string())?;
-        let p = progress(&task_now)?.clone();
+        let p = progress(&task_now(journal)?)?.clone();
         let unfinished_write = p.units.iter().any(|s| {
             matches!(
                 s.stage,
@@ -628,11 +626,9 @@ impl HiveEngine {
     /// and removed afterwards. Refused, before anything changes, when a unit no longer points
     /// at its merged copy, when its old directory is gone, or when files were written into
     /// either since the merge (rolling back would hide them).
-    pub async fn revert(&self, task: &Task, store: &Store) -> Result<String, String> {
+    pub async fn revert(&self, task: &Task, store: &Store) -> Result<String, EngineError> {
         let journal = Journal::new(store, task.id);
-        let p = task.swap.clone().ok_or(
-            "the task has no record of a safe swap: only insert_overwrite merges are rolled back",
-        )?;
+        let p = task.swap.clone().ok_or(EngineError::NoSwapRecord)?;
         let c = self.cluster(task)?;
         let mut units = Vec::new();
         for (i, (u, state)) in p.plan.units.iter().zip(&p.units).enumerate() {
@@ -645,59 +641,61 @@ impl HiveEngine {
                 .as_deref()
                 .is_some_and(|l| same_location(&c.fs, l, &u.new_location))
             {
-                return Err(format!(
+                return Err(EngineError::Refused(format!(
                     "{label} no longer points at the merged copy {} (now {})",
                     u.new_location,
                     now.unwrap_or_default()
-                ));
+                )));
             }
             let old = summarize(&c.fs, &u.old_location).await.map_err(|e| {
-                format!(
+                EngineError::Refused(format!(
                     "the old directory {} cannot be read (removed after the rollback window?): {e}",
                     u.old_location
-                )
+                ))
             })?;
             if state.old_digest.as_deref() != Some(old.digest.as_str()) {
-                return Err(format!(
+                return Err(EngineError::Refused(format!(
                     "the files in the old directory {} changed since the merge",
                     u.old_location
-                ));
+                )));
             }
             let merged = summarize(&c.fs, &u.new_location)
                 .await
-                .map_err(|e| format!("listing {}: {e}", u.new_location))?;
+                .map_err(|e| listing_error(&u.new_location, e))?;
             if state.new_digest.as_deref() != Some(merged.digest.as_str()) {
-                return Err(format!(
+                return Err(EngineError::Refused(format!(
                     "files were written into the merged copy {} since the merge: rolling back would hide them",
                     u.new_location
-                ));
+                )));
             }
             units.push(i);
         }
         if units.is_empty() {
-            return Err("no merged partition is left to roll back".into());
+            return Err(EngineError::Refused(
+                "no merged partition is left to roll back".into(),
+            ));
         }
         let (mut session, _) = self.session(c, &journal).await?;
         let mut refresh = Vec::new();
         let mut done = Vec::new();
         for &i in &units {
             let u = &p.plan.units[i];
-            if let Err(e) = journal.run(session.as_mut(), &u.switch_back).await {
+            if let Err(source) = journal.run(session.as_mut(), &u.switch_back).await {
                 session.close().await;
-                let before = if done.is_empty() {
-                    String::new()
+                return Err(if done.is_empty() {
+                    EngineError::Sql(source)
                 } else {
-                    format!(" after rolling back {}", done.join(", "))
-                };
-                return Err(format!("switching back failed{before}: {e}"));
+                    EngineError::PartlyReverted { done, source }
+                });
             }
             if journal.run(session.as_mut(), &u.analyze).await.is_err() {
                 journal.note("warning: statistics not refreshed; run the ANALYZE above by hand");
             }
             set_stage(&journal, i, SwapStage::RolledBack, |_| {})?;
-            for (id, d) in self.retired.all().map_err(|e| e.to_string())? {
+            let store_err = |e: crate::Error| EngineError::Store(e.to_string());
+            for (id, d) in self.retired.all().map_err(store_err)? {
                 if d.task == task.id && same_location(&c.fs, &d.location, &u.old_location) {
-                    self.retired.remove(id).map_err(|e| e.to_string())?;
+                    self.retired.remove(id).map_err(store_err)?;
                 }
             }
             self.retire(c, task, u.partition.as_deref(), &u.new_location, &journal);

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::hive::{ClusterEngine, HiveEngine};
 use super::sql::{Connector, Opened, SqlError, SqlSession};
-use super::{Engine, EngineOutcome, Recovery, RunContext};
+use super::{Engine, EngineError, EngineOutcome, Recovery, RunContext};
 use crate::db::retired::Retired;
 use crate::db::{new_task, Created, Store};
 use crate::model::{Strategy, SwapStage, Target, TaskState};
@@ -432,7 +432,10 @@ async fn a_finished_merge_is_rolled_back_by_hand_unless_written_to_since() {
     );
     let done = s.store.get(t.id).unwrap();
     let err = s.engine.revert(&done, &s.store).await.unwrap_err();
-    assert!(err.contains("elsewhere") || err.contains("moved"), "{err}");
+    assert!(
+        matches!(&err, EngineError::Refused(why) if why.contains("elsewhere")),
+        "{err}"
+    );
     s.fake
         .0
         .lock()
@@ -446,7 +449,7 @@ async fn a_finished_merge_is_rolled_back_by_hand_unless_written_to_since() {
     std::fs::rename(&old_dir, &aside).unwrap();
     let err = s.engine.revert(&done, &s.store).await.unwrap_err();
     assert!(
-        err.contains("cannot be read (removed after the rollback window?)"),
+        matches!(&err, EngineError::Refused(why) if why.contains("cannot be read (removed after the rollback window?)")),
         "{err}"
     );
     assert_eq!(location(&s), new_loc);
@@ -456,7 +459,10 @@ async fn a_finished_merge_is_rolled_back_by_hand_unless_written_to_since() {
     std::fs::write(merged.join("000001_0"), "appended").unwrap();
     let done = s.store.get(t.id).unwrap();
     let err = s.engine.revert(&done, &s.store).await.unwrap_err();
-    assert!(err.contains("written into the merged copy"), "{err}");
+    assert!(
+        matches!(&err, EngineError::Refused(why) if why.contains("written into the merged copy")),
+        "{err}"
+    );
     assert_eq!(location(&s), new_loc);
     std::fs::remove_file(merged.join("000001_0")).unwrap();
 
@@ -476,7 +482,10 @@ async fn a_finished_merge_is_rolled_back_by_hand_unless_written_to_since() {
     assert_eq!(stage, SwapStage::RolledBack);
     // Rolled back already: nothing left.
     let again = s.store.get(t.id).unwrap();
-    assert!(s.engine.revert(&again, &s.store).await.is_err());
+    assert!(matches!(
+        s.engine.revert(&again, &s.store).await,
+        Err(EngineError::Refused(why)) if why.contains("no merged partition is left")
+    ));
 }
 
 /// A store written by the release before schema versions (`tests/fixtures/store-v1.redb.gz`):

@@ -24,7 +24,8 @@ pub(super) async fn alertmanager(
     };
     let hook = match parse_webhook(&body) {
         Ok(h) => h,
-        Err(reason) => {
+        Err(e) => {
+            let reason = e.to_string();
             svc.audit(
                 &who.name,
                 &peer.to_string(),
@@ -183,7 +184,8 @@ pub(super) async fn dingtalk_bridge(
     };
     let hook = match parse_webhook(&body) {
         Ok(h) => h,
-        Err(reason) => {
+        Err(e) => {
+            let reason = e.to_string();
             svc.audit(
                 &who.name,
                 &peer.to_string(),

@@ -132,18 +132,41 @@ pub fn quote_string(s: &str) -> String {
     out
 }
 
+/// Why no merge strategy fits a table (the answer to its webhook or request says so).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrategyRefusal {
+    #[error("it is a view: there are no files to merge")]
+    View,
+    #[error("it is a non-native table (storage handler {0})")]
+    NonNative(String),
+    #[error("it is an external table (merges of external tables are refused unless merger.allow_external_tables is set; HIVE-17403)")]
+    External,
+    #[error("compact is for transactional (ACID) tables")]
+    CompactNeedsTransactional,
+    #[error("transactional tables are merged by compaction only")]
+    TransactionalNeedsCompact,
+    #[error("Spark's Thrift Server has no CONCATENATE: use insert_overwrite")]
+    NoConcatenateOnSpark,
+    #[error("CONCATENATE is refused on external tables (Hive 3, HIVE-17403)")]
+    ConcatenateExternal,
+    #[error("CONCATENATE is refused on bucketed tables")]
+    ConcatenateBucketed,
+    #[error("CONCATENATE needs ORC or RCFile, the table is {0}")]
+    ConcatenateFormat(String),
+}
+
 /// Picks the strategy for a table, or says why none fits.
 pub fn choose_strategy(
     t: &TableRecord,
     requested: Strategy,
     allow_external: bool,
     dialect: Dialect,
-) -> Result<Strategy, String> {
+) -> Result<Strategy, StrategyRefusal> {
     if t.is_view() {
-        return Err("it is a view: there are no files to merge".into());
+        return Err(StrategyRefusal::View);
     }
     if let Some(h) = &t.params.storage_handler {
-        return Err(format!("it is a non-native table (storage handler {h})"));
+        return Err(StrategyRefusal::NonNative(h.clone()));
     }
     let external = t.params.external || t.table_type == "EXTERNAL_TABLE";
     let format = table_format(t);
@@ -153,7 +176,7 @@ pub fn choose_strategy(
             if t.params.transactional {
                 Ok(Strategy::Compact)
             } else if external && !allow_external {
-                Err("it is an external table (merges of external tables are refused unless merger.allow_external_tables is set; HIVE-17403)".into())
+                Err(StrategyRefusal::External)
             } else if !external
                 && !bucketed
                 && matches!(format, "orc" | "rcfile")
@@ -165,27 +188,19 @@ pub fn choose_strategy(
             }
         }
         Strategy::Compact if !t.params.transactional => {
-            Err("compact is for transactional (ACID) tables".into())
+            Err(StrategyRefusal::CompactNeedsTransactional)
         }
         Strategy::Compact => Ok(Strategy::Compact),
-        _ if t.params.transactional => {
-            Err("transactional tables are merged by compaction only".into())
-        }
-        _ if external && !allow_external => {
-            Err("it is an external table (merger.allow_external_tables is not set)".into())
-        }
+        _ if t.params.transactional => Err(StrategyRefusal::TransactionalNeedsCompact),
+        _ if external && !allow_external => Err(StrategyRefusal::External),
         Strategy::Concatenate if dialect == Dialect::Spark => {
-            Err("Spark's Thrift Server has no CONCATENATE: use insert_overwrite".into())
+            Err(StrategyRefusal::NoConcatenateOnSpark)
         }
-        Strategy::Concatenate if external => {
-            Err("CONCATENATE is refused on external tables (Hive 3, HIVE-17403)".into())
+        Strategy::Concatenate if external => Err(StrategyRefusal::ConcatenateExternal),
+        Strategy::Concatenate if bucketed => Err(StrategyRefusal::ConcatenateBucketed),
+        Strategy::Concatenate if !matches!(format, "orc" | "rcfile") => {
+            Err(StrategyRefusal::ConcatenateFormat(format.to_string()))
         }
-        Strategy::Concatenate if bucketed => {
-            Err("CONCATENATE is refused on bucketed tables".into())
-        }
-        Strategy::Concatenate if !matches!(format, "orc" | "rcfile") => Err(format!(
-            "CONCATENATE needs ORC or RCFile, the table is {format}"
-        )),
         s => Ok(s),
     }
 }
@@ -235,8 +250,10 @@ impl InPlacePlan {
     }
 }
 
-/// The units of a merge: the named partitions, or the unpartitioned table (`[None]`).
-fn units_of<'a>(
+/// The units of a merge: the named partitions, or the unpartitioned table (`[None]`). The one
+/// place that decides "one partition at a time or the whole table"; the planners and the
+/// engines all go through it.
+pub fn units_of<'a>(
     t: &TableRecord,
     partitions: &'a [PartitionRecord],
 ) -> Result<Vec<Option<&'a PartitionRecord>>, PlanError> {
@@ -245,6 +262,14 @@ fn units_of<'a>(
         (false, false) => Err(PlanError::NotPartitioned),
         (false, true) => Ok(vec![None]),
         (true, false) => Ok(partitions.iter().map(Some).collect()),
+    }
+}
+
+/// Where a unit's data is: the partition's location, or the table's.
+pub fn unit_location<'a>(t: &'a TableRecord, unit: Option<&'a PartitionRecord>) -> Option<&'a str> {
+    match unit {
+        Some(p) => p.location.as_deref(),
+        None => t.data_location(),
     }
 }
 
@@ -423,10 +448,9 @@ mod tests {
             choose_strategy(&text, Strategy::Auto, false, Dialect::Hive),
             Ok(Strategy::InsertOverwrite)
         );
-        assert!(
-            choose_strategy(&text, Strategy::Concatenate, false, Dialect::Hive)
-                .unwrap_err()
-                .contains("ORC or RCFile")
+        assert_eq!(
+            choose_strategy(&text, Strategy::Concatenate, false, Dialect::Hive),
+            Err(StrategyRefusal::ConcatenateFormat("text".into()))
         );
         let mut acid = orc.clone();
         acid.params.transactional = true;
@@ -434,42 +458,53 @@ mod tests {
             choose_strategy(&acid, Strategy::Auto, false, Dialect::Hive),
             Ok(Strategy::Compact)
         );
-        assert!(choose_strategy(&acid, Strategy::InsertOverwrite, false, Dialect::Hive).is_err());
-        assert!(choose_strategy(&orc, Strategy::Compact, false, Dialect::Hive).is_err());
+        assert_eq!(
+            choose_strategy(&acid, Strategy::InsertOverwrite, false, Dialect::Hive),
+            Err(StrategyRefusal::TransactionalNeedsCompact)
+        );
+        assert_eq!(
+            choose_strategy(&orc, Strategy::Compact, false, Dialect::Hive),
+            Err(StrategyRefusal::CompactNeedsTransactional)
+        );
         let mut bucketed = orc.clone();
         bucketed.num_buckets = 8;
         assert_eq!(
             choose_strategy(&bucketed, Strategy::Auto, false, Dialect::Hive),
             Ok(Strategy::InsertOverwrite)
         );
-        assert!(
-            choose_strategy(&bucketed, Strategy::Concatenate, false, Dialect::Hive)
-                .unwrap_err()
-                .contains("bucketed")
+        assert_eq!(
+            choose_strategy(&bucketed, Strategy::Concatenate, false, Dialect::Hive),
+            Err(StrategyRefusal::ConcatenateBucketed)
         );
         let mut ext = orc.clone();
         ext.table_type = "EXTERNAL_TABLE".into();
         ext.params.external = true;
-        assert!(choose_strategy(&ext, Strategy::Auto, false, Dialect::Hive)
-            .unwrap_err()
-            .contains("external"));
+        assert_eq!(
+            choose_strategy(&ext, Strategy::Auto, false, Dialect::Hive),
+            Err(StrategyRefusal::External)
+        );
         assert_eq!(
             choose_strategy(&ext, Strategy::Auto, true, Dialect::Hive),
             Ok(Strategy::InsertOverwrite)
         );
-        assert!(choose_strategy(&ext, Strategy::Concatenate, true, Dialect::Hive).is_err());
+        assert_eq!(
+            choose_strategy(&ext, Strategy::Concatenate, true, Dialect::Hive),
+            Err(StrategyRefusal::ConcatenateExternal)
+        );
         let mut view = orc.clone();
         view.table_type = "VIRTUAL_VIEW".into();
         view.location = None;
-        assert!(choose_strategy(&view, Strategy::Auto, true, Dialect::Hive)
-            .unwrap_err()
-            .contains("view"));
+        assert_eq!(
+            choose_strategy(&view, Strategy::Auto, true, Dialect::Hive),
+            Err(StrategyRefusal::View)
+        );
         let mut hbase = orc;
         hbase.params.storage_handler =
             Some("org.apache.hadoop.hive.hbase.HBaseStorageHandler".into());
-        assert!(choose_strategy(&hbase, Strategy::Auto, true, Dialect::Hive)
-            .unwrap_err()
-            .contains("storage handler"));
+        assert!(matches!(
+            choose_strategy(&hbase, Strategy::Auto, true, Dialect::Hive),
+            Err(StrategyRefusal::NonNative(h)) if h.ends_with("HBaseStorageHandler")
+        ));
     }
 
     #[test]

@@ -28,7 +28,9 @@ use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::db::{new_task, Created, GroupCommit, Plan, Store};
 use crate::engine::hive::HiveEngine;
-use crate::engine::{DryRunEngine, Engine, EngineOutcome, FailureReason, Recovery, RunContext};
+use crate::engine::{
+    DryRunEngine, Engine, EngineError, EngineOutcome, FailureReason, Recovery, RunContext,
+};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Counts, Event};
 use crate::metrics::{Finished, Metrics};

@@ -62,11 +62,20 @@ impl Service {
                 self.announce(&t);
                 Ok(t)
             }
-            Err(why) => {
+            // Refused before anything changed, or stopped by the cluster midway: the task
+            // stays succeeded either way and its log says which.
+            Err(e @ (EngineError::Refused(_) | EngineError::NoSwapRecord)) => {
                 self.store
-                    .log(id, &format!("rollback asked by {by} refused: {why}"))?;
+                    .log(id, &format!("rollback asked by {by} refused: {e}"))?;
                 Err(Error::Conflict(format!(
-                    "task {id} cannot be rolled back: {why}"
+                    "task {id} cannot be rolled back: {e}"
+                )))
+            }
+            Err(e) => {
+                self.store
+                    .log(id, &format!("rollback asked by {by} failed: {e}"))?;
+                Err(Error::Conflict(format!(
+                    "task {id} was not rolled back: {e}"
                 )))
             }
         }
