@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use smallfiles_testkit::minidfs::MiniDfs;
 
 pub const MIB: u64 = 1 << 20;
 pub const THRESHOLD: u64 = 64 * MIB;
@@ -20,10 +23,16 @@ pub struct Expected {
     pub parts: Vec<(String, u64, u64)>,
 }
 
-/// Files written under a root, remembered per (database, table).
+/// Files written under a root, remembered per (database, table): on local disk (sparse files),
+/// or on Hadoop's own NameNode through Hadoop's client (real bytes: keep them small).
 pub struct Warehouse {
     pub root: PathBuf,
     pub tables: BTreeMap<(String, String), Expected>,
+    /// Files below this size count as small (the configured `small_file_threshold`).
+    pub threshold: u64,
+    hdfs: Option<Arc<MiniDfs>>,
+    /// Files written so far per directory (names continue from there).
+    written: BTreeMap<String, usize>,
 }
 
 impl Warehouse {
@@ -31,6 +40,29 @@ impl Warehouse {
         Warehouse {
             root: root.to_path_buf(),
             tables: BTreeMap::new(),
+            threshold: THRESHOLD,
+            hdfs: None,
+            written: BTreeMap::new(),
+        }
+    }
+
+    /// A warehouse on a MiniDFSCluster; `root` is an absolute HDFS path.
+    pub fn on_hdfs(hdfs: Arc<MiniDfs>, root: &str) -> Warehouse {
+        Warehouse {
+            hdfs: Some(hdfs),
+            ..Warehouse::new(Path::new(root))
+        }
+    }
+
+    /// Writes one file of `size` bytes (`rel` is relative to the root).
+    pub fn file(&self, rel: &str, size: u64) {
+        let path = self.root.join(rel.trim_start_matches('/'));
+        match &self.hdfs {
+            Some(h) => h.write(&path.to_string_lossy(), size),
+            None => {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::File::create(&path).unwrap().set_len(size).unwrap();
+            }
         }
     }
 
@@ -45,20 +77,30 @@ impl Warehouse {
         dir: &str,
         sizes: &[u64],
     ) {
-        let d = self.root.join(dir.trim_start_matches('/'));
-        std::fs::create_dir_all(&d).unwrap();
-        let existing = std::fs::read_dir(&d).unwrap().count();
+        let dir = dir.trim_start_matches('/').trim_end_matches('/');
+        let existing = match &self.hdfs {
+            Some(_) => self.written.get(dir).copied().unwrap_or(0),
+            None => {
+                let d = self.root.join(dir);
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::read_dir(&d).unwrap().count()
+            }
+        };
         for (i, s) in sizes.iter().enumerate() {
-            std::fs::File::create(d.join(format!("part-{:05}", existing + i)))
-                .unwrap()
-                .set_len(*s)
-                .unwrap();
+            self.file(&format!("{dir}/part-{:05}", existing + i), *s);
         }
-        std::fs::write(d.join("_SUCCESS"), b"").unwrap();
-        std::fs::create_dir_all(d.join(".hive-staging_hive_1/-ext-10000")).unwrap();
-        std::fs::write(d.join(".hive-staging_hive_1/-ext-10000/000000_0"), b"x").unwrap();
+        *self.written.entry(dir.to_string()).or_default() += sizes.len();
+        self.file(&format!("{dir}/_SUCCESS"), 0);
+        self.file(
+            &format!("{dir}/.hive-staging_hive_1/-ext-10000/000000_0"),
+            1,
+        );
         let e = self.tables.entry((db.into(), table.into())).or_default();
-        let small: Vec<u64> = sizes.iter().copied().filter(|s| *s < THRESHOLD).collect();
+        let small: Vec<u64> = sizes
+            .iter()
+            .copied()
+            .filter(|s| *s < self.threshold)
+            .collect();
         e.files += sizes.len() as u64;
         e.small += small.len() as u64;
         e.bytes += sizes.iter().sum::<u64>();

@@ -1,0 +1,159 @@
+package smallfiles;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.hdfs.HdfsConfiguration;
+import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.apache.hadoop.hdfs.MiniDFSNNTopology;
+import org.apache.hadoop.security.token.Token;
+
+/**
+ * Hadoop's own NameNode (and one DataNode) for the tests of hive-smallfiles.
+ *
+ * Usage: MiniHadoop --base-dir DIR [--ha]
+ *
+ * When the cluster is up it prints one line, {@code READY {json}}, with the NameNodes' RPC and
+ * HTTP addresses (in HA mode the first NameNode is the standby), then reads commands from
+ * stdin, one per line, fields separated by tabs (paths may hold spaces), and answers each with
+ * one line, {@code OK [value]} or {@code ERR message}:
+ *
+ *   write PATH SIZE        a file of SIZE bytes written through Hadoop's client (parents made)
+ *   mkdir PATH
+ *   exists PATH            OK true | OK false
+ *   times PATH MTIME_MS    sets the modification time
+ *   failover               the standby becomes active while the active steps down; OK INDEX
+ *   active                 OK INDEX of the active NameNode
+ *   token RENEWER          a delegation token, OK URL-STRING
+ *
+ * End of input (the parent went away) or {@code quit} stops the cluster and the process.
+ */
+public final class MiniHadoop {
+    public static void main(String[] args) throws Exception {
+        String baseDir = null;
+        boolean ha = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--base-dir": baseDir = args[++i]; break;
+                case "--ha": ha = true; break;
+                default: throw new IllegalArgumentException("unknown argument " + args[i]);
+            }
+        }
+        if (baseDir == null) {
+            throw new IllegalArgumentException("--base-dir is required");
+        }
+        // Hadoop's own chatter goes to stderr; stdout carries only the protocol.
+        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, "UTF-8");
+        System.setOut(System.err);
+
+        Configuration conf = new HdfsConfiguration();
+        conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, new File(baseDir).getAbsolutePath());
+        conf.set("dfs.replication", "1");
+        conf.set("dfs.blocksize", "1048576");
+        conf.set("dfs.namenode.fs-limits.min-block-size", "1024");
+        // Tokens in an insecure cluster too, so that the delegation-token path can be tried.
+        conf.set("dfs.namenode.delegation.token.always-use", "true");
+        conf.set("hadoop.http.staticuser.user", System.getProperty("user.name"));
+        conf.set("dfs.ha.tail-edits.period", "1s");
+
+        MiniDFSCluster.Builder builder = new MiniDFSCluster.Builder(conf).numDataNodes(1);
+        if (ha) {
+            builder.nnTopology(MiniDFSNNTopology.simpleHATopology(2));
+        }
+        MiniDFSCluster cluster = builder.build();
+        Runtime.getRuntime().addShutdownHook(new Thread(cluster::shutdown));
+        cluster.waitActive();
+        int active = 0;
+        if (ha) {
+            // The first NameNode a client is configured with is the standby: clients must
+            // find the active one.
+            cluster.transitionToActive(1);
+            active = 1;
+        }
+        cluster.waitActive();
+
+        int n = ha ? 2 : 1;
+        List<String> rpc = new ArrayList<>();
+        List<String> http = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            InetSocketAddress r = cluster.getNameNode(i).getNameNodeAddress();
+            InetSocketAddress h = cluster.getNameNode(i).getHttpAddress();
+            rpc.add("\"127.0.0.1:" + r.getPort() + "\"");
+            http.add("\"http://127.0.0.1:" + h.getPort() + "\"");
+        }
+        out.println("READY {\"rpc\":" + rpc + ",\"http\":" + http + ",\"active\":" + active
+            + ",\"nameservice\":" + (ha ? "\"minidfs-ns\"" : "null") + "}");
+
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            String[] f = line.split("\t");
+            if (f[0].equals("quit")) {
+                break;
+            }
+            try {
+                out.println("OK " + run(cluster, active, f));
+                if (f[0].equals("failover")) {
+                    active = 1 - active;
+                }
+            } catch (Exception e) {
+                out.println("ERR " + e.toString().replace('\n', ' '));
+            }
+        }
+        cluster.shutdown();
+        System.exit(0);
+    }
+
+    private static String run(MiniDFSCluster cluster, int active, String[] f) throws Exception {
+        FileSystem fs = cluster.getFileSystem(active);
+        switch (f[0]) {
+            case "write": {
+                long size = Long.parseLong(f[2]);
+                byte[] chunk = new byte[65536];
+                for (int i = 0; i < chunk.length; i++) {
+                    chunk[i] = (byte) ('a' + i % 26);
+                }
+                try (OutputStream o = fs.create(new Path(f[1]), true)) {
+                    for (long left = size; left > 0; left -= chunk.length) {
+                        o.write(chunk, 0, (int) Math.min(left, chunk.length));
+                    }
+                }
+                return "";
+            }
+            case "mkdir":
+                fs.mkdirs(new Path(f[1]));
+                return "";
+            case "exists":
+                return Boolean.toString(fs.exists(new Path(f[1])));
+            case "times":
+                fs.setTimes(new Path(f[1]), Long.parseLong(f[2]), -1);
+                return "";
+            case "failover": {
+                cluster.transitionToStandby(active);
+                cluster.transitionToActive(1 - active);
+                return Integer.toString(1 - active);
+            }
+            case "active":
+                return Integer.toString(active);
+            case "token": {
+                Token<?> t = fs.getDelegationToken(f[1]);
+                if (t == null) {
+                    throw new IllegalStateException("the NameNode issued no delegation token");
+                }
+                return t.encodeToUrlString();
+            }
+            default:
+                throw new IllegalArgumentException("unknown command " + f[0]);
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Hadoop's own NameNode for the tests: `MiniDFSCluster` (Maven `hadoop-client-minicluster`,
+//! the version pinned in `testkit/minidfs/pom.xml`) with one DataNode, started by the small
+//! Java launcher in `testkit/minidfs/` and driven over its stdin (see `MiniHadoop.java` for the
+//! protocol). Files are written through Hadoop's own client, so the warehouse a test lists is
+//! what a real cluster would hold.
+//!
+//! Modes: plain (one NameNode) and HA (two; the first one a client is configured with is the
+//! standby, and [`MiniDfs::failover`] swaps them on request, e.g. in the middle of a scan).
+//! The cluster stops when dropped, and with its parent (end of stdin).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The launcher's Maven module.
+fn module_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("minidfs")
+}
+
+/// Whether Java and Maven are here (CI must have them; elsewhere the test says SKIPPED).
+pub fn available() -> bool {
+    let java = Command::new("java").arg("-version").output().is_ok();
+    let built = module_dir().join("target/dependency").is_dir();
+    let mvn = built || Command::new("mvn").arg("-v").output().is_ok();
+    if !(java && mvn) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install Java and Maven for the MiniDFSCluster tests"
+        );
+        eprintln!("SKIPPED: Hadoop's MiniDFSCluster needs Java and Maven: java={java} mvn={mvn}");
+    }
+    java && mvn
+}
+
+/// Builds the launcher once (Maven resolves Hadoop from Maven Central into `~/.m2`); later
+/// runs find `target/` and start at once.
+fn ensure_built() -> Result<(), String> {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if *built {
+        return Ok(());
+    }
+    let dir = module_dir();
+    let class = dir.join("target/classes/smallfiles/MiniHadoop.class");
+    let source = dir.join("src/main/java/smallfiles/MiniHadoop.java");
+    let fresh = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    let up_to_date = matches!((fresh(&class), fresh(&source)), (Some(c), Some(s)) if c >= s)
+        && dir.join("target/dependency").is_dir();
+    if !up_to_date {
+        let out = Command::new("mvn")
+            .args(["-q", "-B", "package", "dependency:copy-dependencies"])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("running mvn: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "building testkit/minidfs failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    *built = true;
+    Ok(())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Ready {
+    rpc: Vec<String>,
+    http: Vec<String>,
+    active: usize,
+    nameservice: Option<String>,
+}
+
+struct Io {
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    active: usize,
+}
+
+pub struct MiniDfs {
+    child: Child,
+    io: Mutex<Io>,
+    /// `host:port` of each NameNode's RPC server, in configuration order.
+    pub rpc: Vec<String>,
+    /// `http://host:port` of each NameNode's HTTP server (WebHDFS), in configuration order.
+    pub http: Vec<String>,
+    pub nameservice: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl MiniDfs {
+    /// One NameNode and one DataNode.
+    pub fn start() -> MiniDfs {
+        Self::launch(false)
+    }
+
+    /// Two NameNodes of the nameservice `minidfs-ns`; the first is the standby.
+    pub fn start_ha() -> MiniDfs {
+        Self::launch(true)
+    }
+
+    fn launch(ha: bool) -> MiniDfs {
+        ensure_built().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a directory for the cluster");
+        let module = module_dir();
+        let classpath = format!(
+            "{}:{}/*",
+            module.join("target/classes").display(),
+            module.join("target/dependency").display()
+        );
+        let log = std::fs::File::create(dir.path().join("minidfs.log")).expect("log file");
+        let mut args = vec![
+            "-Xmx512m".to_string(),
+            "-cp".into(),
+            classpath,
+            "smallfiles.MiniHadoop".into(),
+            "--base-dir".into(),
+            dir.path().join("dfs").display().to_string(),
+        ];
+        if ha {
+            args.push("--ha".into());
+        }
+        let mut child = Command::new("java")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("java starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = stdout.read_line(&mut line).expect("reading the launcher");
+            if n == 0 {
+                let log =
+                    std::fs::read_to_string(dir.path().join("minidfs.log")).unwrap_or_default();
+                panic!("MiniDFSCluster did not start:\n{log}");
+            }
+            if line.starts_with("READY ") {
+                break;
+            }
+        }
+        let ready: Ready = serde_json::from_str(line["READY ".len()..].trim())
+            .unwrap_or_else(|e| panic!("the launcher's READY line {line:?}: {e}"));
+        MiniDfs {
+            child,
+            io: Mutex::new(Io {
+                stdin,
+                stdout,
+                active: ready.active,
+            }),
+            rpc: ready.rpc,
+            http: ready.http,
+            nameservice: ready.nameservice,
+            _dir: dir,
+        }
+    }
+
+    /// Runs one command of the launcher's protocol; its `OK` value, or its `ERR` message.
+    fn command(&self, fields: &[&str]) -> Result<String, String> {
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(
+            fields.iter().all(|f| !f.contains(['\t', '\n'])),
+            "tabs and newlines separate the launcher's fields: {fields:?}"
+        );
+        writeln!(io.stdin, "{}", fields.join("\t")).map_err(|e| e.to_string())?;
+        io.stdin.flush().map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        io.stdout.read_line(&mut line).map_err(|e| e.to_string())?;
+        let line = line.trim_end_matches('\n');
+        if let Some(v) = line.strip_prefix("OK") {
+            if fields[0] == "failover" {
+                io.active = v.trim().parse().map_err(|_| format!("failover: {line}"))?;
+            }
+            Ok(v.trim_start().to_string())
+        } else {
+            Err(line.strip_prefix("ERR ").unwrap_or(line).to_string())
+        }
+    }
+
+    /// Writes a file of `size` bytes through Hadoop's client (parents are made).
+    pub fn write(&self, path: &str, size: u64) {
+        self.command(&["write", path, &size.to_string()])
+            .unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    }
+
+    pub fn mkdir(&self, path: &str) {
+        self.command(&["mkdir", path])
+            .unwrap_or_else(|e| panic!("mkdir {path}: {e}"));
+    }
+
+    pub fn exists(&self, path: &str) -> bool {
+        self.command(&["exists", path])
+            .unwrap_or_else(|e| panic!("exists {path}: {e}"))
+            == "true"
+    }
+
+    /// Sets a path's modification time (milliseconds since the epoch).
+    pub fn set_mtime(&self, path: &str, mtime_ms: i64) {
+        self.command(&["times", path, &mtime_ms.to_string()])
+            .unwrap_or_else(|e| panic!("times {path}: {e}"));
+    }
+
+    /// HA only: the active NameNode steps down and the standby takes over. Returns the index
+    /// of the new active NameNode.
+    pub fn failover(&self) -> usize {
+        self.command(&["failover"])
+            .unwrap_or_else(|e| panic!("failover: {e}"))
+            .parse()
+            .expect("an index")
+    }
+
+    /// The index of the active NameNode.
+    pub fn active(&self) -> usize {
+        self.io.lock().unwrap_or_else(|e| e.into_inner()).active
+    }
+
+    /// A delegation token from the NameNode, as the URL string WebHDFS takes.
+    pub fn delegation_token(&self, renewer: &str) -> String {
+        self.command(&["token", renewer])
+            .unwrap_or_else(|e| panic!("token: {e}"))
+    }
+
+    /// The `hdfs:` block of a cluster's configuration for WebHDFS on these NameNodes.
+    pub fn webhdfs_yaml(&self, user: &str) -> String {
+        let nns: Vec<String> = self.http.iter().map(|u| format!("\"{u}\"")).collect();
+        format!("namenodes: [{}]\n      user: {user}", nns.join(", "))
+    }
+}
+
+impl Drop for MiniDfs {
+    fn drop(&mut self) {
+        if let Ok(mut io) = self.io.lock() {
+            let _ = writeln!(io.stdin, "quit");
+            let _ = io.stdin.flush();
+        }
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
