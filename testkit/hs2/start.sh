@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Starts a real HiveServer2 for tests: Spark's Thrift Server from the PyPI package pyspark, its
-# metastore in the local MariaDB or PostgreSQL, its warehouse on local disk.
+# metastore in the local MariaDB or PostgreSQL, its warehouse on local disk (or at WAREHOUSE_URI,
+# e.g. hdfs://127.0.0.1:<port>/warehouse on a MiniDFSCluster).
 #   usage: start.sh mariadb|postgres
 # Environment: LAB (working folder, required), DB (metastore database name, default metastore),
 # HS2_AUTH=NOSASL|NONE, HS2_TRANSPORT=binary|http, HS2_PORT, HS2_HTTP_PORT, HS2_MEM,
-# PYTHON (the interpreter with pyspark; default python3). Prints "ready port=<p> pid=<pid>".
+# PYTHON (the interpreter with pyspark; default python3), WAREHOUSE_URI. Prints "ready port=<p> pid=<pid>".
 # Needs: pyspark, Java 17, libmariadb-java / libpostgresql-jdbc-java (see .ci/run).
 # Recipe and its pitfalls: shared/reference/test-hiveserver2.md.
 set -euo pipefail
@@ -47,6 +48,7 @@ esac
 
 CONF=$LAB/conf
 WAREHOUSE=$LAB/warehouse
+WAREHOUSE_URI=${WAREHOUSE_URI:-file://$WAREHOUSE}
 mkdir -p "$CONF" "$WAREHOUSE" "$LAB/logs" "$LAB/tmp"
 cat > "$CONF/hive-site.xml" <<XML
 <?xml version="1.0"?>
@@ -58,7 +60,7 @@ cat > "$CONF/hive-site.xml" <<XML
   <property><name>datanucleus.schema.autoCreateAll</name><value>true</value></property>
   <property><name>hive.metastore.schema.verification</name><value>false</value></property>
   <property><name>hive.metastore.schema.verification.record.version</name><value>true</value></property>
-  <property><name>hive.metastore.warehouse.dir</name><value>file://$WAREHOUSE</value></property>
+  <property><name>hive.metastore.warehouse.dir</name><value>$WAREHOUSE_URI</value></property>
   <property><name>hive.exec.dynamic.partition.mode</name><value>nonstrict</value></property>
   <property><name>hive.server2.authentication</name><value>$HS2_AUTH</value></property>
   <property><name>hive.server2.transport.mode</name><value>$HS2_TRANSPORT</value></property>
@@ -108,7 +110,7 @@ nohup "$SPARK_HOME/bin/spark-submit" \
   --jars "$JDBC_JAR" \
   --conf spark.ui.enabled=false \
   --conf spark.sql.catalogImplementation=hive \
-  --conf spark.sql.warehouse.dir="file://$WAREHOUSE" \
+  --conf spark.sql.warehouse.dir="$WAREHOUSE_URI" \
   --conf spark.sql.shuffle.partitions=4 \
   --conf spark.local.dir="$LAB/tmp" \
   --conf spark.driver.extraJavaOptions="-Djava.io.tmpdir=$LAB/tmp -Dderby.system.home=$LAB/tmp -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \

@@ -200,6 +200,14 @@ impl MiniDfs {
             == "true"
     }
 
+    /// Data files below `path` (names starting with `_` or `.` are not data).
+    pub fn data_files(&self, path: &str) -> u64 {
+        self.command(&["files", path])
+            .unwrap_or_else(|e| panic!("files {path}: {e}"))
+            .parse()
+            .expect("a count")
+    }
+
     /// Sets a path's modification time (milliseconds since the epoch).
     pub fn set_mtime(&self, path: &str, mtime_ms: i64) {
         self.command(&["times", path, &mtime_ms.to_string()])

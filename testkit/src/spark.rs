@@ -122,6 +122,17 @@ pub struct Options<'a> {
 
 /// Starts a server on a metastore database (created if needed).
 pub fn start(db: &MetastoreDatabase, lab: &Path, o: Options<'_>) -> SparkServer {
+    start_with_warehouse(db, lab, o, None)
+}
+
+/// [`start`] with the warehouse elsewhere than local disk, e.g. `hdfs://127.0.0.1:<port>/w`
+/// on a MiniDFSCluster (Spark's bundled Hadoop client writes there over RPC).
+pub fn start_with_warehouse(
+    db: &MetastoreDatabase,
+    lab: &Path,
+    o: Options<'_>,
+    warehouse: Option<&str>,
+) -> SparkServer {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hs2/start.sh");
     let out = Command::new("bash")
         .arg(&script)
@@ -132,6 +143,7 @@ pub fn start(db: &MetastoreDatabase, lab: &Path, o: Options<'_>) -> SparkServer 
         .env("HS2_TRANSPORT", o.transport)
         .env("HS2_PORT", o.port.to_string())
         .env("HS2_HTTP_PORT", o.port.to_string())
+        .envs(warehouse.map(|w| ("WAREHOUSE_URI", w)))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -14,6 +14,14 @@
 //! is the superuser), CREATE/APPEND/OPEN and their DataNode redirects, CONCAT, snapshots,
 //! symlinks (followed as the target), quotas, storage policies, erasure coding, and block
 //! sizes/replication (reported as constants: 128 MiB, 3).
+//!
+//! Compared with Hadoop 3.4.1's own NameNode (`minidfs.rs`; `exporter/tests/real_namenode.rs`,
+//! `merger/tests/merge_on_hdfs.rs`): LISTSTATUS_BATCH pages, GETFILESTATUS, DELETE, names
+//! holding spaces, commas and `%`, and the standby's answer (403 with a `StandbyException`
+//! RemoteException, for reads as for writes) behave the same; the real server adds fields
+//! the client ignores (`snapshotEnabled` on the root, `storagePolicy`). No change to the client
+//! was needed. Found on the way, in the launcher: WebHDFS on Java 11+ needs JAXB on the
+//! NameNode's classpath, or every WebHDFS call is a 500.
 
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};

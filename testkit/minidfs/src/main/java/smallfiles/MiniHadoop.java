@@ -31,6 +31,7 @@ import org.apache.hadoop.security.token.Token;
  *   write PATH SIZE        a file of SIZE bytes written through Hadoop's client (parents made)
  *   mkdir PATH
  *   exists PATH            OK true | OK false
+ *   files PATH             OK N: data files below PATH (names starting with _ or . are not data)
  *   times PATH MTIME_MS    sets the modification time
  *   failover               the standby becomes active while the active steps down; OK INDEX
  *   active                 OK INDEX of the active NameNode
@@ -114,6 +115,18 @@ public final class MiniHadoop {
         System.exit(0);
     }
 
+    private static long dataFiles(FileSystem fs, Path dir) throws java.io.IOException {
+        long n = 0;
+        for (org.apache.hadoop.fs.FileStatus st : fs.listStatus(dir)) {
+            String name = st.getPath().getName();
+            if (name.startsWith("_") || name.startsWith(".")) {
+                continue;
+            }
+            n += st.isDirectory() ? dataFiles(fs, st.getPath()) : 1;
+        }
+        return n;
+    }
+
     private static String run(MiniDFSCluster cluster, int active, String[] f) throws Exception {
         FileSystem fs = cluster.getFileSystem(active);
         switch (f[0]) {
@@ -135,6 +148,8 @@ public final class MiniHadoop {
                 return "";
             case "exists":
                 return Boolean.toString(fs.exists(new Path(f[1])));
+            case "files":
+                return Long.toString(dataFiles(fs, new Path(f[1])));
             case "times":
                 fs.setTimes(new Path(f[1]), Long.parseLong(f[2]), -1);
                 return "";
