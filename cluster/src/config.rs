@@ -9,6 +9,7 @@ use serde::de::{self, IgnoredAny};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+pub use crate::kerberos::KerberosConfig;
 
 pub const DEFAULT_EXPORTER_LISTEN: &str = "0.0.0.0:9942";
 
@@ -110,6 +111,9 @@ pub struct ClusterConfig {
     pub impala: Option<Hs2EndpointConfig>,
     #[serde(default)]
     pub merge: Option<MergeConfig>,
+    /// Kerberos for every service of the cluster (a service's own block overrides it).
+    #[serde(default)]
+    pub kerberos: Option<KerberosConfig>,
 }
 
 /// A HiveServer2-protocol endpoint: `hive2://host:port` (binary) or `http(s)://host:port/cliservice`.
@@ -235,6 +239,14 @@ impl Default for MergeConfig {
 }
 
 impl ClusterConfig {
+    /// The Kerberos block WebHDFS uses: its own, else the cluster's.
+    pub fn hdfs_kerberos(&self) -> Option<&KerberosConfig> {
+        self.hdfs
+            .as_ref()
+            .and_then(|h| h.kerberos.as_ref())
+            .or(self.kerberos.as_ref())
+    }
+
     /// The `merge` section, or its defaults where there is none.
     pub fn merge_settings(&self) -> MergeConfig {
         self.merge.clone().unwrap_or_default()
@@ -314,6 +326,16 @@ pub struct HdfsConfig {
     /// that pages forever must not stall a scan or fill memory.
     #[serde(default)]
     pub listing: ListingLimits,
+    /// Kerberos for WebHDFS only (overrides the cluster's `kerberos`).
+    #[serde(default)]
+    pub kerberos: Option<KerberosConfig>,
+    /// The NameNodes' SPNEGO principal; `_HOST` is each NameNode's host name.
+    #[serde(default = "default_spnego_principal")]
+    pub spnego_principal: String,
+}
+
+fn default_spnego_principal() -> String {
+    "HTTP/_HOST".into()
 }
 
 /// Bounds of a directory listing. The default entries are twice what HDFS allows a directory
@@ -405,6 +427,18 @@ impl Config {
         })
     }
 
+    /// Every Kerberos block of every cluster.
+    pub fn kerberos_blocks(&self) -> impl Iterator<Item = &KerberosConfig> {
+        self.clusters.iter().flat_map(|c| {
+            [
+                c.kerberos.as_ref(),
+                c.hdfs.as_ref().and_then(|h| h.kerberos.as_ref()),
+            ]
+            .into_iter()
+            .flatten()
+        })
+    }
+
     /// Parses and validates; the error names the key and the line.
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
         let config: Config = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
@@ -413,6 +447,7 @@ impl Config {
     }
 
     fn validate(&self, text: &str) -> std::result::Result<(), String> {
+        crate::kerberos::krb5_conf_of(self.kerberos_blocks())?;
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.clusters.iter().enumerate() {
             let at = |key: &str| {
@@ -456,6 +491,32 @@ impl Config {
                     return Err(format!(
                         "{}: give password_file or password_env, not both",
                         at("metastore")
+                    ));
+                }
+            }
+            for (key, block) in [
+                ("kerberos", c.kerberos.as_ref()),
+                (
+                    "hdfs.kerberos",
+                    c.hdfs.as_ref().and_then(|h| h.kerberos.as_ref()),
+                ),
+            ] {
+                let Some(k) = block else { continue };
+                if !cfg!(feature = "kerberos") {
+                    return Err(format!(
+                        "{}: this build has no Kerberos support (build with the cargo feature `kerberos`)",
+                        at(key)
+                    ));
+                }
+                if let Some(problem) = k.problem() {
+                    return Err(format!("{}: {problem}", at(key)));
+                }
+            }
+            if let (Some(h), Some(_)) = (&c.hdfs, c.hdfs_kerberos()) {
+                if h.user.is_some() {
+                    return Err(format!(
+                        "{}: with Kerberos the NameNode takes the user from the ticket; remove hdfs.user",
+                        at("hdfs.user")
                     ));
                 }
             }

@@ -63,6 +63,8 @@ pub enum HdfsErrorKind {
     Unreachable(String),
     #[error("timed out")]
     Timeout,
+    #[error(transparent)]
+    Kerberos(#[from] crate::kerberos::KerberosError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

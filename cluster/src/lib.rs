@@ -10,5 +10,6 @@ pub mod exposition;
 pub use error::{Error, HdfsErrorKind, Result};
 pub mod hdfs;
 pub mod hiveserver2;
+pub mod kerberos;
 pub mod logging;
 pub mod metastore;

@@ -294,6 +294,18 @@ fn render_health(p: &mut Page, registry: &Registry) {
         }
     }
     p.family(
+        "smallfiles_hdfs_spnego_negotiations_total",
+        "counter",
+        "Kerberos (SPNEGO) negotiations with the NameNodes; the hadoop.auth cookie saves the rest.",
+    );
+    for c in &registry.clusters {
+        p.sample(
+            "smallfiles_hdfs_spnego_negotiations_total",
+            &[("cluster", &c.name)],
+            c.requests.negotiations(),
+        );
+    }
+    p.family(
         "smallfiles_scan_tables",
         "gauge",
         "Tables of the last complete scan by result.",

@@ -72,6 +72,19 @@ struct Ready {
     http: Vec<String>,
     active: usize,
     nameservice: Option<String>,
+    #[serde(flatten)]
+    kerberos: Option<Kdc>,
+}
+
+/// The MiniKdc of a secure cluster: its realm, its krb5.conf (MIT clients read it too), a
+/// keytab for the client `smallfiles@REALM`, and a keytab of another principal.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Kdc {
+    pub realm: String,
+    pub krb5_conf: PathBuf,
+    pub client_principal: String,
+    pub client_keytab: PathBuf,
+    pub other_keytab: PathBuf,
 }
 
 struct Io {
@@ -88,21 +101,29 @@ pub struct MiniDfs {
     /// `http://host:port` of each NameNode's HTTP server (WebHDFS), in configuration order.
     pub http: Vec<String>,
     pub nameservice: Option<String>,
+    /// Secure mode only.
+    pub kdc: Option<Kdc>,
     _dir: tempfile::TempDir,
 }
 
 impl MiniDfs {
     /// One NameNode and one DataNode.
     pub fn start() -> MiniDfs {
-        Self::launch(false)
+        Self::launch(false, None)
     }
 
     /// Two NameNodes of the nameservice `minidfs-ns`; the first is the standby.
     pub fn start_ha() -> MiniDfs {
-        Self::launch(true)
+        Self::launch(true, None)
     }
 
-    fn launch(ha: bool) -> MiniDfs {
+    /// Kerberized (Hadoop's MiniKdc): Kerberos RPC, SPNEGO on WebHDFS (`HTTP/localhost`); the
+    /// KDC issues tickets, and the NameNode `hadoop.auth` cookies, for `ticket_lifetime`.
+    pub fn start_secure(ticket_lifetime: Duration) -> MiniDfs {
+        Self::launch(false, Some(ticket_lifetime))
+    }
+
+    fn launch(ha: bool, secure: Option<Duration>) -> MiniDfs {
         ensure_built().unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::tempdir().expect("a directory for the cluster");
         let module = module_dir();
@@ -122,6 +143,11 @@ impl MiniDfs {
         ];
         if ha {
             args.push("--ha".into());
+        }
+        if let Some(lifetime) = secure {
+            args.push("--secure".into());
+            args.push("--ticket-lifetime-secs".into());
+            args.push(lifetime.as_secs().max(1).to_string());
         }
         let mut child = Command::new("java")
             .args(&args)
@@ -157,6 +183,7 @@ impl MiniDfs {
             rpc: ready.rpc,
             http: ready.http,
             nameservice: ready.nameservice,
+            kdc: ready.kerberos,
             _dir: dir,
         }
     }

@@ -50,6 +50,8 @@ pub struct RequestCounters {
     counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Bytes of replies read, for the per-scan bound.
     reply_bytes: std::sync::atomic::AtomicU64,
+    /// Kerberos (SPNEGO) negotiations made; the `hadoop.auth` cookie saves the rest.
+    negotiations: std::sync::atomic::AtomicU64,
 }
 
 impl RequestCounters {
@@ -60,6 +62,15 @@ impl RequestCounters {
 
     pub fn reply_bytes(&self) -> u64 {
         self.reply_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn add_negotiation(&self) {
+        self.negotiations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn negotiations(&self) -> u64 {
+        self.negotiations.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn add(&self, op: &'static str, outcome: &'static str) {

@@ -4,6 +4,7 @@
 
 mod limiter;
 mod local;
+pub mod spnego;
 mod walk;
 mod webhdfs;
 
@@ -180,7 +181,15 @@ impl ClusterFs {
                     limits.max_concurrent_requests,
                     limits.max_requests_per_second,
                 ));
-                Some(Arc::new(WebHdfs::new(h, limiter, counters)?))
+                let mut w = WebHdfs::new(h, limiter, counters)?;
+                if let Some(k) = config.hdfs_kerberos() {
+                    let spnego = spnego::Spnego::new(k, &config.name, &h.spnego_principal)
+                        .map_err(|e| {
+                            crate::Error::Invalid(format!("cluster {}: {e}", config.name))
+                        })?;
+                    w = w.with_spnego(spnego);
+                }
+                Some(Arc::new(w))
             }
             None => None,
         };

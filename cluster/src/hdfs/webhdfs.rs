@@ -10,6 +10,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Deserialize;
 
 use super::shorten;
+use super::spnego::{Credentials, Spnego};
 use super::{FileKind, FileStatus, FileSystem, RequestCounters, RequestLimiter};
 use crate::config::{HdfsConfig, ListingLimits, Secret};
 use crate::error::{Error, HdfsErrorKind, Result};
@@ -59,6 +60,8 @@ pub struct WebHdfs {
     limiter: Arc<RequestLimiter>,
     counters: Arc<RequestCounters>,
     limits: ListingLimits,
+    /// Kerberized NameNodes: SPNEGO and the `hadoop.auth` cookie.
+    spnego: Option<Spnego>,
 }
 
 /// One entry as the NameNode sends it. `pathSuffix`, `type` and `length` are always sent by
@@ -244,7 +247,18 @@ impl WebHdfs {
             limiter,
             counters,
             limits: cfg.listing,
+            spnego: None,
         })
+    }
+
+    /// Authenticates with Kerberos (SPNEGO) instead of `user.name`.
+    pub fn with_spnego(mut self, spnego: Spnego) -> WebHdfs {
+        self.spnego = Some(spnego);
+        self
+    }
+
+    pub fn spnego(&self) -> Option<&Spnego> {
+        self.spnego.as_ref()
     }
 
     /// The NameNode that answered last as active.
@@ -261,7 +275,7 @@ impl WebHdfs {
         if let Some(token) = &self.delegation {
             url.push_str("&delegation=");
             url.extend(utf8_percent_encode(token.expose(), QUERY));
-        } else if let Some(user) = &self.user {
+        } else if let (Some(user), None) = (&self.user, &self.spnego) {
             url.push_str("&user.name=");
             url.extend(utf8_percent_encode(user, QUERY));
         }
@@ -283,11 +297,55 @@ impl WebHdfs {
     ) -> Attempt {
         let _permit = self.limiter.acquire().await;
         let url = self.url(nn, op, path, extra);
-        let request = match op {
-            "DELETE" => self.http.delete(url),
-            _ => self.http.get(url),
+        // Kerberos: the cookie if there is one; a 401 to it negotiates again, once.
+        let mut negotiated = false;
+        let reply = loop {
+            let mut request = match op {
+                "DELETE" => self.http.delete(&url),
+                _ => self.http.get(&url),
+            };
+            if let Some(s) = &self.spnego {
+                let credentials = if negotiated {
+                    s.negotiate(nn).await.map(Credentials::Negotiate)
+                } else {
+                    s.credentials(nn).await
+                };
+                match credentials {
+                    Ok(Credentials::Cookie(c)) => {
+                        request = request.header(reqwest::header::COOKIE, c)
+                    }
+                    Ok(Credentials::Negotiate(t)) => {
+                        negotiated = true;
+                        self.counters.add_negotiation();
+                        request =
+                            request.header(reqwest::header::AUTHORIZATION, format!("Negotiate {t}"))
+                    }
+                    Err(e) => {
+                        self.counters.add(op, "denied");
+                        return Attempt::Fail(HdfsErrorKind::Kerberos(e));
+                    }
+                }
+            }
+            let reply = request.send().await;
+            if let (Some(s), Ok(r)) = (&self.spnego, &reply) {
+                s.remember(nn, r.headers());
+                if r.status() == reqwest::StatusCode::UNAUTHORIZED {
+                    s.forget(nn);
+                    if !negotiated {
+                        negotiated = true;
+                        continue;
+                    }
+                    self.counters.add(op, "denied");
+                    return Attempt::Fail(HdfsErrorKind::Kerberos(
+                        crate::kerberos::KerberosError::Refused(format!(
+                            "{nn} answered 401 to a Kerberos ticket for {}",
+                            s.principal_for(nn)
+                        )),
+                    ));
+                }
+            }
+            break reply;
         };
-        let reply = request.send().await;
         let resp = match reply {
             Ok(r) => r,
             Err(e) => {

@@ -21,7 +21,13 @@ import org.apache.hadoop.security.token.Token;
 /**
  * Hadoop's own NameNode (and one DataNode) for the tests of hive-smallfiles.
  *
- * Usage: MiniHadoop --base-dir DIR [--ha]
+ * Usage: MiniHadoop --base-dir DIR [--ha] [--secure [--ticket-lifetime-secs N]]
+ *
+ * --secure starts Hadoop's MiniKdc first and the cluster Kerberized: Kerberos RPC, SPNEGO on the
+ * NameNodes' HTTP servers (principal HTTP/localhost), and `hadoop.security.authentication`
+ * kerberos. The READY line then names the realm, the KDC's krb5.conf, a client keytab for
+ * `smallfiles@REALM`, and a keytab of another principal (a wrong keytab for `smallfiles`); HTTP
+ * addresses are given as http://localhost:PORT so that the SPNEGO principal matches.
  *
  * When the cluster is up it prints one line, {@code READY {json}}, with the NameNodes' RPC and
  * HTTP addresses (in HA mode the first NameNode is the standby), then reads commands from
@@ -43,10 +49,14 @@ public final class MiniHadoop {
     public static void main(String[] args) throws Exception {
         String baseDir = null;
         boolean ha = false;
+        boolean secure = false;
+        long ticketLifetimeSecs = 3600;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--base-dir": baseDir = args[++i]; break;
                 case "--ha": ha = true; break;
+                case "--secure": secure = true; break;
+                case "--ticket-lifetime-secs": ticketLifetimeSecs = Long.parseLong(args[++i]); break;
                 default: throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -66,6 +76,54 @@ public final class MiniHadoop {
         conf.set("dfs.namenode.delegation.token.always-use", "true");
         conf.set("hadoop.http.staticuser.user", System.getProperty("user.name"));
         conf.set("dfs.ha.tail-edits.period", "1s");
+
+        String secureJson = "";
+        if (secure) {
+            File kdcDir = new File(baseDir, "kdc");
+            kdcDir.mkdirs();
+            java.util.Properties kdcConf = org.apache.hadoop.minikdc.MiniKdc.createConf();
+            // Kerby takes these in seconds.
+            kdcConf.setProperty(org.apache.hadoop.minikdc.MiniKdc.MAX_TICKET_LIFETIME,
+                Long.toString(ticketLifetimeSecs));
+            kdcConf.setProperty(org.apache.hadoop.minikdc.MiniKdc.MAX_RENEWABLE_LIFETIME,
+                Long.toString(ticketLifetimeSecs));
+            org.apache.hadoop.minikdc.MiniKdc kdc = new org.apache.hadoop.minikdc.MiniKdc(kdcConf, kdcDir);
+            kdc.start();
+            Runtime.getRuntime().addShutdownHook(new Thread(kdc::stop));
+            String realm = kdc.getRealm();
+            File serviceKeytab = new File(kdcDir, "service.keytab");
+            kdc.createPrincipal(serviceKeytab, "hdfs/localhost", "HTTP/localhost");
+            File clientKeytab = new File(kdcDir, "smallfiles.keytab");
+            kdc.createPrincipal(clientKeytab, "smallfiles");
+            File otherKeytab = new File(kdcDir, "other.keytab");
+            kdc.createPrincipal(otherKeytab, "other");
+            String sk = serviceKeytab.getAbsolutePath();
+            conf.set("hadoop.security.authentication", "kerberos");
+            conf.set("hadoop.security.authorization", "true");
+            conf.set("hadoop.rpc.protection", "authentication");
+            conf.set("dfs.data.transfer.protection", "authentication");
+            conf.set("dfs.block.access.token.enable", "true");
+            conf.set("ignore.secure.ports.for.testing", "true");
+            conf.set("dfs.http.policy", "HTTP_ONLY");
+            conf.set("dfs.namenode.keytab.file", sk);
+            conf.set("dfs.namenode.kerberos.principal", "hdfs/localhost@" + realm);
+            conf.set("dfs.namenode.kerberos.internal.spnego.principal", "HTTP/localhost@" + realm);
+            conf.set("dfs.datanode.keytab.file", sk);
+            conf.set("dfs.datanode.kerberos.principal", "hdfs/localhost@" + realm);
+            conf.set("dfs.web.authentication.kerberos.principal", "HTTP/localhost@" + realm);
+            conf.set("dfs.web.authentication.kerberos.keytab", sk);
+            conf.set("hadoop.http.authentication.type", "kerberos");
+            conf.set("hadoop.http.authentication.kerberos.principal", "HTTP/localhost@" + realm);
+            conf.set("hadoop.http.authentication.kerberos.keytab", sk);
+            // The hadoop.auth cookie lives as long as a ticket, so that a long test sees both
+            // expire and be replaced.
+            conf.set("hadoop.http.authentication.token.validity", Long.toString(ticketLifetimeSecs));
+            org.apache.hadoop.security.UserGroupInformation.setConfiguration(conf);
+            org.apache.hadoop.security.UserGroupInformation.loginUserFromKeytab("hdfs/localhost@" + realm, sk);
+            secureJson = ",\"realm\":\"" + realm + "\",\"krb5_conf\":\"" + kdc.getKrb5conf().getAbsolutePath()
+                + "\",\"client_principal\":\"smallfiles@" + realm + "\",\"client_keytab\":\""
+                + clientKeytab.getAbsolutePath() + "\",\"other_keytab\":\"" + otherKeytab.getAbsolutePath() + "\"";
+        }
 
         MiniDFSCluster.Builder builder = new MiniDFSCluster.Builder(conf).numDataNodes(1);
         if (ha) {
@@ -90,10 +148,10 @@ public final class MiniHadoop {
             InetSocketAddress r = cluster.getNameNode(i).getNameNodeAddress();
             InetSocketAddress h = cluster.getNameNode(i).getHttpAddress();
             rpc.add("\"127.0.0.1:" + r.getPort() + "\"");
-            http.add("\"http://127.0.0.1:" + h.getPort() + "\"");
+            http.add("\"http://" + (secure ? "localhost" : "127.0.0.1") + ":" + h.getPort() + "\"");
         }
         out.println("READY {\"rpc\":" + rpc + ",\"http\":" + http + ",\"active\":" + active
-            + ",\"nameservice\":" + (ha ? "\"minidfs-ns\"" : "null") + "}");
+            + ",\"nameservice\":" + (ha ? "\"minidfs-ns\"" : "null") + secureJson + "}");
 
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String line;

@@ -1,0 +1,255 @@
+//! The exporter on a Kerberized NameNode (MiniDFSCluster with Hadoop's MiniKdc): SPNEGO with a
+//! keytab login the process renews, the `hadoop.auth` cookie saving negotiations, scans going on
+//! across several ticket lifetimes without a restart, and the refusals an operator must be able
+//! to tell apart (wrong keytab, no ticket, unknown service principal) — `smallfiles_up` 0 and a
+//! clear message, no key material anywhere. Needs the cargo feature `kerberos` (`.ci/run`
+//! builds with it), Java and Maven.
+
+#![cfg(feature = "kerberos")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use smallfiles_testkit::minidfs::{self, Kdc, MiniDfs};
+use smallfiles_testkit::process::free_port;
+use smallfiles_testkit::prom::{value, Sample};
+
+const KIB: u64 = 1024;
+/// Tickets and cookies of the KDC live this long: the test runs over several of them.
+const LIFETIME: Duration = Duration::from_secs(20);
+
+fn build(w: &mut Warehouse) {
+    w.threshold = 64 * KIB;
+    for day in 1..=3 {
+        let p = format!("dt=2024-01-0{day}");
+        let sizes: Vec<u64> = (0..(day * 2)).map(|i| 1000 + i * 37).collect();
+        w.data(
+            "web",
+            "clicks",
+            Some(&p),
+            &format!("web.db/clicks/{p}"),
+            &sizes,
+        );
+    }
+    w.data("web", "big", None, "web.db/big", &[100 * KIB]);
+}
+
+fn cluster_yaml(name: &str, nn: &str, kerberos: &str, spnego: &str) -> String {
+    format!(
+        r#"
+  - name: {name}
+    warehouse: hdfs://minidfs/warehouse
+    kerberos: {kerberos}
+    hdfs:
+      namenodes: ["{nn}"]
+      retries: 0
+      request_timeout: 5s{spnego}
+"#
+    )
+}
+
+fn up(s: &[Sample], cluster: &str) -> Option<f64> {
+    value(
+        s,
+        "smallfiles_up",
+        &[("cluster", cluster), ("component", "hdfs")],
+    )
+}
+
+fn last_success(s: &[Sample], cluster: &str) -> f64 {
+    value(
+        s,
+        "smallfiles_scan_last_success_timestamp_seconds",
+        &[("cluster", cluster)],
+    )
+    .unwrap_or(0.0)
+}
+
+fn keytab_login(kdc: &Kdc, keytab: &std::path::Path) -> String {
+    format!(
+        "{{ principal: \"{}\", keytab: {}, krb5_conf: {} }}",
+        kdc.client_principal,
+        keytab.display(),
+        kdc.krb5_conf.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_through_spnego_across_ticket_lifetimes_and_says_what_fails() {
+    if !minidfs::available() {
+        return;
+    }
+    let hdfs = Arc::new(
+        tokio::task::spawn_blocking(|| MiniDfs::start_secure(LIFETIME))
+            .await
+            .unwrap(),
+    );
+    let kdc = hdfs.kdc.clone().expect("a secure cluster has a KDC");
+    let nn = hdfs.http[0].clone();
+    let mut w = Warehouse::on_hdfs(hdfs.clone(), "/warehouse");
+    let w = tokio::task::spawn_blocking(move || {
+        build(&mut w);
+        w
+    })
+    .await
+    .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut clusters = cluster_yaml("kerb", &nn, &keytab_login(&kdc, &kdc.client_keytab), "");
+    // The keytab of another principal for smallfiles: the keytab cannot log in.
+    clusters += &cluster_yaml(
+        "wrongkeytab",
+        &nn,
+        &keytab_login(&kdc, &kdc.other_keytab),
+        "",
+    );
+    // A ticket cache that does not exist: no ticket.
+    clusters += &cluster_yaml(
+        "noticket",
+        &nn,
+        &format!(
+            "{{ ccache: \"FILE:{}/no-such-cache\", krb5_conf: {} }}",
+            tmp.path().display(),
+            kdc.krb5_conf.display()
+        ),
+        "",
+    );
+    // A NameNode principal the KDC does not know.
+    clusters += &cluster_yaml(
+        "wrongservice",
+        &nn,
+        &keytab_login(&kdc, &kdc.client_keytab),
+        &format!(
+            "\n      spnego_principal: \"HTTP/nosuchhost@{}\"",
+            kdc.realm
+        ),
+    );
+    let cfg = write_config(
+        tmp.path(),
+        &format!(
+            r#"
+exporter:
+  listen_address: "127.0.0.1:{port}"
+  state_dir: {state}
+  top_partitions: 3
+defaults:
+  small_file_threshold: 64KiB
+  scan_interval: 1s
+clusters:{clusters}"#,
+            state = tmp.path().join("state").display(),
+        ),
+    );
+
+    // `check` says exactly what failed, per cluster, and nothing secret.
+    let out = std::process::Command::new(exporter_bin())
+        .args(["check", "--config.file", &cfg.to_string_lossy()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    let line = |cluster: &str| {
+        text.lines()
+            .find(|l| l.starts_with(cluster) && l.contains("hdfs"))
+            .unwrap_or_else(|| panic!("no hdfs line for {cluster}: {text}"))
+            .to_string()
+    };
+    assert!(line("kerb ").contains("ok"), "{text}");
+    assert!(
+        line("wrongkeytab").contains("the keytab cannot log in"),
+        "{text}"
+    );
+    assert!(line("noticket").contains("no Kerberos ticket"), "{text}");
+    assert!(
+        line("wrongservice").contains("does not know the service principal HTTP/nosuchhost"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hadoop.auth"),
+        "no cookie in the output: {text}"
+    );
+
+    let mut exporter = start_exporter(tmp.path(), &cfg, port);
+    exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    let s = complete_scan(&mut exporter, "kerb", Duration::from_secs(60)).await;
+    assert_tables_of(&s, "kerb", &w);
+    assert_eq!(up(&s, "kerb"), Some(1.0));
+    let s = exporter
+        .wait_metrics(Duration::from_secs(30), "the refusals", |s| {
+            ["wrongkeytab", "noticket", "wrongservice"]
+                .iter()
+                .all(|c| up(s, c) == Some(0.0))
+        })
+        .await;
+    let requests: f64 = s
+        .iter()
+        .filter(|x| {
+            x.name == "smallfiles_hdfs_requests_total"
+                && x.labels["cluster"] == "kerb"
+                && x.labels["outcome"] == "success"
+        })
+        .map(|x| x.value)
+        .sum();
+    let negotiations = value(
+        &s,
+        "smallfiles_hdfs_spnego_negotiations_total",
+        &[("cluster", "kerb")],
+    )
+    .unwrap();
+    assert!(
+        negotiations >= 1.0 && negotiations * 5.0 < requests,
+        "one negotiation, then the cookie: {negotiations} negotiations for {requests} requests"
+    );
+
+    // Across several ticket (and cookie) lifetimes, scans go on without a restart: the keytab
+    // login is renewed in the process.
+    let deadline = std::time::Instant::now() + LIFETIME * 3;
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let page = exporter.get("/metrics").await;
+    let t = last_success(&smallfiles_testkit::prom::parse(&page), "kerb");
+    let s = exporter
+        .wait_metrics(
+            Duration::from_secs(30),
+            "a scan after three lifetimes",
+            |s| last_success(s, "kerb") > t,
+        )
+        .await;
+    assert_tables_of(&s, "kerb", &w);
+    assert_eq!(up(&s, "kerb"), Some(1.0), "{}", exporter.log_text());
+    let renegotiated = value(
+        &s,
+        "smallfiles_hdfs_spnego_negotiations_total",
+        &[("cluster", "kerb")],
+    )
+    .unwrap();
+    assert!(
+        renegotiated > negotiations,
+        "expired cookies were replaced by new negotiations with renewed tickets ({negotiations} → {renegotiated})"
+    );
+    // Neither a cookie's value nor a token reaches the log or the metrics.
+    let log = exporter.log_text();
+    let page = exporter.get("/metrics").await;
+    for secret in ["t=kerberos&e=", "hadoop.auth=\"", "Negotiate "] {
+        assert!(!log.contains(secret), "{secret} in the log");
+        assert!(!page.contains(secret), "{secret} in the metrics");
+    }
+}
+
+/// [`assert_tables`] for one cluster of several: only its own tables are compared.
+fn assert_tables_of(s: &[Sample], cluster: &str, w: &Warehouse) {
+    let own: Vec<Sample> = s
+        .iter()
+        .filter(|x| x.labels.get("cluster").map(String::as_str) == Some(cluster))
+        .cloned()
+        .collect();
+    assert_tables(&own, cluster, w, 3);
+}
