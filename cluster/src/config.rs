@@ -121,7 +121,8 @@ pub struct ClusterConfig {
 #[serde(deny_unknown_fields)]
 pub struct Hs2EndpointConfig {
     pub url: String,
-    /// `nosasl` or `plain` (SASL PLAIN; HTTP uses Basic auth with the same user and password).
+    /// `nosasl`, `plain` (SASL PLAIN; HTTP uses Basic auth with the same user and password), or
+    /// `kerberos` (SASL GSSAPI on the binary transport, with `principal`).
     #[serde(default)]
     pub auth: Hs2Auth,
     #[serde(default = "default_hs2_user")]
@@ -140,6 +141,13 @@ pub struct Hs2EndpointConfig {
     /// Extra trusted CA certificates (PEM) for TLS.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// With `auth: kerberos`: the server's principal as the JDBC URL writes it,
+    /// `hive/_HOST@REALM` or `impala/_HOST@REALM` (`_HOST`: the server's host).
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// Kerberos for this endpoint only (overrides the cluster's `kerberos`).
+    #[serde(default)]
+    pub kerberos: Option<KerberosConfig>,
 }
 
 /// How a HiveServer2 endpoint authenticates, checked by the parser (with the line).
@@ -149,6 +157,8 @@ pub enum Hs2Auth {
     Nosasl,
     #[default]
     Plain,
+    /// SASL GSSAPI on the binary transport (QOP auth).
+    Kerberos,
 }
 
 fn default_hs2_user() -> String {
@@ -160,17 +170,35 @@ fn default_statement_timeout() -> HumanDuration {
 }
 
 impl Hs2EndpointConfig {
-    /// The client settings, with the password read from its file or variable.
+    /// The client settings, with the password read from its file or variable; with Kerberos,
+    /// the endpoint's block or else `cluster_kerberos`, its login named after `label`.
     pub fn client_config(
         &self,
         settings: std::collections::BTreeMap<String, String>,
+        cluster_kerberos: Option<&KerberosConfig>,
+        label: &str,
     ) -> Result<crate::hiveserver2::Hs2Config> {
+        let kerberos = match self.auth {
+            Hs2Auth::Kerberos => Some(crate::hiveserver2::Hs2Kerberos {
+                login: self
+                    .kerberos
+                    .as_ref()
+                    .or(cluster_kerberos)
+                    .cloned()
+                    .unwrap_or_default(),
+                label: label.to_string(),
+                principal: self.principal.clone().unwrap_or_default(),
+            }),
+            _ => None,
+        };
         Ok(crate::hiveserver2::Hs2Config {
             url: self.url.clone(),
             auth: match self.auth {
                 Hs2Auth::Nosasl => crate::hiveserver2::Auth::NoSasl,
                 Hs2Auth::Plain => crate::hiveserver2::Auth::Plain,
+                Hs2Auth::Kerberos => crate::hiveserver2::Auth::Kerberos,
             },
+            kerberos,
             user: self.user.clone(),
             password: Secret::resolve(self.password_file.as_deref(), self.password_env.as_deref())?,
             connect_timeout: self.connect_timeout.0,
@@ -433,6 +461,8 @@ impl Config {
             [
                 c.kerberos.as_ref(),
                 c.hdfs.as_ref().and_then(|h| h.kerberos.as_ref()),
+                c.hiveserver2.as_ref().and_then(|h| h.kerberos.as_ref()),
+                c.impala.as_ref().and_then(|h| h.kerberos.as_ref()),
             ]
             .into_iter()
             .flatten()
@@ -551,6 +581,30 @@ impl Config {
             }
             for (key, ep) in [("hiveserver2", &c.hiveserver2), ("impala", &c.impala)] {
                 if let Some(ep) = ep {
+                    if ep.auth == Hs2Auth::Kerberos {
+                        if !cfg!(feature = "kerberos") {
+                            return Err(format!(
+                                "{}: this build has no Kerberos support (build with the cargo feature `kerberos`)",
+                                at(&format!("{key}.auth"))
+                            ));
+                        }
+                        if ep.principal.as_deref().is_none_or(str::is_empty) {
+                            return Err(format!(
+                                "{}: auth kerberos needs the server's principal, e.g. {}/_HOST@EXAMPLE.COM",
+                                at(&format!("{key}.principal")),
+                                if key == "impala" { "impala" } else { "hive" }
+                            ));
+                        }
+                        if !ep.url.starts_with("hive2://") {
+                            return Err(format!(
+                                "{}: Kerberos works on the binary transport (hive2://) only so far",
+                                at(&format!("{key}.url"))
+                            ));
+                        }
+                    }
+                    if let Some(problem) = ep.kerberos.as_ref().and_then(KerberosConfig::problem) {
+                        return Err(format!("{}: {problem}", at(&format!("{key}.kerberos"))));
+                    }
                     let scheme_ok = ["hive2://", "http://", "https://"]
                         .iter()
                         .any(|p| ep.url.starts_with(p));

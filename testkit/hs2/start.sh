@@ -5,7 +5,8 @@
 #   usage: start.sh mariadb|postgres
 # Environment: LAB (working folder, required), DB (metastore database name, default metastore),
 # HS2_AUTH=NOSASL|NONE, HS2_TRANSPORT=binary|http, HS2_PORT, HS2_HTTP_PORT, HS2_MEM,
-# PYTHON (the interpreter with pyspark; default python3), WAREHOUSE_URI. Prints "ready port=<p> pid=<pid>".
+# PYTHON (the interpreter with pyspark; default python3), WAREHOUSE_URI; with HS2_AUTH=KERBEROS:
+# HS2_PRINCIPAL (hive/localhost@REALM), HS2_KEYTAB and KRB5_CONF (e.g. from Hadoop's MiniKdc). Prints "ready port=<p> pid=<pid>".
 # Needs: pyspark, Java 17, libmariadb-java / libpostgresql-jdbc-java (see .ci/run).
 # Recipe and its pitfalls: shared/reference/test-hiveserver2.md.
 set -euo pipefail
@@ -69,8 +70,20 @@ cat > "$CONF/hive-site.xml" <<XML
   <property><name>hive.server2.thrift.http.port</name><value>$HS2_HTTP_PORT</value></property>
   <property><name>hive.server2.thrift.http.path</name><value>cliservice</value></property>
   <property><name>hive.server2.enable.doAs</name><value>false</value></property>
+  <property><name>hive.server2.authentication.kerberos.principal</name><value>${HS2_PRINCIPAL:-}</value></property>
+  <property><name>hive.server2.authentication.kerberos.keytab</name><value>${HS2_KEYTAB:-}</value></property>
+  <property><name>hive.server2.thrift.sasl.qop</name><value>auth</value></property>
 </configuration>
 XML
+KERBEROS_OPTS=""
+SPARK_KERBEROS=()
+if [ "$HS2_AUTH" = KERBEROS ]; then
+  : "${HS2_PRINCIPAL:?HS2_AUTH=KERBEROS needs HS2_PRINCIPAL}" "${HS2_KEYTAB:?and HS2_KEYTAB}" "${KRB5_CONF:?and KRB5_CONF}"
+  KERBEROS_OPTS="-Djava.security.krb5.conf=$KRB5_CONF"
+  SPARK_KERBEROS=(--conf spark.hadoop.hadoop.security.authentication=kerberos
+                  --conf spark.security.credentials.hadoopfs.enabled=false
+                  --conf spark.security.credentials.hive.enabled=false)
+fi
 cat > "$CONF/log4j2.properties" <<'PROPS'
 rootLogger.level = warn
 rootLogger.appenderRef.stdout.ref = console
@@ -113,7 +126,8 @@ nohup "$SPARK_HOME/bin/spark-submit" \
   --conf spark.sql.warehouse.dir="$WAREHOUSE_URI" \
   --conf spark.sql.shuffle.partitions=4 \
   --conf spark.local.dir="$LAB/tmp" \
-  --conf spark.driver.extraJavaOptions="-Djava.io.tmpdir=$LAB/tmp -Dderby.system.home=$LAB/tmp -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \
+  --conf spark.driver.extraJavaOptions="-Djava.io.tmpdir=$LAB/tmp -Dderby.system.home=$LAB/tmp -XX:+UseSerialGC -XX:TieredStopAtLevel=1 $KERBEROS_OPTS" \
+  "${SPARK_KERBEROS[@]}" \
   spark-internal > "$LOG" 2>&1 &
 PID=$!
 echo $PID > "$LAB/hs2.pid"

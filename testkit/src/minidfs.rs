@@ -85,6 +85,8 @@ pub struct Kdc {
     pub client_principal: String,
     pub client_keytab: PathBuf,
     pub other_keytab: PathBuf,
+    /// `hdfs/localhost`, `HTTP/localhost` and `hive/localhost` (for a Kerberized HiveServer2).
+    pub service_keytab: PathBuf,
 }
 
 struct Io {

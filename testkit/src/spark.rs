@@ -133,6 +133,21 @@ pub fn start_with_warehouse(
     o: Options<'_>,
     warehouse: Option<&str>,
 ) -> SparkServer {
+    let env: Vec<(&str, &str)> = warehouse
+        .map(|w| ("WAREHOUSE_URI", w))
+        .into_iter()
+        .collect();
+    start_with_env(db, lab, o, &env)
+}
+
+/// [`start`] with more of `start.sh`'s environment (`WAREHOUSE_URI`, `HS2_PRINCIPAL`,
+/// `HS2_KEYTAB`, `KRB5_CONF` for `auth: "KERBEROS"`).
+pub fn start_with_env(
+    db: &MetastoreDatabase,
+    lab: &Path,
+    o: Options<'_>,
+    env: &[(&str, &str)],
+) -> SparkServer {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hs2/start.sh");
     let out = Command::new("bash")
         .arg(&script)
@@ -143,7 +158,7 @@ pub fn start_with_warehouse(
         .env("HS2_TRANSPORT", o.transport)
         .env("HS2_PORT", o.port.to_string())
         .env("HS2_HTTP_PORT", o.port.to_string())
-        .envs(warehouse.map(|w| ("WAREHOUSE_URI", w)))
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -172,6 +187,7 @@ pub fn nosasl_config(port: u16) -> Hs2Config {
         settings: Default::default(),
         tls: false,
         ca_file: None,
+        kerberos: None,
     }
 }
 

@@ -93,6 +93,7 @@ fn config(url: String, auth: Auth) -> Hs2Config {
         settings: BTreeMap::from([("spark.sql.shuffle.partitions".to_string(), "2".to_string())]),
         tls: false,
         ca_file: None,
+        kerberos: None,
     }
 }
 

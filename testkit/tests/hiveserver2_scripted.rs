@@ -20,6 +20,7 @@ fn config(url: String, tls: bool, ca_file: Option<std::path::PathBuf>) -> Hs2Con
         settings: BTreeMap::new(),
         tls,
         ca_file,
+        kerberos: None,
     }
 }
 

@@ -175,6 +175,7 @@ fn config(url: String, auth: Auth) -> Hs2Config {
         settings: BTreeMap::from([("hive.merge.tezfiles".to_string(), "true".to_string())]),
         tls: false,
         ca_file: None,
+        kerberos: None,
     }
 }
 

@@ -38,7 +38,7 @@ pub struct ClusterEngine {
 impl ClusterEngine {
     pub fn from_config(c: &ClusterConfig, defaults: &Defaults) -> crate::Result<ClusterEngine> {
         let connector = |ep: &smallfiles_cluster::config::Hs2EndpointConfig| {
-            ep.client_config(Default::default())
+            ep.client_config(Default::default(), c.kerberos.as_ref(), &c.name)
                 .map(|config| Arc::new(Hs2Connector { config }) as Arc<dyn Connector>)
         };
         let merge = c.merge_settings();

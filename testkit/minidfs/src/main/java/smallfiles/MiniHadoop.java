@@ -26,7 +26,8 @@ import org.apache.hadoop.security.token.Token;
  * --secure starts Hadoop's MiniKdc first and the cluster Kerberized: Kerberos RPC, SPNEGO on the
  * NameNodes' HTTP servers (principal HTTP/localhost), and `hadoop.security.authentication`
  * kerberos. The READY line then names the realm, the KDC's krb5.conf, a client keytab for
- * `smallfiles@REALM`, and a keytab of another principal (a wrong keytab for `smallfiles`); HTTP
+ * `smallfiles@REALM`, a keytab of another principal (a wrong keytab for `smallfiles`), and the
+ * services' keytab (hdfs/, HTTP/ and hive/localhost, for a Kerberized HiveServer2); HTTP
  * addresses are given as http://localhost:PORT so that the SPNEGO principal matches.
  *
  * When the cluster is up it prints one line, {@code READY {json}}, with the NameNodes' RPC and
@@ -92,7 +93,7 @@ public final class MiniHadoop {
             Runtime.getRuntime().addShutdownHook(new Thread(kdc::stop));
             String realm = kdc.getRealm();
             File serviceKeytab = new File(kdcDir, "service.keytab");
-            kdc.createPrincipal(serviceKeytab, "hdfs/localhost", "HTTP/localhost");
+            kdc.createPrincipal(serviceKeytab, "hdfs/localhost", "HTTP/localhost", "hive/localhost");
             File clientKeytab = new File(kdcDir, "smallfiles.keytab");
             kdc.createPrincipal(clientKeytab, "smallfiles");
             File otherKeytab = new File(kdcDir, "other.keytab");
@@ -122,7 +123,8 @@ public final class MiniHadoop {
             org.apache.hadoop.security.UserGroupInformation.loginUserFromKeytab("hdfs/localhost@" + realm, sk);
             secureJson = ",\"realm\":\"" + realm + "\",\"krb5_conf\":\"" + kdc.getKrb5conf().getAbsolutePath()
                 + "\",\"client_principal\":\"smallfiles@" + realm + "\",\"client_keytab\":\""
-                + clientKeytab.getAbsolutePath() + "\",\"other_keytab\":\"" + otherKeytab.getAbsolutePath() + "\"";
+                + clientKeytab.getAbsolutePath() + "\",\"other_keytab\":\"" + otherKeytab.getAbsolutePath()
+                + "\",\"service_keytab\":\"" + sk + "\"";
         }
 
         MiniDFSCluster.Builder builder = new MiniDFSCluster.Builder(conf).numDataNodes(1);

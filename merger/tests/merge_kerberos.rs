@@ -1,0 +1,212 @@
+//! Merges through a Kerberized HiveServer2: Spark's Thrift Server with
+//! `hive.server2.authentication=KERBEROS` (its own keytab, from Hadoop's MiniKdc started with a
+//! secure MiniDFSCluster), the HiveServer2 client speaking SASL GSSAPI with a keytab login,
+//! rows and checksum unchanged; a second merge after several ticket lifetimes, without a
+//! restart; and the refusals (wrong keytab, unknown service principal) said clearly. Needs the
+//! cargo feature `kerberos`, pyspark, Java and Maven.
+
+#![cfg(feature = "kerberos")]
+
+use std::time::Duration;
+
+use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config, Hs2Kerberos, Session};
+use smallfiles_cluster::kerberos::KerberosConfig;
+use smallfiles_testkit::merger_api::MergerApi;
+use smallfiles_testkit::minidfs::{self, Kdc, MiniDfs};
+use smallfiles_testkit::process::{free_port, Running};
+use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
+
+const OPS_TOKEN: &str = "ops-secret-token-0004";
+const WAIT: Duration = Duration::from_secs(180);
+/// Tickets from the KDC live this long; the second merge comes after two of them.
+const LIFETIME: Duration = Duration::from_secs(25);
+
+fn client(port: u16, kdc: &Kdc, keytab: &std::path::Path, principal: &str) -> Hs2Config {
+    Hs2Config {
+        url: format!("hive2://localhost:{port}"),
+        auth: Auth::Kerberos,
+        user: "smallfiles".into(),
+        password: None,
+        connect_timeout: Duration::from_secs(10),
+        statement_timeout: Duration::from_secs(300),
+        settings: Default::default(),
+        tls: false,
+        ca_file: None,
+        kerberos: Some(Hs2Kerberos {
+            login: KerberosConfig {
+                principal: Some(kdc.client_principal.clone()),
+                keytab: Some(keytab.to_path_buf()),
+                krb5_conf: Some(kdc.krb5_conf.clone()),
+                ccache: None,
+            },
+            label: format!("test-{}", keytab.display()),
+            principal: principal.into(),
+        }),
+    }
+}
+
+async fn exec(sql: &mut Session, q: &str) -> Vec<Vec<Cell>> {
+    sql.execute(q)
+        .await
+        .unwrap_or_else(|e| panic!("{q}: {e}"))
+        .rows
+}
+
+async fn fingerprint(sql: &mut Session, filter: &str) -> Vec<Vec<Cell>> {
+    exec(
+        sql,
+        &format!(
+            "SELECT COUNT(*), SUM(CAST(hash(id, note) AS BIGINT)) FROM sales.events WHERE {filter}"
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_through_a_kerberized_hiveserver2() {
+    if !spark::available() || !minidfs::available() {
+        return;
+    }
+    let hdfs = tokio::task::spawn_blocking(|| MiniDfs::start_secure(LIFETIME))
+        .await
+        .unwrap();
+    let kdc = hdfs.kdc.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetastoreDatabase::new(
+        MetastoreDb::Mariadb,
+        &format!("sf_krb_{}", std::process::id()),
+    );
+    let port = free_port();
+    let hive_principal = format!("hive/localhost@{}", kdc.realm);
+    let _server = spark::start_with_env(
+        &db,
+        dir.path(),
+        Options {
+            auth: "KERBEROS",
+            transport: "binary",
+            port,
+        },
+        &[
+            ("HS2_PRINCIPAL", hive_principal.as_str()),
+            ("HS2_KEYTAB", &kdc.service_keytab.to_string_lossy()),
+            ("KRB5_CONF", &kdc.krb5_conf.to_string_lossy()),
+        ],
+    );
+    let pattern = format!("hive/_HOST@{}", kdc.realm);
+
+    // The server wants Kerberos: SASL PLAIN is turned away.
+    let plain = Hs2Config {
+        auth: Auth::Plain,
+        kerberos: None,
+        ..client(port, &kdc, &kdc.client_keytab, "")
+    };
+    assert!(
+        Session::open(&plain).await.is_err(),
+        "a Kerberized HiveServer2 refuses SASL PLAIN"
+    );
+
+    // Refusals first: each says what is wrong.
+    let wrong_keytab = Session::open(&client(port, &kdc, &kdc.other_keytab, &pattern))
+        .await
+        .err()
+        .expect("a keytab without our principal cannot log in")
+        .to_string();
+    assert!(
+        wrong_keytab.contains("the keytab cannot log in"),
+        "{wrong_keytab}"
+    );
+    let wrong_service = Session::open(&client(
+        port,
+        &kdc,
+        &kdc.client_keytab,
+        &format!("hive/nosuchhost@{}", kdc.realm),
+    ))
+    .await
+    .err()
+    .expect("an unknown service principal")
+    .to_string();
+    assert!(
+        wrong_service.contains("does not know the service principal hive/nosuchhost"),
+        "{wrong_service}"
+    );
+
+    let mut sql = Session::open(&client(port, &kdc, &kdc.client_keytab, &pattern))
+        .await
+        .expect("SASL GSSAPI with a keytab login");
+    exec(&mut sql, "CREATE DATABASE IF NOT EXISTS sales").await;
+    exec(&mut sql, "CREATE TABLE sales.events (id BIGINT, note STRING) PARTITIONED BY (dt STRING) STORED AS PARQUET").await;
+    let rows = "SELECT /*+ REPARTITION(20) */ id, IF(id % 7 = 0, NULL, concat('note ', id)) FROM range(1000)";
+    for dt in ["2026-11-24", "2026-11-25"] {
+        exec(
+            &mut sql,
+            &format!("INSERT INTO sales.events PARTITION (dt='{dt}') {rows}"),
+        )
+        .await;
+    }
+    let before1 = fingerprint(&mut sql, "dt='2026-11-24'").await;
+    let before2 = fingerprint(&mut sql, "dt='2026-11-25'").await;
+
+    std::fs::write(dir.path().join("ops.token"), OPS_TOKEN).unwrap();
+    let merger_port = free_port();
+    let config = dir.path().join("smallfiles.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+merger:
+  listen_address: "127.0.0.1:{merger_port}"
+  data_dir: {data}
+  cooldown: 1s
+  auth:
+    tokens:
+      - {{ name: ops, token_file: {d}/ops.token, role: operator }}
+clusters:
+  - name: lab
+    metastore:
+      url: {url}
+    kerberos:
+      principal: "{principal}"
+      keytab: {keytab}
+      krb5_conf: {krb5}
+    hiveserver2: {{ url: "hive2://localhost:{port}", auth: kerberos, principal: "{pattern}" }}
+    merge:
+      rollback_retention: 1s
+      engine_settings: {{ spark.sql.shuffle.partitions: "2" }}
+"#,
+            data = dir.path().join("data").display(),
+            d = dir.path().display(),
+            url = db.url(),
+            principal = kdc.client_principal,
+            keytab = kdc.client_keytab.display(),
+            krb5 = kdc.krb5_conf.display(),
+        ),
+    )
+    .unwrap();
+    let mut merger = Running::start(
+        env!("CARGO_BIN_EXE_smallfiles-merger"),
+        &["--config.file", &config.to_string_lossy()],
+        merger_port,
+        &dir.path().join("merger.log"),
+    );
+    merger.wait_ok("/-/ready", Duration::from_secs(60)).await;
+    let api = MergerApi::new(merger_port, OPS_TOKEN);
+
+    let id = api.submit("lab", "sales", "events", "dt=2026-11-24").await;
+    let t = api.wait_ended(id, WAIT).await;
+    assert_eq!(t["state"], "succeeded", "{t:#}\n{}", merger.log_text());
+    assert_eq!(t["files_before"], 20, "{t:#}");
+    assert_eq!(fingerprint(&mut sql, "dt='2026-11-24'").await, before1);
+
+    // Two ticket lifetimes later, without a restart: the merger's keytab login is renewed.
+    tokio::time::sleep(LIFETIME * 2 + Duration::from_secs(5)).await;
+    let id = api.submit("lab", "sales", "events", "dt=2026-11-25").await;
+    let t = api.wait_ended(id, WAIT).await;
+    assert_eq!(t["state"], "succeeded", "{t:#}\n{}", merger.log_text());
+    // The test's own session was opened before: a new one proves the client's renewal too.
+    let mut again = Session::open(&client(port, &kdc, &kdc.client_keytab, &pattern))
+        .await
+        .expect("a new session after two ticket lifetimes");
+    assert_eq!(fingerprint(&mut again, "dt='2026-11-25'").await, before2);
+    let log = merger.log_text();
+    assert!(!log.contains("Negotiate "), "no token in the log");
+}
