@@ -1,8 +1,9 @@
 //! The exporter on a Kerberized NameNode (MiniDFSCluster with Hadoop's MiniKdc): SPNEGO with a
 //! keytab login the process renews, the `hadoop.auth` cookie saving negotiations, scans going on
 //! across several ticket lifetimes without a restart, and the refusals an operator must be able
-//! to tell apart (wrong keytab, no ticket, unknown service principal) — `smallfiles_up` 0 and a
-//! clear message, no key material anywhere. Needs the cargo feature `kerberos` (`.ci/run`
+//! to tell apart (wrong keytab, no ticket, an expired ticket cache, unknown service principal) —
+//! `smallfiles_up` 0 and a clear message, no key material anywhere; and a delegation token from
+//! the real NameNode instead of Kerberos. Needs the cargo feature `kerberos` (`.ci/run`
 //! builds with it), Java and Maven.
 
 #![cfg(feature = "kerberos")]
@@ -128,6 +129,31 @@ async fn scans_through_spnego_across_ticket_lifetimes_and_says_what_fails() {
             kdc.realm
         ),
     );
+    // A delegation token from the real NameNode, used instead of Kerberos (as a job would).
+    let token_file = tmp.path().join("webhdfs.token");
+    std::fs::write(&token_file, hdfs.delegation_token("smallfiles")).unwrap();
+    clusters += &format!(
+        r#"
+  - name: token
+    warehouse: hdfs://minidfs/warehouse
+    hdfs:
+      namenodes: ["{nn}"]
+      delegation_token_file: {}
+"#,
+        token_file.display()
+    );
+    // A ticket cache from kinit whose tickets expire during the test.
+    let short_cache = tmp.path().join("short.cc");
+    let kinit = std::process::Command::new("kinit")
+        .args(["-k", "-t"])
+        .arg(&kdc.client_keytab)
+        .arg("-c")
+        .arg(format!("FILE:{}", short_cache.display()))
+        .arg(&kdc.client_principal)
+        .env("KRB5_CONFIG", &kdc.krb5_conf)
+        .output()
+        .expect("kinit (krb5-user) is installed");
+    assert!(kinit.status.success(), "{kinit:?}");
     let cfg = write_config(
         tmp.path(),
         &format!(
@@ -181,6 +207,8 @@ clusters:{clusters}"#,
     let s = complete_scan(&mut exporter, "kerb", Duration::from_secs(60)).await;
     assert_tables_of(&s, "kerb", &w);
     assert_eq!(up(&s, "kerb"), Some(1.0));
+    let s = complete_scan(&mut exporter, "token", Duration::from_secs(60)).await;
+    assert_tables_of(&s, "token", &w);
     let s = exporter
         .wait_metrics(Duration::from_secs(30), "the refusals", |s| {
             ["wrongkeytab", "noticket", "wrongservice"]
@@ -235,6 +263,36 @@ clusters:{clusters}"#,
         renegotiated > negotiations,
         "expired cookies were replaced by new negotiations with renewed tickets ({negotiations} → {renegotiated})"
     );
+    // The kinit'd cache has expired meanwhile: said so.
+    let expired_cfg = tmp.path().join("expired.yml");
+    std::fs::write(
+        &expired_cfg,
+        format!(
+            "clusters:{}",
+            cluster_yaml(
+                "expired",
+                &nn,
+                &format!(
+                    "{{ ccache: \"FILE:{}\", krb5_conf: {} }}",
+                    short_cache.display(),
+                    kdc.krb5_conf.display()
+                ),
+                ""
+            )
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(exporter_bin())
+        .args(["check", "--config.file", &expired_cfg.to_string_lossy()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("expired") && l.contains("has expired")),
+        "{text}"
+    );
+
     // Neither a cookie's value nor a token reaches the log or the metrics.
     let log = exporter.log_text();
     let page = exporter.get("/metrics").await;
