@@ -47,6 +47,8 @@ struct Counters {
     /// (cluster, strategy) → buckets, sum, count.
     durations: BTreeMap<(String, String), (Vec<u64>, f64, u64)>,
     alerts: BTreeMap<String, u64>,
+    /// (cluster, component) → whether it answered the last probe.
+    up: BTreeMap<(String, &'static str), bool>,
 }
 
 #[derive(Default)]
@@ -156,9 +158,30 @@ impl Metrics {
     }
 
     /// The page; `retired` counts the directories in their rollback window per cluster.
+    /// The last probe of a cluster's component (`engine/probe.rs`).
+    pub fn set_up(&self, cluster: &str, component: &'static str, up: bool) {
+        self.c
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .up
+            .insert((cluster.to_string(), component), up);
+    }
+
     pub fn render(&self, scrape: &Scrape) -> String {
         let c = self.c.lock().unwrap_or_else(|e| e.into_inner());
         let mut p = Page::new();
+        p.family(
+            "smallfiles_up",
+            "gauge",
+            "Whether the merger reached the cluster's component at its last probe (hiveserver2, impala, hdfs).",
+        );
+        for ((cl, component), up) in &c.up {
+            p.sample(
+                "smallfiles_up",
+                &[("cluster", cl), ("component", component)],
+                u64::from(*up),
+            );
+        }
         p.family(
             "smallfiles_merge_tasks",
             "gauge",

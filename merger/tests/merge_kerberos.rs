@@ -172,7 +172,16 @@ clusters:
     merge:
       rollback_retention: 1s
       engine_settings: {{ spark.sql.shuffle.partitions: "2" }}
+  - name: badkeytab
+    metastore:
+      url: {url}
+    hiveserver2:
+      url: "hive2://localhost:{port}"
+      auth: kerberos
+      principal: "{pattern}"
+      kerberos: {{ principal: "{principal}", keytab: {other}, krb5_conf: {krb5} }}
 "#,
+            other = kdc.other_keytab.display(),
             data = dir.path().join("data").display(),
             d = dir.path().display(),
             url = db.url(),
@@ -190,6 +199,24 @@ clusters:
     );
     merger.wait_ok("/-/ready", Duration::from_secs(60)).await;
     let api = MergerApi::new(merger_port, OPS_TOKEN);
+    // The start says what works and what does not.
+    let start = std::time::Instant::now();
+    loop {
+        let page = merger.get("/metrics").await;
+        if page.contains(r#"smallfiles_up{cluster="lab",component="hiveserver2"} 1"#)
+            && page.contains(r#"smallfiles_up{cluster="badkeytab",component="hiveserver2"} 0"#)
+        {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no probe results: {page}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let log = merger.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("badkeytab") && l.contains("the keytab cannot log in")),
+        "{log}"
+    );
 
     let id = api.submit("lab", "sales", "events", "dt=2026-11-24").await;
     let t = api.wait_ended(id, WAIT).await;

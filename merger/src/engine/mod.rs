@@ -4,6 +4,7 @@
 
 pub mod hive;
 mod in_place;
+pub mod probe;
 mod retire;
 pub mod select;
 pub mod sql;

@@ -34,11 +34,35 @@ impl Service {
         spawn("scheduler", Box::pin(self.clone().run_scheduler()));
         spawn("maintenance", Box::pin(self.clone().run_maintenance()));
         spawn("audit pruning", Box::pin(self.clone().run_audit_pruning()));
+        spawn("probes", Box::pin(self.clone().run_probes()));
         if let Some(n) = self.notifier.clone() {
             spawn("notifier", Box::pin(n.run()));
             spawn("digest", Box::pin(self.clone().run_digest()));
         }
         Background { stop, loops }
+    }
+
+    /// Reaches every cluster's services at the start and every five minutes; says what fails
+    /// (at the start, and whenever a component's state changes) and sets `smallfiles_up`.
+    pub async fn run_probes(self: Arc<Self>) {
+        let mut last: HashMap<(String, &'static str), bool> = HashMap::new();
+        loop {
+            for p in self.cluster_engine.probe().await {
+                let up = p.result.is_ok();
+                self.metrics.set_up(&p.cluster, p.component, up);
+                let changed = last.insert((p.cluster.clone(), p.component), up) != Some(up);
+                match (&p.result, changed) {
+                    (Ok(detail), true) => {
+                        tracing::info!(cluster = %p.cluster, component = p.component, detail = %detail, "reachable")
+                    }
+                    (Err(e), true) => {
+                        tracing::error!(cluster = %p.cluster, component = p.component, error = %e, "unreachable: merges on this cluster will fail until it is fixed")
+                    }
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(300)).await;
+        }
     }
 
     /// Removes audit entries older than `merger.audit_retention`, every hour.
