@@ -90,15 +90,6 @@ fn requests(s: &[Sample], op: &str, outcome: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-fn last_success(s: &[Sample]) -> f64 {
-    value(
-        s,
-        "smallfiles_scan_last_success_timestamp_seconds",
-        &[("cluster", "wh")],
-    )
-    .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warehouse_on_webhdfs_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
@@ -166,7 +157,7 @@ clusters:
     // 1. Exact numbers; the standby NameNode was asked once and then avoided.
     let s = exporter
         .wait_metrics(Duration::from_secs(10), "a complete scan", |s| {
-            last_success(s) > 0.0
+            last_success(s, "wh") > 0.0
         })
         .await;
     assert_tables(&s, "wh", &w, 3);
@@ -214,19 +205,19 @@ clusters:
 
     // 2. The next scans find nothing changed: every table comes from the cache. Without a
     //    metastore the layout itself is listed on every scan, but data directories are not.
-    let first = last_success(&s);
+    let first = last_success(&s, "wh");
     let first_scan_lists = requests(&s, "LISTSTATUS_BATCH", "success");
     let s = exporter
         .wait_metrics(Duration::from_secs(10), "a scan from cache", |s| {
-            last_success(s) > first && results(s, "cached") == w.tables.len() as f64
+            last_success(s, "wh") > first && results(s, "cached") == w.tables.len() as f64
         })
         .await;
     assert_tables(&s, "wh", &w, 3);
     let lists = requests(&s, "LISTSTATUS_BATCH", "success");
-    let t = last_success(&s);
+    let t = last_success(&s, "wh");
     let s = exporter
         .wait_metrics(Duration::from_secs(10), "another scan", |s| {
-            last_success(s) > t
+            last_success(s, "wh") > t
         })
         .await;
     let per_cached_scan = requests(&s, "LISTSTATUS_BATCH", "success") - lists;
@@ -297,7 +288,7 @@ clusters:
     exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
     let s = exporter
         .wait_metrics(Duration::from_secs(10), "a scan after restart", |s| {
-            last_success(s) > 0.0
+            last_success(s, "wh") > 0.0
         })
         .await;
     assert_eq!(

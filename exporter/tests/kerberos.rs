@@ -52,23 +52,6 @@ fn cluster_yaml(name: &str, nn: &str, kerberos: &str, spnego: &str) -> String {
     )
 }
 
-fn up(s: &[Sample], cluster: &str) -> Option<f64> {
-    value(
-        s,
-        "smallfiles_up",
-        &[("cluster", cluster), ("component", "hdfs")],
-    )
-}
-
-fn last_success(s: &[Sample], cluster: &str) -> f64 {
-    value(
-        s,
-        "smallfiles_scan_last_success_timestamp_seconds",
-        &[("cluster", cluster)],
-    )
-    .unwrap_or(0.0)
-}
-
 fn keytab_login(kdc: &Kdc, keytab: &std::path::Path) -> String {
     format!(
         "{{ principal: \"{}\", keytab: {}, krb5_conf: {} }}",
@@ -206,14 +189,14 @@ clusters:{clusters}"#,
     exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
     let s = complete_scan(&mut exporter, "kerb", Duration::from_secs(60)).await;
     assert_tables_of(&s, "kerb", &w);
-    assert_eq!(up(&s, "kerb"), Some(1.0));
+    assert_eq!(hdfs_up(&s, "kerb"), Some(1.0));
     let s = complete_scan(&mut exporter, "token", Duration::from_secs(60)).await;
     assert_tables_of(&s, "token", &w);
     let s = exporter
         .wait_metrics(Duration::from_secs(30), "the refusals", |s| {
             ["wrongkeytab", "noticket", "wrongservice"]
                 .iter()
-                .all(|c| up(s, c) == Some(0.0))
+                .all(|c| hdfs_up(s, c) == Some(0.0))
         })
         .await;
     let requests: f64 = s
@@ -252,7 +235,7 @@ clusters:{clusters}"#,
         )
         .await;
     assert_tables_of(&s, "kerb", &w);
-    assert_eq!(up(&s, "kerb"), Some(1.0), "{}", exporter.log_text());
+    assert_eq!(hdfs_up(&s, "kerb"), Some(1.0), "{}", exporter.log_text());
     let renegotiated = value(
         &s,
         "smallfiles_hdfs_spnego_negotiations_total",

@@ -101,15 +101,6 @@ fn requests(s: &[Sample], op: &str, outcome: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-fn last_success(s: &[Sample]) -> f64 {
-    value(
-        s,
-        "smallfiles_scan_last_success_timestamp_seconds",
-        &[("cluster", "real")],
-    )
-    .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_on_the_real_namenode() {
     if !minidfs::available() {
@@ -131,14 +122,7 @@ async fn counts_on_the_real_namenode() {
     exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
     let s = complete_scan(&mut exporter, "real", Duration::from_secs(30)).await;
     assert_tables(&s, "real", &w, 3);
-    assert_eq!(
-        value(
-            &s,
-            "smallfiles_up",
-            &[("cluster", "real"), ("component", "hdfs")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(hdfs_up(&s, "real"), Some(1.0));
     assert_eq!(
         value(
             &s,
@@ -152,7 +136,7 @@ async fn counts_on_the_real_namenode() {
     );
 
     // New files are seen on a later scan; the counts follow exactly.
-    let t = last_success(&s);
+    let t = last_success(&s, "real");
     tokio::task::block_in_place(|| {
         w.data(
             "web",
@@ -165,7 +149,7 @@ async fn counts_on_the_real_namenode() {
     let want = w.tables[&("web".into(), "clicks".into())].files as f64;
     let s = exporter
         .wait_metrics(Duration::from_secs(30), "the new files", |s| {
-            last_success(s) > t
+            last_success(s, "real") > t
                 && value(
                     s,
                     "smallfiles_table_files",
@@ -242,7 +226,7 @@ async fn standby_first_and_a_failover_during_a_scan() {
     assert_eq!(active, 0);
     let s = exporter
         .wait_metrics(Duration::from_secs(60), "a scan after the failover", |s| {
-            last_success(s) > failover_at
+            last_success(s, "real") > failover_at
         })
         .await;
     let duration = value(
@@ -252,7 +236,7 @@ async fn standby_first_and_a_failover_during_a_scan() {
     )
     .unwrap();
     assert!(
-        last_success(&s) - duration < failover_at,
+        last_success(&s, "real") - duration < failover_at,
         "the scan that completed first after the failover had started before it"
     );
     assert_tables(&s, "real", &w, 3);
@@ -264,14 +248,7 @@ async fn standby_first_and_a_failover_during_a_scan() {
         "the old active NameNode answered as a standby after the failover ({before} → {after})\n{}",
         exporter.log_text()
     );
-    assert_eq!(
-        value(
-            &s,
-            "smallfiles_up",
-            &[("cluster", "real"), ("component", "hdfs")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(hdfs_up(&s, "real"), Some(1.0));
 }
 
 fn unix_now() -> f64 {

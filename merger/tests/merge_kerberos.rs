@@ -9,12 +9,14 @@
 
 use std::time::Duration;
 
-use smallfiles_cluster::hiveserver2::{Auth, Cell, Hs2Config, Hs2Kerberos, Session};
+use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Hs2Kerberos, Session};
 use smallfiles_cluster::kerberos::KerberosConfig;
 use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::minidfs::{self, Kdc, MiniDfs};
 use smallfiles_testkit::process::{free_port, Running};
-use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
+use smallfiles_testkit::spark::{
+    self, events_fingerprint, MetastoreDatabase, MetastoreDb, Options,
+};
 
 const OPS_TOKEN: &str = "ops-secret-token-0004";
 const WAIT: Duration = Duration::from_secs(180);
@@ -43,23 +45,6 @@ fn client(port: u16, kdc: &Kdc, keytab: &std::path::Path, principal: &str) -> Hs
             principal: principal.into(),
         }),
     }
-}
-
-async fn exec(sql: &mut Session, q: &str) -> Vec<Vec<Cell>> {
-    sql.execute(q)
-        .await
-        .unwrap_or_else(|e| panic!("{q}: {e}"))
-        .rows
-}
-
-async fn fingerprint(sql: &mut Session, filter: &str) -> Vec<Vec<Cell>> {
-    exec(
-        sql,
-        &format!(
-            "SELECT COUNT(*), SUM(CAST(hash(id, note) AS BIGINT)) FROM sales.events WHERE {filter}"
-        ),
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,18 +118,9 @@ async fn merges_through_a_kerberized_hiveserver2() {
     let mut sql = Session::open(&client(port, &kdc, &kdc.client_keytab, &pattern))
         .await
         .expect("SASL GSSAPI with a keytab login");
-    exec(&mut sql, "CREATE DATABASE IF NOT EXISTS sales").await;
-    exec(&mut sql, "CREATE TABLE sales.events (id BIGINT, note STRING) PARTITIONED BY (dt STRING) STORED AS PARQUET").await;
-    let rows = "SELECT /*+ REPARTITION(20) */ id, IF(id % 7 = 0, NULL, concat('note ', id)) FROM range(1000)";
-    for dt in ["2026-11-24", "2026-11-25"] {
-        exec(
-            &mut sql,
-            &format!("INSERT INTO sales.events PARTITION (dt='{dt}') {rows}"),
-        )
-        .await;
-    }
-    let before1 = fingerprint(&mut sql, "dt='2026-11-24'").await;
-    let before2 = fingerprint(&mut sql, "dt='2026-11-25'").await;
+    spark::create_events(&mut sql, &["2026-11-24", "2026-11-25"]).await;
+    let before1 = events_fingerprint(&mut sql, "dt='2026-11-24'").await;
+    let before2 = events_fingerprint(&mut sql, "dt='2026-11-25'").await;
 
     std::fs::write(dir.path().join("ops.token"), OPS_TOKEN).unwrap();
     let merger_port = free_port();
@@ -222,7 +198,10 @@ clusters:
     let t = api.wait_ended(id, WAIT).await;
     assert_eq!(t["state"], "succeeded", "{t:#}\n{}", merger.log_text());
     assert_eq!(t["files_before"], 20, "{t:#}");
-    assert_eq!(fingerprint(&mut sql, "dt='2026-11-24'").await, before1);
+    assert_eq!(
+        events_fingerprint(&mut sql, "dt='2026-11-24'").await,
+        before1
+    );
 
     // Two ticket lifetimes later, without a restart: the merger's keytab login is renewed.
     tokio::time::sleep(LIFETIME * 2 + Duration::from_secs(5)).await;
@@ -233,7 +212,10 @@ clusters:
     let mut again = Session::open(&client(port, &kdc, &kdc.client_keytab, &pattern))
         .await
         .expect("a new session after two ticket lifetimes");
-    assert_eq!(fingerprint(&mut again, "dt='2026-11-25'").await, before2);
+    assert_eq!(
+        events_fingerprint(&mut again, "dt='2026-11-25'").await,
+        before2
+    );
     let log = merger.log_text();
     assert!(!log.contains("Negotiate "), "no token in the log");
 }

@@ -11,7 +11,9 @@ use smallfiles_cluster::hiveserver2::{Cell, Session};
 use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::minidfs::{self, MiniDfs};
 use smallfiles_testkit::process::{free_port, Running};
-use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
+use smallfiles_testkit::spark::{
+    self, events_fingerprint, exec, MetastoreDatabase, MetastoreDb, Options,
+};
 
 const OPS_TOKEN: &str = "ops-secret-token-0003";
 const WAIT: Duration = Duration::from_secs(180);
@@ -22,23 +24,6 @@ fn hdfs_path(location: &str) -> String {
         .strip_prefix("hdfs://")
         .unwrap_or_else(|| panic!("not on HDFS: {location}"));
     rest[rest.find('/').unwrap()..].to_string()
-}
-
-async fn exec(sql: &mut Session, q: &str) -> Vec<Vec<Cell>> {
-    sql.execute(q)
-        .await
-        .unwrap_or_else(|e| panic!("{q}: {e}"))
-        .rows
-}
-
-async fn fingerprint(sql: &mut Session, filter: &str) -> Vec<Vec<Cell>> {
-    exec(
-        sql,
-        &format!(
-            "SELECT COUNT(*), SUM(CAST(hash(id, note) AS BIGINT)) FROM sales.events WHERE {filter}"
-        ),
-    )
-    .await
 }
 
 /// The partition's location, as the metastore has it (read through Spark).
@@ -80,22 +65,13 @@ async fn merges_and_retention_on_the_real_namenode() {
         Some(&warehouse),
     );
     let mut sql = spark::open(&spark::nosasl_config(port)).await;
-    exec(&mut sql, "CREATE DATABASE IF NOT EXISTS sales").await;
-    exec(&mut sql, "CREATE TABLE sales.events (id BIGINT, note STRING) PARTITIONED BY (dt STRING) STORED AS PARQUET").await;
-    let rows = "SELECT /*+ REPARTITION(20) */ id, IF(id % 7 = 0, NULL, concat('note ', id)) FROM range(1000)";
-    for dt in ["2026-11-24", "2026-11-25"] {
-        exec(
-            &mut sql,
-            &format!("INSERT INTO sales.events PARTITION (dt='{dt}') {rows}"),
-        )
-        .await;
-    }
+    spark::create_events(&mut sql, &["2026-11-24", "2026-11-25"]).await;
     let p1 = "dt='2026-11-24'";
     let old = location(&mut sql, p1).await;
     assert!(old.starts_with("hdfs://"), "{old}");
     let old_path = hdfs_path(&old);
     assert_eq!(hdfs.data_files(&old_path), 20);
-    let before = fingerprint(&mut sql, p1).await;
+    let before = events_fingerprint(&mut sql, p1).await;
 
     std::fs::write(dir.path().join("ops.token"), OPS_TOKEN).unwrap();
     let merger_port = free_port();
@@ -155,7 +131,11 @@ clusters:
         t["files_after"].as_u64().unwrap(),
         "{t:#}"
     );
-    assert_eq!(fingerprint(&mut sql, p1).await, before, "data unchanged");
+    assert_eq!(
+        events_fingerprint(&mut sql, p1).await,
+        before,
+        "data unchanged"
+    );
     let start = Instant::now();
     while hdfs.exists(&old_path) {
         assert!(
@@ -166,13 +146,13 @@ clusters:
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(hdfs.exists(&new_path), "the data stays");
-    assert_eq!(fingerprint(&mut sql, p1).await, before);
+    assert_eq!(events_fingerprint(&mut sql, p1).await, before);
 
     // The whole table: each partition is listed on the NameNode; the one merged already has
     // too few small files and is left alone, the other is merged.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let p2 = "dt='2026-11-25'";
-    let before2 = fingerprint(&mut sql, p2).await;
+    let before2 = events_fingerprint(&mut sql, p2).await;
     let (status, r) = api
         .post(
             "/api/v1/tasks",
@@ -196,6 +176,6 @@ clusters:
         hdfs_path(&format!("{warehouse}/sales.db/events/dt=2026-11-25")),
         "the other partition was merged"
     );
-    assert_eq!(fingerprint(&mut sql, p2).await, before2);
+    assert_eq!(events_fingerprint(&mut sql, p2).await, before2);
     drop(merger);
 }

@@ -203,3 +203,40 @@ pub async fn open(cfg: &Hs2Config) -> Session {
     }
     panic!("no session: {last:?}");
 }
+
+/// Runs a statement; its rows (panics with the statement on an error).
+pub async fn exec(sql: &mut Session, q: &str) -> Vec<Vec<smallfiles_cluster::hiveserver2::Cell>> {
+    sql.execute(q)
+        .await
+        .unwrap_or_else(|e| panic!("{q}: {e}"))
+        .rows
+}
+
+/// `sales.events (id, note) PARTITIONED BY (dt)`, Parquet, with 20 files of 1,000 rows in each
+/// of the partitions `dates` (NULLs included): the table the merge tests merge.
+pub async fn create_events(sql: &mut Session, dates: &[&str]) {
+    exec(sql, "CREATE DATABASE IF NOT EXISTS sales").await;
+    exec(sql, "CREATE TABLE sales.events (id BIGINT, note STRING) PARTITIONED BY (dt STRING) STORED AS PARQUET").await;
+    let rows = "SELECT /*+ REPARTITION(20) */ id, IF(id % 7 = 0, NULL, concat('note ', id)) FROM range(1000)";
+    for dt in dates {
+        exec(
+            sql,
+            &format!("INSERT INTO sales.events PARTITION (dt='{dt}') {rows}"),
+        )
+        .await;
+    }
+}
+
+/// Rows and a checksum over every column of `sales.events` where `filter` holds.
+pub async fn events_fingerprint(
+    sql: &mut Session,
+    filter: &str,
+) -> Vec<Vec<smallfiles_cluster::hiveserver2::Cell>> {
+    exec(
+        sql,
+        &format!(
+            "SELECT COUNT(*), SUM(CAST(hash(id, note) AS BIGINT)) FROM sales.events WHERE {filter}"
+        ),
+    )
+    .await
+}

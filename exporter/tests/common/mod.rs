@@ -270,3 +270,22 @@ pub async fn complete_scan(
         })
         .await
 }
+
+/// When `cluster`'s last complete scan finished (0 before the first).
+pub fn last_success(s: &[smallfiles_testkit::prom::Sample], cluster: &str) -> f64 {
+    smallfiles_testkit::prom::value(
+        s,
+        "smallfiles_scan_last_success_timestamp_seconds",
+        &[("cluster", cluster)],
+    )
+    .unwrap_or(0.0)
+}
+
+/// `smallfiles_up` of `cluster`'s HDFS.
+pub fn hdfs_up(s: &[smallfiles_testkit::prom::Sample], cluster: &str) -> Option<f64> {
+    smallfiles_testkit::prom::value(
+        s,
+        "smallfiles_up",
+        &[("cluster", cluster), ("component", "hdfs")],
+    )
+}

@@ -342,8 +342,9 @@ impl Engine for HiveEngine {
         Box::pin(async move {
             match task.resolved_strategy {
                 Strategy::InsertOverwrite => self.swap(task, &ctx).await,
-                Strategy::Concatenate => self.concatenate(task, &ctx).await,
-                Strategy::Compact => self.compact(task, &ctx).await,
+                s @ (Strategy::Concatenate | Strategy::Compact) => {
+                    self.in_place(task, &ctx, s).await
+                }
                 Strategy::Auto => EngineOutcome::Failed {
                     category: FailureReason::Engine,
                     message: "the task has no resolved strategy".into(),

@@ -11,11 +11,17 @@ use super::hive::*;
 use super::sql::{Journal, SqlSession};
 use super::{EngineError, EngineOutcome, FailureReason, RunContext};
 use crate::model::{Strategy, Task};
-use crate::plan::{in_place_plan, unit_location, units_of, Dialect, SHOW_COMPACTIONS};
+use crate::plan::{in_place_plan, unit_location, units_of, Dialect, InPlacePlan, SHOW_COMPACTIONS};
 use crate::validate::Resolved;
 
 impl HiveEngine {
-    pub(super) async fn concatenate(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
+    /// CONCATENATE or compaction of the task's units.
+    pub(super) async fn in_place(
+        &self,
+        task: &Task,
+        ctx: &RunContext<'_>,
+        strategy: Strategy,
+    ) -> EngineOutcome {
         let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
         let (c, resolved) = match self.prepare(task, &journal).await {
             Ok(ready) => ready,
@@ -24,7 +30,15 @@ impl HiveEngine {
         let result = async {
             let (mut session, dialect) = self.session(c, &journal).await?;
             let outcome = self
-                .concatenate_in(ctx, c, &resolved, session.as_mut(), dialect, &journal)
+                .in_place_in(
+                    ctx,
+                    c,
+                    &resolved,
+                    session.as_mut(),
+                    dialect,
+                    strategy,
+                    &journal,
+                )
                 .await;
             session.close().await;
             outcome
@@ -32,40 +46,44 @@ impl HiveEngine {
         .await;
         match result {
             Ok(outcome) => outcome,
-            // CONCATENATE cut short: Hive abandons the job; the files stay as they were.
+            // A statement cut short by the cancel: Hive abandons a CONCATENATE (the files stay
+            // as they were); a requested compaction goes on in the compactor.
             Err(_) if journal.cancelled() => EngineOutcome::Cancelled,
             Err(e) => e.into(),
         }
     }
 
-    async fn concatenate_in(
+    #[allow(clippy::too_many_arguments)]
+    async fn in_place_in(
         &self,
         ctx: &RunContext<'_>,
         c: &ClusterEngine,
         resolved: &Resolved,
         session: &mut dyn SqlSession,
         dialect: Dialect,
+        strategy: Strategy,
         journal: &Journal<'_>,
     ) -> Result<EngineOutcome, EngineError> {
         let plan = in_place_plan(
             &resolved.table,
             &resolved.partitions,
-            Strategy::Concatenate,
+            strategy,
             &c.plan_settings(dialect),
         )?;
         journal.record(|t| t.statements = plan.display())?;
         let dirs = unit_locations(resolved)?;
         let before = files_in(c, &dirs).await?;
-        for stmt in plan
-            .setup
-            .iter()
-            .chain(plan.requests.iter().map(|r| &r.sql))
-        {
-            if ctx.cancel.is_cancelled() {
-                return Ok(EngineOutcome::Cancelled);
-            }
-            journal.record(|t| t.step = Some(format!("running: {stmt}")))?;
+        for stmt in &plan.setup {
             journal.run(session, stmt).await?;
+        }
+        let stopped = if strategy == Strategy::Compact {
+            self.compact_in(ctx, c, resolved, &plan, session, journal)
+                .await?
+        } else {
+            concatenate_in(ctx, &plan, session, journal).await?
+        };
+        if let Some(outcome) = stopped {
+            return Ok(outcome);
         }
         let after = files_in(c, &dirs).await?;
         self.refresh(c, &plan.impala_refresh, journal).await;
@@ -76,46 +94,18 @@ impl HiveEngine {
         })
     }
 
-    pub(super) async fn compact(&self, task: &Task, ctx: &RunContext<'_>) -> EngineOutcome {
-        let journal = Journal::new(ctx.store, task.id).with_cancel(ctx.cancel.clone());
-        let (c, resolved) = match self.prepare(task, &journal).await {
-            Ok(ready) => ready,
-            Err(outcome) => return outcome,
-        };
-        let result = async {
-            let (mut session, dialect) = self.session(c, &journal).await?;
-            let outcome = self
-                .compact_in(ctx, c, &resolved, session.as_mut(), dialect, &journal)
-                .await;
-            session.close().await;
-            outcome
-        }
-        .await;
-        result.unwrap_or_else(EngineOutcome::from)
-    }
-
+    /// Requests the compactions and follows them until they end; `Some` when the task ends
+    /// otherwise than by merging (a failed compaction, a cancel).
     async fn compact_in(
         &self,
         ctx: &RunContext<'_>,
         c: &ClusterEngine,
         resolved: &Resolved,
+        plan: &InPlacePlan,
         session: &mut dyn SqlSession,
-        dialect: Dialect,
         journal: &Journal<'_>,
-    ) -> Result<EngineOutcome, EngineError> {
-        let plan = in_place_plan(
-            &resolved.table,
-            &resolved.partitions,
-            Strategy::Compact,
-            &c.plan_settings(dialect),
-        )?;
-        journal.record(|t| t.statements = plan.display())?;
+    ) -> Result<Option<EngineOutcome>, EngineError> {
         let t = &resolved.table;
-        let dirs = unit_locations(resolved)?;
-        let before = files_in(c, &dirs).await?;
-        for stmt in &plan.setup {
-            journal.run(session, stmt).await?;
-        }
         // Earlier compactions of the same partition are not ours.
         let known = journal.run(session, SHOW_COMPACTIONS).await?;
         let known = compaction_ids(&known);
@@ -133,47 +123,57 @@ impl HiveEngine {
                 match compaction_state(&rs, &t.database, &t.name, u, &known) {
                     Some(CompactionState::Done(_)) => {}
                     Some(CompactionState::Failed(s)) => {
-                        return Ok(EngineOutcome::Failed {
+                        return Ok(Some(EngineOutcome::Failed {
                             category: FailureReason::Compaction,
                             message: format!(
                                 "the compaction of {}{} ended {s:?} (see SHOW COMPACTIONS and the compactor's logs)",
                                 t.name,
                                 u.map(|p| format!(" {p}")).unwrap_or_default()
                             ),
-                        })
+                        }))
                     }
                     Some(CompactionState::Running(s)) => pending.push(s),
                     None => pending.push("not listed yet".into()),
                 }
             }
             if pending.is_empty() {
-                break;
+                journal.note("compaction finished");
+                return Ok(None);
             }
             if tokio::time::Instant::now() > deadline {
-                return Ok(EngineOutcome::Failed {
+                return Ok(Some(EngineOutcome::Failed {
                     category: FailureReason::Compaction,
                     message: format!(
                         "the compaction did not finish in 24 h (last states: {pending:?})"
                     ),
-                });
+                }));
             }
             tokio::select! {
                 _ = tokio::time::sleep(c.compaction_poll) => {}
                 _ = ctx.cancel.cancelled() => {
                     journal.note("cancelled; the compaction itself goes on in the metastore's compactor");
-                    return Ok(EngineOutcome::Cancelled);
+                    return Ok(Some(EngineOutcome::Cancelled));
                 }
             }
         }
-        journal.note("compaction finished");
-        let after = files_in(c, &dirs).await?;
-        self.refresh(c, &plan.impala_refresh, journal).await;
-        Ok(EngineOutcome::Succeeded {
-            files_before: Some(before),
-            files_after: Some(after),
-            bytes_rewritten: None,
-        })
     }
+}
+
+/// Runs the CONCATENATE of each unit; `Some(Cancelled)` when the task is cancelled between two.
+async fn concatenate_in(
+    ctx: &RunContext<'_>,
+    plan: &InPlacePlan,
+    session: &mut dyn SqlSession,
+    journal: &Journal<'_>,
+) -> Result<Option<EngineOutcome>, EngineError> {
+    for request in &plan.requests {
+        if ctx.cancel.is_cancelled() {
+            return Ok(Some(EngineOutcome::Cancelled));
+        }
+        journal.record(|t| t.step = Some(format!("running: {}", request.sql)))?;
+        journal.run(session, &request.sql).await?;
+    }
+    Ok(None)
 }
 
 /// The data files in the units' directories, together.
