@@ -122,7 +122,7 @@ pub struct ClusterConfig {
 pub struct Hs2EndpointConfig {
     pub url: String,
     /// `nosasl`, `plain` (SASL PLAIN; HTTP uses Basic auth with the same user and password), or
-    /// `kerberos` (SASL GSSAPI on the binary transport, with `principal`).
+    /// `kerberos` (with `principal`: SASL GSSAPI on the binary transport, SPNEGO on HTTP).
     #[serde(default)]
     pub auth: Hs2Auth,
     #[serde(default = "default_hs2_user")]
@@ -157,7 +157,7 @@ pub enum Hs2Auth {
     Nosasl,
     #[default]
     Plain,
-    /// SASL GSSAPI on the binary transport (QOP auth).
+    /// SASL GSSAPI on the binary transport (QOP auth), SPNEGO on the HTTP transport.
     Kerberos,
 }
 
@@ -593,12 +593,6 @@ impl Config {
                                 "{}: auth kerberos needs the server's principal, e.g. {}/_HOST@EXAMPLE.COM",
                                 at(&format!("{key}.principal")),
                                 if key == "impala" { "impala" } else { "hive" }
-                            ));
-                        }
-                        if !ep.url.starts_with("hive2://") {
-                            return Err(format!(
-                                "{}: Kerberos works on the binary transport (hive2://) only so far",
-                                at(&format!("{key}.url"))
                             ));
                         }
                     }

@@ -219,3 +219,67 @@ clusters:
     let log = merger.log_text();
     assert!(!log.contains("Negotiate "), "no token in the log");
 }
+
+/// HiveServer2's HTTP transport with Kerberos: SPNEGO, then the server's cookie; a wrong
+/// service principal is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_over_http_with_spnego() {
+    if !spark::available() || !minidfs::available() {
+        return;
+    }
+    let hdfs = tokio::task::spawn_blocking(|| MiniDfs::start_secure(Duration::from_secs(600)))
+        .await
+        .unwrap();
+    let kdc = hdfs.kdc.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetastoreDatabase::new(
+        MetastoreDb::Mariadb,
+        &format!("sf_krbhttp_{}", std::process::id()),
+    );
+    let port = free_port();
+    let hive_principal = format!("hive/localhost@{}", kdc.realm);
+    let _server = spark::start_with_env(
+        &db,
+        dir.path(),
+        Options {
+            auth: "KERBEROS",
+            transport: "http",
+            port,
+        },
+        &[
+            ("HS2_PRINCIPAL", hive_principal.as_str()),
+            ("HS2_KEYTAB", &kdc.service_keytab.to_string_lossy()),
+            ("KRB5_CONF", &kdc.krb5_conf.to_string_lossy()),
+        ],
+    );
+    let http = |principal: &str| Hs2Config {
+        url: format!("http://localhost:{port}/cliservice"),
+        ..client(port, &kdc, &kdc.client_keytab, principal)
+    };
+    let wrong = Session::open(&http(&format!("HTTP/nosuchhost@{}", kdc.realm)))
+        .await
+        .err()
+        .expect("an unknown service principal")
+        .to_string();
+    assert!(
+        wrong.contains("does not know the service principal HTTP/nosuchhost"),
+        "{wrong}"
+    );
+    let mut s = Session::open(&http(&format!("HTTP/_HOST@{}", kdc.realm)))
+        .await
+        .expect("SPNEGO on the HTTP transport");
+    // Several calls on one session: the cookie carries them after the first negotiation.
+    for _ in 0..3 {
+        let rows = spark::exec(&mut s, "SELECT 1").await;
+        assert_eq!(rows.len(), 1);
+    }
+    let basic = Hs2Config {
+        auth: Auth::Plain,
+        kerberos: None,
+        ..http("")
+    };
+    assert!(
+        Session::open(&basic).await.is_err(),
+        "a Kerberized HTTP transport refuses Basic authentication"
+    );
+}

@@ -6,7 +6,8 @@
 # Environment: LAB (working folder, required), DB (metastore database name, default metastore),
 # HS2_AUTH=NOSASL|NONE, HS2_TRANSPORT=binary|http, HS2_PORT, HS2_HTTP_PORT, HS2_MEM,
 # PYTHON (the interpreter with pyspark; default python3), WAREHOUSE_URI; with HS2_AUTH=KERBEROS:
-# HS2_PRINCIPAL (hive/localhost@REALM), HS2_KEYTAB and KRB5_CONF (e.g. from Hadoop's MiniKdc). Prints "ready port=<p> pid=<pid>".
+# HS2_PRINCIPAL (hive/localhost@REALM), HS2_KEYTAB and KRB5_CONF (e.g. from Hadoop's MiniKdc); the
+# HTTP transport's SPNEGO principal is HTTP/ with the same host and realm, from the same keytab. Prints "ready port=<p> pid=<pid>".
 # Needs: pyspark, Java 17, libmariadb-java / libpostgresql-jdbc-java (see .ci/run).
 # Recipe and its pitfalls: shared/reference/test-hiveserver2.md.
 set -euo pipefail
@@ -73,6 +74,8 @@ cat > "$CONF/hive-site.xml" <<XML
   <property><name>hive.server2.authentication.kerberos.principal</name><value>${HS2_PRINCIPAL:-}</value></property>
   <property><name>hive.server2.authentication.kerberos.keytab</name><value>${HS2_KEYTAB:-}</value></property>
   <property><name>hive.server2.thrift.sasl.qop</name><value>auth</value></property>
+  <property><name>hive.server2.authentication.spnego.principal</name><value>${HS2_PRINCIPAL:+HTTP/${HS2_PRINCIPAL#*/}}</value></property>
+  <property><name>hive.server2.authentication.spnego.keytab</name><value>${HS2_KEYTAB:-}</value></property>
 </configuration>
 XML
 KERBEROS_OPTS=""

@@ -4,7 +4,6 @@
 
 mod limiter;
 mod local;
-pub mod spnego;
 mod walk;
 mod webhdfs;
 
@@ -183,10 +182,13 @@ impl ClusterFs {
                 ));
                 let mut w = WebHdfs::new(h, limiter, counters)?;
                 if let Some(k) = config.hdfs_kerberos() {
-                    let spnego = spnego::Spnego::new(k, &config.name, &h.spnego_principal)
-                        .map_err(|e| {
-                            crate::Error::Invalid(format!("cluster {}: {e}", config.name))
-                        })?;
+                    let spnego = crate::kerberos::spnego::Spnego::new(
+                        k,
+                        &config.name,
+                        &h.spnego_principal,
+                        crate::kerberos::spnego::HADOOP_COOKIE,
+                    )
+                    .map_err(|e| crate::Error::Invalid(format!("cluster {}: {e}", config.name)))?;
                     w = w.with_spnego(spnego);
                 }
                 Some(Arc::new(w))

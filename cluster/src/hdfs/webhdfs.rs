@@ -10,10 +10,10 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Deserialize;
 
 use super::shorten;
-use super::spnego::{Credentials, Spnego};
 use super::{FileKind, FileStatus, FileSystem, RequestCounters, RequestLimiter};
 use crate::config::{HdfsConfig, ListingLimits, Secret};
 use crate::error::{Error, HdfsErrorKind, Result};
+use crate::kerberos::spnego::{Credentials, Spnego};
 
 /// Everything but unreserved characters and `/` is escaped in the path: a literal `%` in a
 /// Hive directory name (`ts=10%3A00`) must reach the NameNode as `%25`.

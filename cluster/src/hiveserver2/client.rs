@@ -116,8 +116,16 @@ enum Transport {
     Http {
         http: reqwest::Client,
         url: String,
-        authorization: String,
+        auth: HttpAuth,
     },
+}
+
+/// How each HTTP request authenticates.
+enum HttpAuth {
+    /// `Authorization: Basic …` (SASL PLAIN's user and password).
+    Basic(String),
+    /// Kerberos: SPNEGO, then HiveServer2's `hive.server2.auth` cookie.
+    Spnego(crate::kerberos::spnego::Spnego),
 }
 
 fn hs2(what: &str, e: impl std::fmt::Display) -> Error {
@@ -127,12 +135,6 @@ fn hs2(what: &str, e: impl std::fmt::Display) -> Error {
 impl Transport {
     async fn connect(cfg: &Hs2Config) -> Result<Transport> {
         if cfg.url.starts_with("http://") || cfg.url.starts_with("https://") {
-            if cfg.auth == Auth::Kerberos {
-                return Err(hs2(
-                    &cfg.url,
-                    "Kerberos (SPNEGO) on the HTTP transport is not supported yet: use the binary transport (hive2://)",
-                ));
-            }
             let mut builder = reqwest::Client::builder()
                 .timeout(cfg.statement_timeout)
                 .connect_timeout(cfg.connect_timeout);
@@ -151,12 +153,31 @@ impl Transport {
                 .as_ref()
                 .map(|p| p.expose().to_string())
                 .unwrap_or_default();
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{password}", cfg.user));
+            let auth = if cfg.auth == Auth::Kerberos {
+                let k = cfg.kerberos.as_ref().ok_or_else(|| {
+                    hs2(
+                        "kerberos",
+                        "auth kerberos needs the endpoint's kerberos settings",
+                    )
+                })?;
+                HttpAuth::Spnego(
+                    crate::kerberos::spnego::Spnego::new(
+                        &k.login,
+                        &k.label,
+                        &k.principal,
+                        crate::kerberos::spnego::HIVESERVER2_COOKIE,
+                    )
+                    .map_err(|e| hs2("kerberos", e))?,
+                )
+            } else {
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{password}", cfg.user));
+                HttpAuth::Basic(format!("Basic {token}"))
+            };
             return Ok(Transport::Http {
                 http,
                 url: cfg.url.clone(),
-                authorization: format!("Basic {token}"),
+                auth,
             });
         }
         let addr = cfg
@@ -294,19 +315,52 @@ impl Transport {
                     .map(|(m, _)| m)
                     .map_err(|e| hs2("receive", e))
             }
-            Transport::Http {
-                http,
-                url,
-                authorization,
-            } => {
-                let resp = http
-                    .post(url.as_str())
-                    .header("Authorization", authorization.as_str())
-                    .header("Content-Type", "application/x-thrift")
-                    .body(request.to_vec())
-                    .send()
-                    .await
-                    .map_err(|e| hs2("http", e.without_url()))?;
+            Transport::Http { http, url, auth } => {
+                use crate::kerberos::spnego::Credentials;
+                // Kerberos: the session's cookie; a 401 to it negotiates again, once.
+                let mut negotiated = false;
+                let resp = loop {
+                    let mut req = http
+                        .post(url.as_str())
+                        .header("Content-Type", "application/x-thrift")
+                        .body(request.to_vec());
+                    match auth {
+                        HttpAuth::Basic(b) => req = req.header("Authorization", b.as_str()),
+                        HttpAuth::Spnego(s) => {
+                            let credentials = if negotiated {
+                                s.negotiate(url).await.map(Credentials::Negotiate)
+                            } else {
+                                s.credentials(url).await
+                            };
+                            req = match credentials.map_err(|e| hs2("kerberos", e))? {
+                                Credentials::Cookie(c) => req.header("Cookie", c),
+                                Credentials::Negotiate(t) => {
+                                    negotiated = true;
+                                    req.header("Authorization", format!("Negotiate {t}"))
+                                }
+                            };
+                        }
+                    }
+                    let resp = req.send().await.map_err(|e| hs2("http", e.without_url()))?;
+                    if let HttpAuth::Spnego(s) = auth {
+                        s.remember(url, resp.headers());
+                        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+                            s.forget(url);
+                            if !negotiated {
+                                negotiated = true;
+                                continue;
+                            }
+                            return Err(hs2(
+                                "kerberos",
+                                format!(
+                                    "the server answered 401 to a Kerberos ticket for {}",
+                                    s.principal_for(url)
+                                ),
+                            ));
+                        }
+                    }
+                    break resp;
+                };
                 let status = resp.status();
                 let body = resp
                     .bytes()

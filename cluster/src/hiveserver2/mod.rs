@@ -1,9 +1,9 @@
 //! A HiveServer2 (TCLIService) client for Hive, Impala, Spark's Thrift Server and Kyuubi:
 //! binary transport without SASL (NOSASL), with SASL PLAIN or SASL GSSAPI (Kerberos, QOP auth;
-//! cargo feature `kerberos`), and the HTTP transport (`cliservice`, Basic auth; `https://` with
-//! TLS). Facts: `shared/reference/hiveserver2.md`.
+//! cargo feature `kerberos`), and the HTTP transport (`cliservice`, Basic auth or SPNEGO with
+//! the `hive.server2.auth` cookie; `https://` with TLS). Facts: `shared/reference/hiveserver2.md`.
 //!
-//! TLS on the binary transport (`tls`, `ca_file`). Not yet here: SPNEGO on the HTTP transport.
+//! TLS on the binary transport (`tls`, `ca_file`).
 
 pub mod client;
 pub mod gssapi;

@@ -11,6 +11,7 @@
 
 #[cfg(feature = "kerberos")]
 mod gss;
+pub mod spnego;
 
 use std::path::PathBuf;
 

@@ -1,13 +1,14 @@
-//! SPNEGO for WebHDFS on a Kerberized cluster: `Authorization: Negotiate <token>` towards the
-//! NameNode's `HTTP/<host>@REALM`, then Hadoop's `hadoop.auth` cookie, kept per NameNode, on
-//! every later request — one negotiation per NameNode and cookie lifetime, not one per
-//! request. A 401 to a cookie (it expired, or the NameNode restarted with a new secret)
-//! negotiates again, once.
+//! SPNEGO for HTTP services of a Kerberized cluster (WebHDFS, HiveServer2's HTTP transport):
+//! `Authorization: Negotiate <token>` towards the server's `HTTP/<host>@REALM`, then the
+//! server's authentication cookie (Hadoop's `hadoop.auth`, HiveServer2's `hive.server2.auth`),
+//! kept per server, on every later request — one negotiation per server and cookie lifetime,
+//! not one per request. A 401 to a cookie (it expired, or the server restarted with a new
+//! secret) negotiates again, once; the callers do that.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::kerberos::{service_principal, KerberosConfig, KerberosError};
+use super::{service_principal, KerberosConfig, KerberosError};
 
 /// What goes on a request.
 pub enum Credentials {
@@ -19,28 +20,38 @@ pub enum Credentials {
 
 pub struct Spnego {
     #[cfg(feature = "kerberos")]
-    login: std::sync::Arc<crate::kerberos::Login>,
+    login: std::sync::Arc<super::Login>,
     principal_pattern: String,
+    /// The name of the server's authentication cookie.
+    cookie: &'static str,
     cookies: Mutex<HashMap<String, String>>,
 }
 
+/// Hadoop's (WebHDFS, HttpFS, KMS…) authentication cookie.
+pub const HADOOP_COOKIE: &str = "hadoop.auth";
+/// HiveServer2's over its HTTP transport (`hive.server2.thrift.http.cookie.auth.enabled`).
+pub const HIVESERVER2_COOKIE: &str = "hive.server2.auth";
+
 impl Spnego {
-    /// `label` names the login (the cluster); `principal_pattern` is `hdfs.spnego_principal`.
+    /// `label` names the login (the cluster); `principal_pattern` is the server's principal,
+    /// `HTTP/_HOST@REALM` as a rule; `cookie` the name of its authentication cookie.
     pub fn new(
         config: &KerberosConfig,
         label: &str,
         principal_pattern: &str,
+        cookie: &'static str,
     ) -> Result<Spnego, KerberosError> {
         #[cfg(not(feature = "kerberos"))]
         {
-            let _ = (config, label, principal_pattern);
+            let _ = (config, label, principal_pattern, cookie);
             Err(KerberosError::NotBuilt)
         }
         #[cfg(feature = "kerberos")]
         {
             Ok(Spnego {
-                login: std::sync::Arc::new(crate::kerberos::Login::new(config, label)),
+                login: std::sync::Arc::new(super::Login::new(config, label)),
                 principal_pattern: principal_pattern.to_string(),
+                cookie,
                 cookies: Mutex::new(HashMap::new()),
             })
         }
@@ -86,34 +97,38 @@ impl Spnego {
         }
     }
 
-    /// Keeps the `hadoop.auth` cookie a NameNode set.
-    pub fn remember(&self, namenode: &str, headers: &reqwest::header::HeaderMap) {
+    /// Keeps the authentication cookie a server set.
+    pub fn remember(&self, server: &str, headers: &reqwest::header::HeaderMap) {
         for v in headers.get_all(reqwest::header::SET_COOKIE) {
             let Ok(v) = v.to_str() else { continue };
             let pair = v.split(';').next().unwrap_or("").trim();
-            if let Some(value) = pair.strip_prefix("hadoop.auth=") {
-                let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
-                // An empty value is the server clearing it.
-                if value.is_empty() || value == "\"\"" {
-                    cookies.remove(namenode);
-                } else {
-                    cookies.insert(namenode.to_string(), pair.to_string());
-                }
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if name != self.cookie {
+                continue;
+            }
+            let mut cookies = self.cookies.lock().unwrap_or_else(|e| e.into_inner());
+            // An empty value is the server clearing it.
+            if value.is_empty() || value == "\"\"" {
+                cookies.remove(server);
+            } else {
+                cookies.insert(server.to_string(), pair.to_string());
             }
         }
     }
 
-    /// Drops a cookie the NameNode no longer takes.
-    pub fn forget(&self, namenode: &str) {
+    /// Drops a cookie the server no longer takes.
+    pub fn forget(&self, server: &str) {
         self.cookies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(namenode);
+            .remove(server);
     }
 
-    /// The principal asked for at `namenode`, for messages.
-    pub fn principal_for(&self, namenode: &str) -> String {
-        let host = url::Url::parse(namenode)
+    /// The principal asked for at `server` (a URL), for messages.
+    pub fn principal_for(&self, server: &str) -> String {
+        let host = url::Url::parse(server)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
