@@ -1,7 +1,8 @@
 //! The exporter on a Kerberized NameNode (MiniDFSCluster with Hadoop's MiniKdc): SPNEGO with a
 //! keytab login the process renews, the `hadoop.auth` cookie saving negotiations, scans going on
 //! across several ticket lifetimes without a restart, and the refusals an operator must be able
-//! to tell apart (wrong keytab, no ticket, an expired ticket cache, unknown service principal) —
+//! to tell apart (wrong keytab, no ticket, an expired ticket cache, unknown service principal,
+//! an unreachable KDC) —
 //! `smallfiles_up` 0 and a clear message, no key material anywhere; and a delegation token from
 //! the real NameNode instead of Kerberos. Needs the cargo feature `kerberos` (`.ci/run`
 //! builds with it), Java and Maven.
@@ -273,6 +274,47 @@ clusters:{clusters}"#,
     assert!(
         text.lines()
             .any(|l| l.starts_with("expired") && l.contains("has expired")),
+        "{text}"
+    );
+
+    // A krb5.conf whose KDC does not answer (one krb5.conf per process: a config of its own).
+    let dead_kdc = tmp.path().join("dead-kdc.conf");
+    std::fs::write(
+        &dead_kdc,
+        format!(
+            "[libdefaults]\n  default_realm = {r}\n  udp_preference_limit = 1\n  max_retries = 1\n[realms]\n  {r} = {{\n    kdc = 127.0.0.1:{p}\n  }}\n",
+            r = kdc.realm,
+            p = free_port()
+        ),
+    )
+    .unwrap();
+    let nokdc_cfg = tmp.path().join("nokdc.yml");
+    std::fs::write(
+        &nokdc_cfg,
+        format!(
+            "clusters:{}",
+            cluster_yaml(
+                "nokdc",
+                &nn,
+                &format!(
+                    "{{ principal: \"{}\", keytab: {}, krb5_conf: {} }}",
+                    kdc.client_principal,
+                    kdc.client_keytab.display(),
+                    dead_kdc.display()
+                ),
+                ""
+            )
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(exporter_bin())
+        .args(["check", "--config.file", &nokdc_cfg.to_string_lossy()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("nokdc") && l.contains("the KDC is unreachable")),
         "{text}"
     );
 
