@@ -2,7 +2,7 @@
 //! keytab login the process renews, the `hadoop.auth` cookie saving negotiations, scans going on
 //! across several ticket lifetimes without a restart, and the refusals an operator must be able
 //! to tell apart (wrong keytab, no ticket, an expired ticket cache, unknown service principal,
-//! an unreachable KDC) —
+//! an unreachable KDC, clock skew) —
 //! `smallfiles_up` 0 and a clear message, no key material anywhere; and a delegation token from
 //! the real NameNode instead of Kerberos. Needs the cargo feature `kerberos` (`.ci/run`
 //! builds with it), Java and Maven.
@@ -317,6 +317,50 @@ clusters:{clusters}"#,
             .any(|l| l.starts_with("nokdc") && l.contains("the KDC is unreachable")),
         "{text}"
     );
+
+    // A clock two hours ahead of the KDC's (libfaketime). MIT krb5 would quietly correct the
+    // offset (`kdc_timesync`); with that off, as many sites run, the skew is named.
+    if smallfiles_testkit::process::tool_available("faketime") {
+        let skewed_conf = tmp.path().join("skewed.conf");
+        let conf = std::fs::read_to_string(&kdc.krb5_conf).unwrap();
+        std::fs::write(
+            &skewed_conf,
+            conf.replace("[libdefaults]", "[libdefaults]\n    kdc_timesync = 0"),
+        )
+        .unwrap();
+        let skew_cfg = tmp.path().join("skew.yml");
+        std::fs::write(
+            &skew_cfg,
+            format!(
+                "clusters:{}",
+                cluster_yaml(
+                    "skew",
+                    &nn,
+                    &format!(
+                        "{{ principal: \"{}\", keytab: {}, krb5_conf: {} }}",
+                        kdc.client_principal,
+                        kdc.client_keytab.display(),
+                        skewed_conf.display()
+                    ),
+                    ""
+                )
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new("faketime")
+            .arg("+2 hours")
+            .arg(exporter_bin())
+            .args(["check", "--config.file", &skew_cfg.to_string_lossy()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("skew") && l.contains("clock skew too great")),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     // Neither a cookie's value nor a token reaches the log or the metrics.
     let log = exporter.log_text();

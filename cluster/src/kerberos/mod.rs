@@ -108,6 +108,8 @@ pub mod codes {
     pub const AP_ERR_BAD_INTEGRITY: i32 = -1765328353;
     pub const AP_ERR_TKT_EXPIRED: i32 = -1765328352;
     pub const AP_ERR_SKEW: i32 = -1765328347;
+    /// The client's own check of the KDC's reply (with `kdc_timesync = 0`).
+    pub const KDCREP_SKEW: i32 = -1765328236;
     pub const CC_NOTFOUND: i32 = -1765328243;
     pub const KDC_UNREACH: i32 = -1765328228;
     pub const KT_NOTFOUND: i32 = -1765328203;
@@ -128,7 +130,7 @@ impl KerberosError {
             | KT_NOTFOUND
             | KT_END
             | KDC_ERR_C_PRINCIPAL_UNKNOWN => KerberosError::WrongKeytab(message),
-            AP_ERR_SKEW => KerberosError::ClockSkew(message),
+            AP_ERR_SKEW | KDCREP_SKEW => KerberosError::ClockSkew(message),
             KDC_ERR_S_PRINCIPAL_UNKNOWN => KerberosError::UnknownServer {
                 principal: service.to_string(),
                 message,
@@ -191,6 +193,7 @@ mod tests {
             KerberosError::WrongKeytab(_)
         ));
         assert!(matches!(c(codes::AP_ERR_SKEW), KerberosError::ClockSkew(_)));
+        assert!(matches!(c(codes::KDCREP_SKEW), KerberosError::ClockSkew(_)));
         assert!(matches!(
             c(codes::KDC_ERR_S_PRINCIPAL_UNKNOWN),
             KerberosError::UnknownServer { .. }
