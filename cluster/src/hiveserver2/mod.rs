@@ -8,6 +8,7 @@
 pub mod client;
 pub mod gssapi;
 pub mod thrift;
+mod transport;
 
 pub use client::{Auth, Cell, Hs2Config, ResultSet, Session};
 pub use gssapi::Hs2Kerberos;
