@@ -1,0 +1,96 @@
+//! HiveServer2's HTTP transport with Kerberos, on a Kerberized Spark Thrift Server: SPNEGO, then
+//! the server's `hive.server2.auth` cookie; a wrong service principal is named; Basic
+//! authentication is refused. A test binary of its own: one krb5.conf serves a process, and
+//! every test here starts a KDC of its own. Needs the cargo feature `kerberos`, pyspark, Java
+//! and Maven.
+
+#![cfg(feature = "kerberos")]
+
+use std::time::Duration;
+
+use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Hs2Kerberos, Session};
+use smallfiles_cluster::kerberos::KerberosConfig;
+use smallfiles_testkit::minidfs::{self, MiniDfs};
+use smallfiles_testkit::process::free_port;
+use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
+
+/// HiveServer2's HTTP transport with Kerberos: SPNEGO, then the server's cookie; a wrong
+/// service principal is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_over_http_with_spnego() {
+    if !spark::available() || !minidfs::available() {
+        return;
+    }
+    let hdfs = tokio::task::spawn_blocking(|| MiniDfs::start_secure(Duration::from_secs(600)))
+        .await
+        .unwrap();
+    let kdc = hdfs.kdc.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetastoreDatabase::new(
+        MetastoreDb::Mariadb,
+        &format!("sf_krbhttp_{}", std::process::id()),
+    );
+    let port = free_port();
+    let hive_principal = format!("hive/localhost@{}", kdc.realm);
+    let _server = spark::start_with_env(
+        &db,
+        dir.path(),
+        Options {
+            auth: "KERBEROS",
+            transport: "http",
+            port,
+        },
+        &[
+            ("HS2_PRINCIPAL", hive_principal.as_str()),
+            ("HS2_KEYTAB", &kdc.service_keytab.to_string_lossy()),
+            ("KRB5_CONF", &kdc.krb5_conf.to_string_lossy()),
+        ],
+    );
+    let http = |principal: &str| Hs2Config {
+        url: format!("http://localhost:{port}/cliservice"),
+        auth: Auth::Kerberos,
+        user: "smallfiles".into(),
+        password: None,
+        connect_timeout: Duration::from_secs(10),
+        statement_timeout: Duration::from_secs(300),
+        settings: Default::default(),
+        tls: false,
+        ca_file: None,
+        kerberos: Some(Hs2Kerberos {
+            login: KerberosConfig {
+                principal: Some(kdc.client_principal.clone()),
+                keytab: Some(kdc.client_keytab.clone()),
+                krb5_conf: Some(kdc.krb5_conf.clone()),
+                ccache: None,
+            },
+            label: "test-http".into(),
+            principal: principal.into(),
+        }),
+    };
+    let wrong = Session::open(&http(&format!("HTTP/nosuchhost@{}", kdc.realm)))
+        .await
+        .err()
+        .expect("an unknown service principal")
+        .to_string();
+    assert!(
+        wrong.contains("does not know the service principal HTTP/nosuchhost"),
+        "{wrong}"
+    );
+    let mut s = Session::open(&http(&format!("HTTP/_HOST@{}", kdc.realm)))
+        .await
+        .expect("SPNEGO on the HTTP transport");
+    // Several calls on one session: the cookie carries them after the first negotiation.
+    for _ in 0..3 {
+        let rows = spark::exec(&mut s, "SELECT 1").await;
+        assert_eq!(rows.len(), 1);
+    }
+    let basic = Hs2Config {
+        auth: Auth::Plain,
+        kerberos: None,
+        ..http("")
+    };
+    assert!(
+        Session::open(&basic).await.is_err(),
+        "a Kerberized HTTP transport refuses Basic authentication"
+    );
+}
