@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Hs2Kerberos, Session};
-use smallfiles_cluster::kerberos::KerberosConfig;
+use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Session};
 use smallfiles_testkit::minidfs::{self, MiniDfs};
 use smallfiles_testkit::process::free_port;
 use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
@@ -46,27 +45,8 @@ async fn sessions_over_http_with_spnego() {
             ("KRB5_CONF", &kdc.krb5_conf.to_string_lossy()),
         ],
     );
-    let http = |principal: &str| Hs2Config {
-        url: format!("http://localhost:{port}/cliservice"),
-        auth: Auth::Kerberos,
-        user: "smallfiles".into(),
-        password: None,
-        connect_timeout: Duration::from_secs(10),
-        statement_timeout: Duration::from_secs(300),
-        settings: Default::default(),
-        tls: false,
-        ca_file: None,
-        kerberos: Some(Hs2Kerberos {
-            login: KerberosConfig {
-                principal: Some(kdc.client_principal.clone()),
-                keytab: Some(kdc.client_keytab.clone()),
-                krb5_conf: Some(kdc.krb5_conf.clone()),
-                ccache: None,
-            },
-            label: "test-http".into(),
-            principal: principal.into(),
-        }),
-    };
+    let url = format!("http://localhost:{port}/cliservice");
+    let http = |principal: &str| kdc.hs2_config(&url, &kdc.client_keytab, principal);
     let wrong = Session::open(&http(&format!("HTTP/nosuchhost@{}", kdc.realm)))
         .await
         .err()

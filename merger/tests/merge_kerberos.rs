@@ -9,9 +9,8 @@
 
 use std::time::Duration;
 
-use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Hs2Kerberos, Session};
-use smallfiles_cluster::kerberos::KerberosConfig;
-use smallfiles_testkit::merger_api::MergerApi;
+use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Session};
+use smallfiles_testkit::merger_api::{write_operator_config, MergerApi};
 use smallfiles_testkit::minidfs::{self, Kdc, MiniDfs};
 use smallfiles_testkit::process::{free_port, Running};
 use smallfiles_testkit::spark::{
@@ -24,27 +23,7 @@ const WAIT: Duration = Duration::from_secs(180);
 const LIFETIME: Duration = Duration::from_secs(25);
 
 fn client(port: u16, kdc: &Kdc, keytab: &std::path::Path, principal: &str) -> Hs2Config {
-    Hs2Config {
-        url: format!("hive2://localhost:{port}"),
-        auth: Auth::Kerberos,
-        user: "smallfiles".into(),
-        password: None,
-        connect_timeout: Duration::from_secs(10),
-        statement_timeout: Duration::from_secs(300),
-        settings: Default::default(),
-        tls: false,
-        ca_file: None,
-        kerberos: Some(Hs2Kerberos {
-            login: KerberosConfig {
-                principal: Some(kdc.client_principal.clone()),
-                keytab: Some(keytab.to_path_buf()),
-                krb5_conf: Some(kdc.krb5_conf.clone()),
-                ccache: None,
-            },
-            label: format!("test-{}", keytab.display()),
-            principal: principal.into(),
-        }),
-    }
+    kdc.hs2_config(&format!("hive2://localhost:{port}"), keytab, principal)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,21 +101,13 @@ async fn merges_through_a_kerberized_hiveserver2() {
     let before1 = events_fingerprint(&mut sql, "dt='2026-11-24'").await;
     let before2 = events_fingerprint(&mut sql, "dt='2026-11-25'").await;
 
-    std::fs::write(dir.path().join("ops.token"), OPS_TOKEN).unwrap();
     let merger_port = free_port();
-    let config = dir.path().join("smallfiles.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_operator_config(
+        dir.path(),
+        merger_port,
+        OPS_TOKEN,
+        &format!(
             r#"
-merger:
-  listen_address: "127.0.0.1:{merger_port}"
-  data_dir: {data}
-  cooldown: 1s
-  auth:
-    tokens:
-      - {{ name: ops, token_file: {d}/ops.token, role: operator }}
-clusters:
   - name: lab
     metastore:
       url: {url}
@@ -158,15 +129,12 @@ clusters:
       kerberos: {{ principal: "{principal}", keytab: {other}, krb5_conf: {krb5} }}
 "#,
             other = kdc.other_keytab.display(),
-            data = dir.path().join("data").display(),
-            d = dir.path().display(),
             url = db.url(),
             principal = kdc.client_principal,
             keytab = kdc.client_keytab.display(),
             krb5 = kdc.krb5_conf.display(),
         ),
-    )
-    .unwrap();
+    );
     let mut merger = Running::start(
         env!("CARGO_BIN_EXE_smallfiles-merger"),
         &["--config.file", &config.to_string_lossy()],

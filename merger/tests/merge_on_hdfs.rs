@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use smallfiles_cluster::hiveserver2::{Cell, Session};
-use smallfiles_testkit::merger_api::MergerApi;
+use smallfiles_testkit::merger_api::{write_operator_config, MergerApi};
 use smallfiles_testkit::minidfs::{self, MiniDfs};
 use smallfiles_testkit::process::{free_port, Running};
 use smallfiles_testkit::spark::{
@@ -73,22 +73,14 @@ async fn merges_and_retention_on_the_real_namenode() {
     assert_eq!(hdfs.data_files(&old_path), 20);
     let before = events_fingerprint(&mut sql, p1).await;
 
-    std::fs::write(dir.path().join("ops.token"), OPS_TOKEN).unwrap();
     let merger_port = free_port();
-    let config = dir.path().join("smallfiles.yml");
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_operator_config(
+        dir.path(),
+        merger_port,
+        OPS_TOKEN,
+        &format!(
             r#"
-merger:
-  listen_address: "127.0.0.1:{merger_port}"
-  data_dir: {data}
-  cooldown: 1s
-  auth:
-    tokens:
-      - {{ name: ops, token_file: {d}/ops.token, role: operator }}
-clusters:
   - name: lab
     metastore:
       url: {url}
@@ -101,13 +93,10 @@ clusters:
       min_partition_age: 1s
       engine_settings: {{ spark.sql.shuffle.partitions: "2" }}
 "#,
-            data = dir.path().join("data").display(),
-            d = dir.path().display(),
             url = db.url(),
             nn = hdfs.http[0],
         ),
-    )
-    .unwrap();
+    );
     let mut merger = Running::start(
         env!("CARGO_BIN_EXE_smallfiles-merger"),
         &["--config.file", &config.to_string_lossy()],

@@ -1,6 +1,7 @@
 //! The merger's HTTP API as tests and benchmarks use it: one token, tasks submitted, read and
 //! waited for.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -87,4 +88,22 @@ impl MergerApi {
         })
         .await
     }
+}
+
+/// Writes a merger configuration into `dir`: listening on `port`, its store in `dir/data`, a
+/// cooldown of 1 s, one operator token (`token`, written to `dir/ops.token`), and `clusters`
+/// (the YAML list under `clusters:`). Its path.
+pub fn write_operator_config(dir: &Path, port: u16, token: &str, clusters: &str) -> PathBuf {
+    std::fs::write(dir.join("ops.token"), token).unwrap();
+    let config = dir.join("smallfiles.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "merger:\n  listen_address: \"127.0.0.1:{port}\"\n  data_dir: {}\n  cooldown: 1s\n  auth:\n    tokens:\n      - {{ name: ops, token_file: {}, role: operator }}\nclusters:{clusters}",
+            dir.join("data").display(),
+            dir.join("ops.token").display()
+        ),
+    )
+    .unwrap();
+    config
 }

@@ -108,6 +108,40 @@ pub struct MiniDfs {
     _dir: tempfile::TempDir,
 }
 
+impl Kdc {
+    /// A HiveServer2 client with Kerberos: `keytab` logs in as the client principal; the
+    /// server's principal is `service_principal` (`hive/_HOST@REALM`, `HTTP/_HOST@REALM`).
+    pub fn hs2_config(
+        &self,
+        url: &str,
+        keytab: &Path,
+        service_principal: &str,
+    ) -> smallfiles_cluster::hiveserver2::Hs2Config {
+        use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Hs2Kerberos};
+        Hs2Config {
+            url: url.to_string(),
+            auth: Auth::Kerberos,
+            user: "smallfiles".into(),
+            password: None,
+            connect_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(300),
+            settings: Default::default(),
+            tls: false,
+            ca_file: None,
+            kerberos: Some(Hs2Kerberos {
+                login: smallfiles_cluster::kerberos::KerberosConfig {
+                    principal: Some(self.client_principal.clone()),
+                    keytab: Some(keytab.to_path_buf()),
+                    krb5_conf: Some(self.krb5_conf.clone()),
+                    ccache: None,
+                },
+                label: format!("test-{}", keytab.display()),
+                principal: service_principal.into(),
+            }),
+        }
+    }
+}
+
 impl MiniDfs {
     /// One NameNode and one DataNode.
     pub fn start() -> MiniDfs {
