@@ -11,7 +11,7 @@ use std::time::Duration;
 use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Session};
 use smallfiles_testkit::minidfs::{self, MiniDfs};
 use smallfiles_testkit::process::free_port;
-use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
+use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb};
 
 /// HiveServer2's HTTP transport with Kerberos: SPNEGO, then the server's cookie; a wrong
 /// service principal is named.
@@ -30,21 +30,7 @@ async fn sessions_over_http_with_spnego() {
         &format!("sf_krbhttp_{}", std::process::id()),
     );
     let port = free_port();
-    let hive_principal = format!("hive/localhost@{}", kdc.realm);
-    let _server = spark::start_with_env(
-        &db,
-        dir.path(),
-        Options {
-            auth: "KERBEROS",
-            transport: "http",
-            port,
-        },
-        &[
-            ("HS2_PRINCIPAL", hive_principal.as_str()),
-            ("HS2_KEYTAB", &kdc.service_keytab.to_string_lossy()),
-            ("KRB5_CONF", &kdc.krb5_conf.to_string_lossy()),
-        ],
-    );
+    let _server = spark::start_kerberized(&db, dir.path(), "http", port, &kdc);
     let url = format!("http://localhost:{port}/cliservice");
     let http = |principal: &str| kdc.hs2_config(&url, &kdc.client_keytab, principal);
     let wrong = Session::open(&http(&format!("HTTP/nosuchhost@{}", kdc.realm)))

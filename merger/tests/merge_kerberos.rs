@@ -13,9 +13,7 @@ use smallfiles_cluster::hiveserver2::{Auth, Hs2Config, Session};
 use smallfiles_testkit::merger_api::{write_operator_config, MergerApi};
 use smallfiles_testkit::minidfs::{self, Kdc, MiniDfs};
 use smallfiles_testkit::process::{free_port, Running};
-use smallfiles_testkit::spark::{
-    self, events_fingerprint, MetastoreDatabase, MetastoreDb, Options,
-};
+use smallfiles_testkit::spark::{self, events_fingerprint, MetastoreDatabase, MetastoreDb};
 
 const OPS_TOKEN: &str = "ops-secret-token-0004";
 const WAIT: Duration = Duration::from_secs(180);
@@ -41,21 +39,7 @@ async fn merges_through_a_kerberized_hiveserver2() {
         &format!("sf_krb_{}", std::process::id()),
     );
     let port = free_port();
-    let hive_principal = format!("hive/localhost@{}", kdc.realm);
-    let _server = spark::start_with_env(
-        &db,
-        dir.path(),
-        Options {
-            auth: "KERBEROS",
-            transport: "binary",
-            port,
-        },
-        &[
-            ("HS2_PRINCIPAL", hive_principal.as_str()),
-            ("HS2_KEYTAB", &kdc.service_keytab.to_string_lossy()),
-            ("KRB5_CONF", &kdc.krb5_conf.to_string_lossy()),
-        ],
-    );
+    let _server = spark::start_kerberized(&db, dir.path(), "binary", port, &kdc);
     let pattern = format!("hive/_HOST@{}", kdc.realm);
 
     // The server wants Kerberos: SASL PLAIN is turned away.

@@ -140,6 +140,32 @@ pub fn start_with_warehouse(
     start_with_env(db, lab, o, &env)
 }
 
+/// A Kerberized server (`hive.server2.authentication=KERBEROS`, principal `hive/localhost`,
+/// and `HTTP/localhost` for the HTTP transport) with its keytab from `kdc`.
+pub fn start_kerberized(
+    db: &MetastoreDatabase,
+    lab: &Path,
+    transport: &str,
+    port: u16,
+    kdc: &crate::minidfs::Kdc,
+) -> SparkServer {
+    let principal = format!("hive/localhost@{}", kdc.realm);
+    start_with_env(
+        db,
+        lab,
+        Options {
+            auth: "KERBEROS",
+            transport,
+            port,
+        },
+        &[
+            ("HS2_PRINCIPAL", principal.as_str()),
+            ("HS2_KEYTAB", &kdc.service_keytab.to_string_lossy()),
+            ("KRB5_CONF", &kdc.krb5_conf.to_string_lossy()),
+        ],
+    )
+}
+
 /// [`start`] with more of `start.sh`'s environment (`WAREHOUSE_URI`, `HS2_PRINCIPAL`,
 /// `HS2_KEYTAB`, `KRB5_CONF` for `auth: "KERBEROS"`).
 pub fn start_with_env(
