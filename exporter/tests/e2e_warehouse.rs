@@ -14,17 +14,7 @@ use smallfiles_testkit::webhdfs::{spawn, ServerOptions};
 
 fn build(w: &mut Warehouse) {
     let base = "warehouse";
-    for day in 1..=4 {
-        let p = format!("dt=2024-01-0{day}");
-        let sizes: Vec<u64> = (0..(day * 5)).map(|i| 1000 + i * 37).collect();
-        w.data(
-            "web",
-            "clicks",
-            Some(&p),
-            &format!("{base}/web.db/clicks/{p}"),
-            &sizes,
-        );
-    }
+    w.daily_clicks(&format!("{base}/web.db/clicks"), 4, 5);
     w.data(
         "web",
         "sessions",
@@ -79,15 +69,6 @@ fn results(s: &[Sample], r: &str) -> f64 {
         &[("cluster", "wh"), ("result", r)],
     )
     .unwrap_or(-1.0)
-}
-
-fn requests(s: &[Sample], op: &str, outcome: &str) -> f64 {
-    value(
-        s,
-        "smallfiles_hdfs_requests_total",
-        &[("cluster", "wh"), ("op", op), ("outcome", outcome)],
-    )
-    .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +167,8 @@ clusters:
         Some(THRESHOLD as f64)
     );
     assert!(
-        requests(&s, "LISTSTATUS_BATCH", "standby") + requests(&s, "GETFILESTATUS", "standby")
+        hdfs_requests(&s, "wh", "LISTSTATUS_BATCH", "standby")
+            + hdfs_requests(&s, "wh", "GETFILESTATUS", "standby")
             >= 1.0
     );
     assert!(
@@ -206,21 +188,21 @@ clusters:
     // 2. The next scans find nothing changed: every table comes from the cache. Without a
     //    metastore the layout itself is listed on every scan, but data directories are not.
     let first = last_success(&s, "wh");
-    let first_scan_lists = requests(&s, "LISTSTATUS_BATCH", "success");
+    let first_scan_lists = hdfs_requests(&s, "wh", "LISTSTATUS_BATCH", "success");
     let s = exporter
         .wait_metrics(Duration::from_secs(10), "a scan from cache", |s| {
             last_success(s, "wh") > first && results(s, "cached") == w.tables.len() as f64
         })
         .await;
     assert_tables(&s, "wh", &w, 3);
-    let lists = requests(&s, "LISTSTATUS_BATCH", "success");
+    let lists = hdfs_requests(&s, "wh", "LISTSTATUS_BATCH", "success");
     let t = last_success(&s, "wh");
     let s = exporter
         .wait_metrics(Duration::from_secs(10), "another scan", |s| {
             last_success(s, "wh") > t
         })
         .await;
-    let per_cached_scan = requests(&s, "LISTSTATUS_BATCH", "success") - lists;
+    let per_cached_scan = hdfs_requests(&s, "wh", "LISTSTATUS_BATCH", "success") - lists;
     assert!(
         per_cached_scan > 0.0 && per_cached_scan < first_scan_lists * 0.7,
         "a cached scan lists {per_cached_scan} directories, the first {first_scan_lists}"
@@ -296,7 +278,7 @@ clusters:
         w.tables.len() as f64,
         "restart scan comes from the redb cache"
     );
-    assert!(requests(&s, "LISTSTATUS_BATCH", "success") < first_scan_lists * 0.7);
+    assert!(hdfs_requests(&s, "wh", "LISTSTATUS_BATCH", "success") < first_scan_lists * 0.7);
     assert_tables(&s, "wh", &w, 3);
 
     // 6. A dropped table vanishes at the next scan.

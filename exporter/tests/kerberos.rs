@@ -25,17 +25,7 @@ const LIFETIME: Duration = Duration::from_secs(20);
 
 fn build(w: &mut Warehouse) {
     w.threshold = 64 * KIB;
-    for day in 1..=3 {
-        let p = format!("dt=2024-01-0{day}");
-        let sizes: Vec<u64> = (0..(day * 2)).map(|i| 1000 + i * 37).collect();
-        w.data(
-            "web",
-            "clicks",
-            Some(&p),
-            &format!("web.db/clicks/{p}"),
-            &sizes,
-        );
-    }
+    w.daily_clicks("web.db/clicks", 3, 2);
     w.data("web", "big", None, "web.db/big", &[100 * KIB]);
 }
 

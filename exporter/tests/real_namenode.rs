@@ -19,17 +19,7 @@ const KIB: u64 = 1024;
 /// Small sizes (the bytes are real): the threshold is 64 KiB here.
 fn build(w: &mut Warehouse) {
     w.threshold = 64 * KIB;
-    for day in 1..=3 {
-        let p = format!("dt=2024-01-0{day}");
-        let sizes: Vec<u64> = (0..(day * 3)).map(|i| 1000 + i * 37).collect();
-        w.data(
-            "web",
-            "clicks",
-            Some(&p),
-            &format!("web.db/clicks/{p}"),
-            &sizes,
-        );
-    }
+    w.daily_clicks("web.db/clicks", 3, 3);
     // Two-level partitions, one value with a comma and a space (Hive leaves them as they are)
     // and one with an escaped '=' and '%' (Hive writes %3D and %25).
     w.data(
@@ -92,13 +82,12 @@ fn whoami() -> String {
         .unwrap_or_else(|| "root".into())
 }
 
-fn requests(s: &[Sample], op: &str, outcome: &str) -> f64 {
-    value(
-        s,
-        "smallfiles_hdfs_requests_total",
-        &[("cluster", "real"), ("op", op), ("outcome", outcome)],
-    )
-    .unwrap_or(0.0)
+/// Requests a NameNode answered as a standby.
+fn answered_as_standby(s: &[Sample]) -> f64 {
+    ["GETFILESTATUS", "LISTSTATUS_BATCH", "LISTSTATUS"]
+        .iter()
+        .map(|op| hdfs_requests(s, "real", op, "standby"))
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,9 +192,7 @@ async fn standby_first_and_a_failover_during_a_scan() {
     exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
     let s = complete_scan(&mut exporter, "real", Duration::from_secs(60)).await;
     assert_tables(&s, "real", &w, 3);
-    let standby_answers = requests(&s, "GETFILESTATUS", "standby")
-        + requests(&s, "LISTSTATUS_BATCH", "standby")
-        + requests(&s, "LISTSTATUS", "standby");
+    let standby_answers = answered_as_standby(&s);
     assert!(
         standby_answers >= 1.0,
         "the standby NameNode was asked first and answered as a standby"
@@ -240,9 +227,7 @@ async fn standby_first_and_a_failover_during_a_scan() {
         "the scan that completed first after the failover had started before it"
     );
     assert_tables(&s, "real", &w, 3);
-    let after = requests(&s, "GETFILESTATUS", "standby")
-        + requests(&s, "LISTSTATUS_BATCH", "standby")
-        + requests(&s, "LISTSTATUS", "standby");
+    let after = answered_as_standby(&s);
     assert!(
         after > before,
         "the old active NameNode answered as a standby after the failover ({before} → {after})\n{}",

@@ -120,6 +120,16 @@ impl Warehouse {
         }
     }
 
+    /// `web.clicks` under `dir`: partitions `dt=2024-01-01` … one per day, day N holding
+    /// `per_day × N` small files (1,000 bytes and up).
+    pub fn daily_clicks(&mut self, dir: &str, days: u64, per_day: u64) {
+        for day in 1..=days {
+            let p = format!("dt=2024-01-0{day}");
+            let sizes: Vec<u64> = (0..(day * per_day)).map(|i| 1000 + i * 37).collect();
+            self.data("web", "clicks", Some(&p), &format!("{dir}/{p}"), &sizes);
+        }
+    }
+
     /// A partition registered with no directory: counts as a partition with no files.
     pub fn empty_partition(&mut self, db: &str, table: &str, partition: &str) {
         let e = self.tables.entry((db.into(), table.into())).or_default();
@@ -288,4 +298,19 @@ pub fn hdfs_up(s: &[smallfiles_testkit::prom::Sample], cluster: &str) -> Option<
         "smallfiles_up",
         &[("cluster", cluster), ("component", "hdfs")],
     )
+}
+
+/// `smallfiles_hdfs_requests_total` of `cluster` for one operation and outcome (0 when absent).
+pub fn hdfs_requests(
+    s: &[smallfiles_testkit::prom::Sample],
+    cluster: &str,
+    op: &str,
+    outcome: &str,
+) -> f64 {
+    smallfiles_testkit::prom::value(
+        s,
+        "smallfiles_hdfs_requests_total",
+        &[("cluster", cluster), ("op", op), ("outcome", outcome)],
+    )
+    .unwrap_or(0.0)
 }

@@ -575,55 +575,23 @@ mod tests {
         }
     }
 
+    /// A CONCATENATE task for table `t`, as the tests below create them.
+    fn concatenate_task(t: &str) -> Task {
+        new_task(target(t), Strategy::Auto, Strategy::Concatenate, false, "x")
+    }
+
     #[test]
     fn one_active_task_per_target_and_cooldown_after_success() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("m.redb")).unwrap();
-        let Created::New(a) = s
-            .create(
-                new_task(
-                    target("t"),
-                    Strategy::Auto,
-                    Strategy::Concatenate,
-                    false,
-                    "x",
-                ),
-                3600,
-                1000,
-            )
-            .unwrap()
-        else {
+        let Created::New(a) = s.create(concatenate_task("t"), 3600, 1000).unwrap() else {
             panic!()
         };
         assert_eq!(
-            s.create(
-                new_task(
-                    target("t"),
-                    Strategy::Auto,
-                    Strategy::Concatenate,
-                    false,
-                    "x"
-                ),
-                3600,
-                1000
-            )
-            .unwrap(),
+            s.create(concatenate_task("t"), 3600, 1000).unwrap(),
             Created::Duplicate(a.id)
         );
-        let Created::New(b) = s
-            .create(
-                new_task(
-                    target("u"),
-                    Strategy::Auto,
-                    Strategy::Concatenate,
-                    false,
-                    "x",
-                ),
-                3600,
-                1000,
-            )
-            .unwrap()
-        else {
+        let Created::New(b) = s.create(concatenate_task("u"), 3600, 1000).unwrap() else {
             panic!()
         };
         assert_ne!(a.id, b.id);
@@ -639,33 +607,11 @@ mod tests {
         .unwrap();
         let now = chrono::Utc::now().timestamp();
         assert!(matches!(
-            s.create(
-                new_task(
-                    target("t"),
-                    Strategy::Auto,
-                    Strategy::Concatenate,
-                    false,
-                    "x"
-                ),
-                3600,
-                now
-            )
-            .unwrap(),
+            s.create(concatenate_task("t"), 3600, now).unwrap(),
             Created::Cooldown { .. }
         ));
         assert!(matches!(
-            s.create(
-                new_task(
-                    target("t"),
-                    Strategy::Auto,
-                    Strategy::Concatenate,
-                    false,
-                    "x"
-                ),
-                3600,
-                now + 3601
-            )
-            .unwrap(),
+            s.create(concatenate_task("t"), 3600, now + 3601).unwrap(),
             Created::New(_)
         ));
         s.apply(b.id, Event::Started).unwrap();
@@ -679,18 +625,7 @@ mod tests {
         .unwrap();
         assert!(
             matches!(
-                s.create(
-                    new_task(
-                        target("u"),
-                        Strategy::Auto,
-                        Strategy::Concatenate,
-                        false,
-                        "x"
-                    ),
-                    3600,
-                    now
-                )
-                .unwrap(),
+                s.create(concatenate_task("u"), 3600, now).unwrap(),
                 Created::New(_)
             ),
             "a failure starts no cooldown"
