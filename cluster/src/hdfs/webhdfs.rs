@@ -13,7 +13,7 @@ use super::shorten;
 use super::{FileKind, FileStatus, FileSystem, RequestCounters, RequestLimiter};
 use crate::config::{HdfsConfig, ListingLimits, Secret};
 use crate::error::{Error, HdfsErrorKind, Result};
-use crate::kerberos::spnego::{Credentials, Spnego};
+use crate::kerberos::spnego::Spnego;
 
 /// Everything but unreserved characters and `/` is escaped in the path: a literal `%` in a
 /// Hive directory name (`ts=10%3A00`) must reach the NameNode as `%25`.
@@ -297,28 +297,21 @@ impl WebHdfs {
     ) -> Attempt {
         let _permit = self.limiter.acquire().await;
         let url = self.url(nn, op, path, extra);
-        // Kerberos: the cookie if there is one; a 401 to it negotiates again, once.
-        let mut negotiated = false;
+        // Kerberos: the cookie, or a negotiation; once more when the server asks (`check`).
+        let mut fresh = false;
         let reply = loop {
             let mut request = match op {
                 "DELETE" => self.http.delete(&url),
                 _ => self.http.get(&url),
             };
+            let mut negotiated = false;
             if let Some(s) = &self.spnego {
-                let credentials = if negotiated {
-                    s.negotiate(nn).await.map(Credentials::Negotiate)
-                } else {
-                    s.credentials(nn).await
-                };
-                match credentials {
-                    Ok(Credentials::Cookie(c)) => {
-                        request = request.header(reqwest::header::COOKIE, c)
-                    }
-                    Ok(Credentials::Negotiate(t)) => {
-                        negotiated = true;
-                        self.counters.add_negotiation();
-                        request =
-                            request.header(reqwest::header::AUTHORIZATION, format!("Negotiate {t}"))
+                match s.authorize(nn, request, fresh).await {
+                    Ok((r, n)) => {
+                        (request, negotiated) = (r, n);
+                        if negotiated {
+                            self.counters.add_negotiation();
+                        }
                     }
                     Err(e) => {
                         self.counters.add(op, "denied");
@@ -328,20 +321,16 @@ impl WebHdfs {
             }
             let reply = request.send().await;
             if let (Some(s), Ok(r)) = (&self.spnego, &reply) {
-                s.remember(nn, r.headers());
-                if r.status() == reqwest::StatusCode::UNAUTHORIZED {
-                    s.forget(nn);
-                    if !negotiated {
-                        negotiated = true;
+                match s.check(nn, r, negotiated) {
+                    Ok(true) => {
+                        fresh = true;
                         continue;
                     }
-                    self.counters.add(op, "denied");
-                    return Attempt::Fail(HdfsErrorKind::Kerberos(
-                        crate::kerberos::KerberosError::Refused(format!(
-                            "{nn} answered 401 to a Kerberos ticket for {}",
-                            s.principal_for(nn)
-                        )),
-                    ));
+                    Ok(false) => {}
+                    Err(e) => {
+                        self.counters.add(op, "denied");
+                        return Attempt::Fail(HdfsErrorKind::Kerberos(e));
+                    }
                 }
             }
             break reply;

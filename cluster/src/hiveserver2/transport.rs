@@ -266,47 +266,31 @@ impl Transport {
                     .map_err(|e| hs2("receive", e))
             }
             Transport::Http { http, url, auth } => {
-                use crate::kerberos::spnego::Credentials;
-                // Kerberos: the session's cookie; a 401 to it negotiates again, once.
-                let mut negotiated = false;
+                // Kerberos: the session's cookie, or a negotiation; once more when the server
+                // asks (`check`).
+                let mut fresh = false;
                 let resp = loop {
                     let mut req = http
                         .post(url.as_str())
                         .header("Content-Type", "application/x-thrift")
                         .body(request.to_vec());
+                    let mut negotiated = false;
                     match auth {
                         HttpAuth::Basic(b) => req = req.header("Authorization", b.as_str()),
                         HttpAuth::Spnego(s) => {
-                            let credentials = if negotiated {
-                                s.negotiate(url).await.map(Credentials::Negotiate)
-                            } else {
-                                s.credentials(url).await
-                            };
-                            req = match credentials.map_err(|e| hs2("kerberos", e))? {
-                                Credentials::Cookie(c) => req.header("Cookie", c),
-                                Credentials::Negotiate(t) => {
-                                    negotiated = true;
-                                    req.header("Authorization", format!("Negotiate {t}"))
-                                }
-                            };
+                            (req, negotiated) = s
+                                .authorize(url, req, fresh)
+                                .await
+                                .map_err(|e| hs2("kerberos", e))?;
                         }
                     }
                     let resp = req.send().await.map_err(|e| hs2("http", e.without_url()))?;
                     if let HttpAuth::Spnego(s) = auth {
-                        s.remember(url, resp.headers());
-                        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
-                            s.forget(url);
-                            if !negotiated {
-                                negotiated = true;
-                                continue;
-                            }
-                            return Err(hs2(
-                                "kerberos",
-                                format!(
-                                    "the server answered 401 to a Kerberos ticket for {}",
-                                    s.principal_for(url)
-                                ),
-                            ));
+                        if s.check(url, &resp, negotiated)
+                            .map_err(|e| hs2("kerberos", e))?
+                        {
+                            fresh = true;
+                            continue;
                         }
                     }
                     break resp;

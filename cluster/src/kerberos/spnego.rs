@@ -3,7 +3,8 @@
 //! server's authentication cookie (Hadoop's `hadoop.auth`, HiveServer2's `hive.server2.auth`),
 //! kept per server, on every later request — one negotiation per server and cookie lifetime,
 //! not one per request. A 401 to a cookie (it expired, or the server restarted with a new
-//! secret) negotiates again, once; the callers do that.
+//! secret) negotiates again, once: [`Spnego::authorize`] and [`Spnego::check`] are the whole
+//! policy, and a caller only loops while `check` asks for a fresh negotiation.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +12,7 @@ use std::sync::Mutex;
 use super::{service_principal, KerberosConfig, KerberosError};
 
 /// What goes on a request.
-pub enum Credentials {
+enum Credentials {
     /// `Cookie: hadoop.auth=…` (never logged).
     Cookie(String),
     /// `Authorization: Negotiate …` (never logged).
@@ -57,8 +58,54 @@ impl Spnego {
         }
     }
 
+    /// Puts the credentials on `request`: the server's cookie, or a new negotiation when there
+    /// is none or when `fresh` (after [`Spnego::check`] asked for it). The `bool` says whether
+    /// the request carries a negotiation.
+    pub async fn authorize(
+        &self,
+        server: &str,
+        request: reqwest::RequestBuilder,
+        fresh: bool,
+    ) -> Result<(reqwest::RequestBuilder, bool), KerberosError> {
+        let credentials = if fresh {
+            self.negotiate(server).await.map(Credentials::Negotiate)?
+        } else {
+            self.credentials(server).await?
+        };
+        Ok(match credentials {
+            Credentials::Cookie(c) => (request.header(reqwest::header::COOKIE, c), false),
+            Credentials::Negotiate(t) => (
+                request.header(reqwest::header::AUTHORIZATION, format!("Negotiate {t}")),
+                true,
+            ),
+        })
+    }
+
+    /// Reads the server's answer to a request that carried a negotiation or not: keeps the
+    /// cookie it sets; a 401 drops the cookie and asks for a fresh negotiation (`Ok(true)`),
+    /// unless the request carried one already (then the server refused the ticket).
+    pub fn check(
+        &self,
+        server: &str,
+        response: &reqwest::Response,
+        negotiated: bool,
+    ) -> Result<bool, KerberosError> {
+        self.remember(server, response.headers());
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(false);
+        }
+        self.forget(server);
+        if negotiated {
+            return Err(KerberosError::Refused(format!(
+                "{server} answered 401 to a Kerberos ticket for {}",
+                self.principal_for(server)
+            )));
+        }
+        Ok(true)
+    }
+
     /// The cookie of `namenode` when there is one, else a fresh negotiation.
-    pub async fn credentials(&self, namenode: &str) -> Result<Credentials, KerberosError> {
+    async fn credentials(&self, namenode: &str) -> Result<Credentials, KerberosError> {
         if let Some(c) = self
             .cookies
             .lock()
@@ -71,7 +118,7 @@ impl Spnego {
     }
 
     /// A Negotiate token for `namenode` (base64). GSSAPI may ask the KDC: off the runtime.
-    pub async fn negotiate(&self, namenode: &str) -> Result<String, KerberosError> {
+    async fn negotiate(&self, namenode: &str) -> Result<String, KerberosError> {
         #[cfg(not(feature = "kerberos"))]
         {
             let _ = namenode;
@@ -80,11 +127,7 @@ impl Spnego {
         #[cfg(feature = "kerberos")]
         {
             use base64::Engine;
-            let host = url::Url::parse(namenode)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_default();
-            let service = service_principal(&self.principal_pattern, &host);
+            let service = self.principal_for(namenode);
             let login = self.login.clone();
             let token = tokio::task::spawn_blocking(move || {
                 let mut ctx = login.initiate(&service)?;
@@ -98,7 +141,7 @@ impl Spnego {
     }
 
     /// Keeps the authentication cookie a server set.
-    pub fn remember(&self, server: &str, headers: &reqwest::header::HeaderMap) {
+    fn remember(&self, server: &str, headers: &reqwest::header::HeaderMap) {
         for v in headers.get_all(reqwest::header::SET_COOKIE) {
             let Ok(v) = v.to_str() else { continue };
             let pair = v.split(';').next().unwrap_or("").trim();
@@ -119,15 +162,15 @@ impl Spnego {
     }
 
     /// Drops a cookie the server no longer takes.
-    pub fn forget(&self, server: &str) {
+    fn forget(&self, server: &str) {
         self.cookies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(server);
     }
 
-    /// The principal asked for at `server` (a URL), for messages.
-    pub fn principal_for(&self, server: &str) -> String {
+    /// The principal asked for at `server` (a URL).
+    fn principal_for(&self, server: &str) -> String {
         let host = url::Url::parse(server)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
