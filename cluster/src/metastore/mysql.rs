@@ -5,7 +5,7 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, Value};
 
-use super::sql::Dialect;
+use super::sql::{Dialect, Id};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
     param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, SchemaInfo, TableRecord,
@@ -209,25 +209,30 @@ impl MetastoreSource for MysqlMetastore {
             return Ok(None);
         };
         let id = int_at(row, 0).unwrap_or_default();
-        let params: Vec<Row> = conn
-            .exec(d.table_params_for_query(), (id,))
+        // The four reads by id go in one round trip: ids read from the metastore are integers
+        // and are written into the statements.
+        let serde_id = int_at(row, 11);
+        let mut batch = vec![
+            d.table_params_for_query(Id::Literal(id)),
+            d.partition_keys_for_query(Id::Literal(id)),
+            d.columns_query(Id::Literal(id)),
+        ];
+        if let Some(sid) = serde_id {
+            batch.push(d.serde_path_for_query(Id::Literal(sid)));
+        }
+        let mut results = conn
+            .query_iter(batch.join("; "))
             .await
             .map_err(|e| self.err(e))?;
-        let paths: Vec<Row> = match int_at(row, 11) {
-            Some(sid) => conn
-                .exec(d.serde_path_for_query(), (sid,))
-                .await
-                .map_err(|e| self.err(e))?,
-            None => Vec::new(),
+        let params: Vec<Row> = results.collect().await.map_err(|e| self.err(e))?;
+        let keys: Vec<Row> = results.collect().await.map_err(|e| self.err(e))?;
+        let cols: Vec<Row> = results.collect().await.map_err(|e| self.err(e))?;
+        let paths: Vec<Row> = if serde_id.is_some() {
+            results.collect().await.map_err(|e| self.err(e))?
+        } else {
+            Vec::new()
         };
-        let keys: Vec<Row> = conn
-            .exec(d.partition_keys_for_query(), (id,))
-            .await
-            .map_err(|e| self.err(e))?;
-        let cols: Vec<Row> = conn
-            .exec(d.columns_query(), (id,))
-            .await
-            .map_err(|e| self.err(e))?;
+        drop(results);
         drop(conn);
         let keys = key_rows(&keys);
         let paths = serde_path_rows(&paths);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::sql::Dialect;
+use super::sql::{Dialect, Id};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
     param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, SchemaInfo, TableRecord,
@@ -204,22 +204,35 @@ impl MetastoreSource for PostgresMetastore {
             return Ok(None);
         };
         let id = int_at(row, 0).unwrap_or_default();
-        let params = client
-            .query(&d.table_params_for_query(), &[&id])
-            .await
-            .map_err(pg)?;
-        let paths = match int_at(row, 11) {
-            Some(sid) => client
-                .query(&d.serde_path_for_query(), &[&sid])
-                .await
-                .map_err(pg)?,
-            None => Vec::new(),
+        // Issued together, the four reads go down one connection as a pipeline.
+        let (params_sql, path_sql) = (
+            d.table_params_for_query(Id::Bound),
+            d.serde_path_for_query(Id::Bound),
+        );
+        let (keys_sql, cols_sql) = (
+            d.partition_keys_for_query(Id::Bound),
+            d.columns_query(Id::Bound),
+        );
+        let serde_id = int_at(row, 11);
+        let paths = async {
+            match serde_id {
+                Some(sid) => client.query(&path_sql, &[&sid]).await,
+                None => Ok(Vec::new()),
+            }
         };
-        let keys = client
-            .query(&d.partition_keys_for_query(), &[&id])
-            .await
-            .map_err(pg)?;
-        let cols = client.query(&d.columns_query(), &[&id]).await.map_err(pg)?;
+        let (params, paths, keys, cols) = futures::future::join4(
+            client.query(&params_sql, &[&id]),
+            paths,
+            client.query(&keys_sql, &[&id]),
+            client.query(&cols_sql, &[&id]),
+        )
+        .await;
+        let (params, paths, keys, cols) = (
+            params.map_err(pg)?,
+            paths.map_err(pg)?,
+            keys.map_err(pg)?,
+            cols.map_err(pg)?,
+        );
         let keys = key_rows(&keys);
         let paths = serde_path_rows(&paths);
         let mut table = assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop();

@@ -35,6 +35,24 @@ fn key_list(keys: &[&str]) -> String {
         .join(", ")
 }
 
+/// The id a per-table query selects by: a bound parameter (the first), or an integer read from
+/// the metastore itself written into the statement, so several statements can go in one round
+/// trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Id {
+    Bound,
+    Literal(i64),
+}
+
+impl Id {
+    fn render(self, dialect: Dialect) -> String {
+        match self {
+            Id::Bound => dialect.ph(1),
+            Id::Literal(id) => id.to_string(),
+        }
+    }
+}
+
 impl Dialect {
     fn id(self, name: &str) -> String {
         match self {
@@ -196,38 +214,38 @@ impl Dialect {
         sql
     }
 
-    /// Bound: table id.
-    pub(crate) fn table_params_for_query(self) -> String {
+    /// One table's parameters. Columns as [`Self::table_params_query`].
+    pub(crate) fn table_params_for_query(self, table: Id) -> String {
         format!(
             "{} AND {} = {}",
             self.table_params_query(),
             self.id("TBL_ID"),
-            self.ph(1)
+            table.render(self)
         )
     }
 
-    /// Bound: serde id.
-    pub(crate) fn serde_path_for_query(self) -> String {
+    /// One serde's `path` parameter. Columns as [`Self::serde_paths_query`].
+    pub(crate) fn serde_path_for_query(self, serde: Id) -> String {
         format!(
             "{} AND {} = {}",
             self.serde_paths_query(),
             self.id("SERDE_ID"),
-            self.ph(1)
+            serde.render(self)
         )
     }
 
-    /// Bound: table id.
-    pub(crate) fn partition_keys_for_query(self) -> String {
+    /// One table's partition keys. Columns as [`Self::partition_keys_query`].
+    pub(crate) fn partition_keys_for_query(self, table: Id) -> String {
         format!(
             "{} WHERE {} = {}",
             self.partition_keys_query(),
             self.id("TBL_ID"),
-            self.ph(1)
+            table.render(self)
         )
     }
 
-    /// Data columns of a table in order. Bound: table id.
-    pub(crate) fn columns_query(self) -> String {
+    /// Data columns of a table in order. Columns: name, type.
+    pub(crate) fn columns_query(self, table: Id) -> String {
         let q = |n: &str| self.id(n);
         format!(
             "SELECT c.{name}, c.{ty} FROM {cols} c JOIN {sds} s ON c.{cd} = s.{cd} JOIN {tbls} t ON t.{sd} = s.{sd} WHERE t.{tbl} = {p1} ORDER BY c.{idx}",
@@ -240,7 +258,7 @@ impl Dialect {
             sd = q("SD_ID"),
             tbl = q("TBL_ID"),
             idx = q("INTEGER_IDX"),
-            p1 = self.ph(1),
+            p1 = table.render(self),
         )
     }
 

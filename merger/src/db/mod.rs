@@ -41,6 +41,35 @@ const BY_STATE: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_stat
 const BY_CLUSTER_STATE: TableDefinition<(&str, &str, u64), ()> =
     TableDefinition::new("by_cluster_state");
 
+/// The tables a new task, an audit entry or a seen alert writes, opened once per write
+/// transaction: the group commit applies hundreds of writes in one transaction, and opening
+/// the tables again for each cost more than the writes themselves.
+struct Writes<'t> {
+    tasks: redb::Table<'t, u64, &'static [u8]>,
+    active: redb::Table<'t, &'static str, u64>,
+    last_success: redb::Table<'t, &'static str, i64>,
+    audit: redb::Table<'t, u64, &'static [u8]>,
+    meta: redb::Table<'t, &'static str, u64>,
+    alerts: redb::Table<'t, &'static str, &'static [u8]>,
+    by_state: redb::Table<'t, (&'static str, u64), ()>,
+    by_cluster_state: redb::Table<'t, (&'static str, &'static str, u64), ()>,
+}
+
+impl<'t> Writes<'t> {
+    fn open(tx: &'t redb::WriteTransaction) -> Result<Writes<'t>> {
+        Ok(Writes {
+            tasks: tx.open_table(TASKS).map_err(store_err)?,
+            active: tx.open_table(ACTIVE).map_err(store_err)?,
+            last_success: tx.open_table(LAST_SUCCESS).map_err(store_err)?,
+            audit: tx.open_table(AUDIT).map_err(store_err)?,
+            meta: tx.open_table(META).map_err(store_err)?,
+            alerts: tx.open_table(ALERTS).map_err(store_err)?,
+            by_state: tx.open_table(BY_STATE).map_err(store_err)?,
+            by_cluster_state: tx.open_table(BY_CLUSTER_STATE).map_err(store_err)?,
+        })
+    }
+}
+
 /// The layout this build writes. Version 1 (no `schema_version` key): the first release.
 /// Version 2: `by_cluster_state`. Opening an older store upgrades it in one transaction; a
 /// newer one is refused (an older build must not write a layout it does not know).
@@ -113,7 +142,7 @@ impl Store {
     /// transaction, so concurrent identical requests yield exactly one task.
     pub fn create(&self, task: Task, cooldown_secs: i64, now_unix: i64) -> Result<Created> {
         let tx = self.db.begin_write().map_err(store_err)?;
-        let created = create_in(&tx, task, cooldown_secs, now_unix, None)?;
+        let created = create_in(&mut Writes::open(&tx)?, task, cooldown_secs, now_unix, None)?;
         tx.commit().map_err(store_err)?;
         Ok(created)
     }
@@ -300,7 +329,7 @@ impl Store {
 
     pub fn audit(&self, entry: AuditEntry) -> Result<u64> {
         let tx = self.db.begin_write().map_err(store_err)?;
-        let id = audit_in(&tx, entry)?;
+        let id = audit_in(&mut Writes::open(&tx)?, entry)?;
         tx.commit().map_err(store_err)?;
         Ok(id)
     }
@@ -404,73 +433,62 @@ fn upgrade(tx: &redb::WriteTransaction, path: &Path) -> Result<()> {
 
 /// The body of [`Store::create`] inside a caller's write transaction.
 fn create_in(
-    tx: &redb::WriteTransaction,
+    w: &mut Writes,
     mut task: Task,
     cooldown_secs: i64,
     now_unix: i64,
     plan: Option<Plan>,
 ) -> Result<Created> {
     let key = task.target.key();
-    let created = {
-        let mut active = tx.open_table(ACTIVE).map_err(store_err)?;
-        let existing = overlapping_in(&active, &task.target)?;
-        if let Some(id) = existing {
-            Created::Duplicate(id)
-        } else {
-            let last = tx
-                .open_table(LAST_SUCCESS)
-                .map_err(store_err)?
-                .get(key.as_str())
-                .map_err(store_err)?
-                .map(|v| v.value());
-            match last {
-                Some(t) if cooldown_secs > 0 && now_unix < t + cooldown_secs => Created::Cooldown {
-                    until: t + cooldown_secs,
-                },
-                _ => {
-                    let mut meta = tx.open_table(META).map_err(store_err)?;
-                    let id = meta
-                        .get("next_task_id")
-                        .map_err(store_err)?
-                        .map(|v| v.value())
-                        .unwrap_or(1);
-                    meta.insert("next_task_id", id + 1).map_err(store_err)?;
-                    task.id = id;
-                    if let Some(plan) = plan {
-                        task.statements = plan(id);
-                    }
-                    active.insert(key.as_str(), id).map_err(store_err)?;
-                    let mut tasks = tx.open_table(TASKS).map_err(store_err)?;
-                    if let Some(old) = task.retry_of {
-                        let prev = tasks
-                            .get(old)
-                            .map_err(store_err)?
-                            .map(|v| v.value().to_vec());
-                        if let Some(prev) = prev {
-                            let mut prev: Task = decode(&prev)?;
-                            prev.retried_by = Some(id);
-                            tasks
-                                .insert(old, encode(&prev)?.as_slice())
-                                .map_err(store_err)?;
-                        }
-                    }
-                    tasks
-                        .insert(id, encode(&task)?.as_slice())
-                        .map_err(store_err)?;
-                    tx.open_table(BY_STATE)
-                        .map_err(store_err)?
-                        .insert((task.state.as_str(), id), ())
-                        .map_err(store_err)?;
-                    tx.open_table(BY_CLUSTER_STATE)
-                        .map_err(store_err)?
-                        .insert((task.target.cluster.as_str(), task.state.as_str(), id), ())
-                        .map_err(store_err)?;
-                    Created::New(Box::new(task))
-                }
-            }
+    if let Some(id) = overlapping_in(&w.active, &task.target)? {
+        return Ok(Created::Duplicate(id));
+    }
+    let last = w
+        .last_success
+        .get(key.as_str())
+        .map_err(store_err)?
+        .map(|v| v.value());
+    if let Some(t) = last.filter(|t| cooldown_secs > 0 && now_unix < t + cooldown_secs) {
+        return Ok(Created::Cooldown {
+            until: t + cooldown_secs,
+        });
+    }
+    let id = w
+        .meta
+        .get("next_task_id")
+        .map_err(store_err)?
+        .map(|v| v.value())
+        .unwrap_or(1);
+    w.meta.insert("next_task_id", id + 1).map_err(store_err)?;
+    task.id = id;
+    if let Some(plan) = plan {
+        task.statements = plan(id);
+    }
+    w.active.insert(key.as_str(), id).map_err(store_err)?;
+    if let Some(old) = task.retry_of {
+        let prev = w
+            .tasks
+            .get(old)
+            .map_err(store_err)?
+            .map(|v| v.value().to_vec());
+        if let Some(prev) = prev {
+            let mut prev: Task = decode(&prev)?;
+            prev.retried_by = Some(id);
+            w.tasks
+                .insert(old, encode(&prev)?.as_slice())
+                .map_err(store_err)?;
         }
-    };
-    Ok(created)
+    }
+    w.tasks
+        .insert(id, encode(&task)?.as_slice())
+        .map_err(store_err)?;
+    w.by_state
+        .insert((task.state.as_str(), id), ())
+        .map_err(store_err)?;
+    w.by_cluster_state
+        .insert((task.target.cluster.as_str(), task.state.as_str(), id), ())
+        .map_err(store_err)?;
+    Ok(Created::New(Box::new(task)))
 }
 
 /// The active task whose target overlaps `target` (the same partition, or the whole table on
@@ -495,30 +513,25 @@ fn overlapping_in(
     Ok(None)
 }
 
-fn seen_alert_in(tx: &redb::WriteTransaction, key: &str, alert: &SeenAlert) -> Result<()> {
-    tx.open_table(ALERTS)
-        .map_err(store_err)?
+fn seen_alert_in(w: &mut Writes, key: &str, alert: &SeenAlert) -> Result<()> {
+    w.alerts
         .insert(key, encode(alert)?.as_slice())
         .map_err(store_err)?;
     Ok(())
 }
 
-fn audit_in(tx: &redb::WriteTransaction, mut entry: AuditEntry) -> Result<u64> {
-    let id = {
-        let mut meta = tx.open_table(META).map_err(store_err)?;
-        let id = meta
-            .get("next_audit_id")
-            .map_err(store_err)?
-            .map(|v| v.value())
-            .unwrap_or(1);
-        meta.insert("next_audit_id", id + 1).map_err(store_err)?;
-        entry.id = id;
-        tx.open_table(AUDIT)
-            .map_err(store_err)?
-            .insert(id, encode(&entry)?.as_slice())
-            .map_err(store_err)?;
-        id
-    };
+fn audit_in(w: &mut Writes, mut entry: AuditEntry) -> Result<u64> {
+    let id = w
+        .meta
+        .get("next_audit_id")
+        .map_err(store_err)?
+        .map(|v| v.value())
+        .unwrap_or(1);
+    w.meta.insert("next_audit_id", id + 1).map_err(store_err)?;
+    entry.id = id;
+    w.audit
+        .insert(id, encode(&entry)?.as_slice())
+        .map_err(store_err)?;
     Ok(id)
 }
 
@@ -689,6 +702,42 @@ enum Op {
     },
 }
 
+/// Answers every write of a batch whose transaction could not begin.
+fn fail_ops(ops: Vec<Op>, msg: &str) {
+    let err = || Error::Store(msg.to_string());
+    for op in ops {
+        match op {
+            Op::Create { reply, .. } => drop(reply.send(Err(err()))),
+            Op::Audit { reply, .. } => drop(reply.send(Err(err()))),
+            Op::Barrier { reply } => drop(reply.send(Err(err()))),
+            Op::SeenAlert { .. } => {
+                tracing::warn!(error = %msg, "alert not remembered for the digest")
+            }
+        }
+    }
+}
+
+/// One write of a batch, inside the batch's transaction; answered once it is committed.
+fn apply_op(w: &mut Writes, op: Op) -> Done {
+    match op {
+        Op::Create {
+            task,
+            cooldown,
+            now,
+            plan,
+            reply,
+        } => Done::Create(reply, create_in(w, *task, cooldown, now, plan)),
+        Op::Audit { entry, reply } => Done::Audit(reply, audit_in(w, *entry)),
+        Op::Barrier { reply } => Done::Barrier(reply),
+        Op::SeenAlert { key, alert } => {
+            if let Err(e) = seen_alert_in(w, &key, &alert) {
+                tracing::warn!(error = %e, "alert not remembered for the digest");
+            }
+            Done::Quiet
+        }
+    }
+}
+
 enum Done {
     Create(
         tokio::sync::oneshot::Sender<Result<Created>>,
@@ -731,43 +780,12 @@ impl Store {
     fn apply_ops(&self, ops: Vec<Op>) {
         let txn = match self.db.begin_write() {
             Ok(t) => t,
-            Err(e) => {
-                let msg = e.to_string();
-                for op in ops {
-                    match op {
-                        Op::Create { reply, .. } => {
-                            drop(reply.send(Err(Error::Store(msg.clone()))))
-                        }
-                        Op::Audit { reply, .. } => drop(reply.send(Err(Error::Store(msg.clone())))),
-                        Op::Barrier { reply } => drop(reply.send(Err(Error::Store(msg.clone())))),
-                        Op::SeenAlert { .. } => {
-                            tracing::warn!(error = %msg, "alert not remembered for the digest")
-                        }
-                    }
-                }
-                return;
-            }
+            Err(e) => return fail_ops(ops, &e.to_string()),
         };
-        let done: Vec<Done> = ops
-            .into_iter()
-            .map(|op| match op {
-                Op::Create {
-                    task,
-                    cooldown,
-                    now,
-                    plan,
-                    reply,
-                } => Done::Create(reply, create_in(&txn, *task, cooldown, now, plan)),
-                Op::Audit { entry, reply } => Done::Audit(reply, audit_in(&txn, *entry)),
-                Op::Barrier { reply } => Done::Barrier(reply),
-                Op::SeenAlert { key, alert } => {
-                    if let Err(e) = seen_alert_in(&txn, &key, &alert) {
-                        tracing::warn!(error = %e, "alert not remembered for the digest");
-                    }
-                    Done::Quiet
-                }
-            })
-            .collect();
+        let done: Vec<Done> = match Writes::open(&txn) {
+            Ok(mut w) => ops.into_iter().map(|op| apply_op(&mut w, op)).collect(),
+            Err(e) => return fail_ops(ops, &e.to_string()),
+        };
         let committed = txn.commit().map_err(|e| e.to_string());
         for d in done {
             match (d, &committed) {
