@@ -65,6 +65,9 @@ impl Default for ExporterConfig {
 pub struct Defaults {
     pub small_file_threshold: ByteSize,
     pub scan_interval: HumanDuration,
+    /// How often a scan ignores the incremental cache and lists every directory again, to see
+    /// what directory times cannot show (files changed deep inside a partition).
+    pub full_rescan_interval: HumanDuration,
     pub max_concurrent_requests: usize,
     pub max_requests_per_second: u32,
 }
@@ -74,6 +77,7 @@ impl Default for Defaults {
         Defaults {
             small_file_threshold: ByteSize(128 * 1024 * 1024),
             scan_interval: HumanDuration(Duration::from_secs(3600)),
+            full_rescan_interval: HumanDuration(Duration::from_secs(24 * 3600)),
             max_concurrent_requests: 16,
             max_requests_per_second: 500,
         }
@@ -95,6 +99,8 @@ pub struct ClusterConfig {
     pub small_file_threshold: Option<ByteSize>,
     #[serde(default)]
     pub scan_interval: Option<HumanDuration>,
+    #[serde(default)]
+    pub full_rescan_interval: Option<HumanDuration>,
     #[serde(default = "default_include")]
     pub include: Vec<String>,
     #[serde(default)]
@@ -409,6 +415,7 @@ fn default_retries() -> u32 {
 pub struct EffectiveSettings {
     pub small_file_threshold: u64,
     pub scan_interval: Duration,
+    pub full_rescan_interval: Duration,
     pub max_concurrent_requests: usize,
     pub max_requests_per_second: u32,
 }
@@ -421,6 +428,10 @@ impl ClusterConfig {
                 .unwrap_or(defaults.small_file_threshold)
                 .0,
             scan_interval: self.scan_interval.unwrap_or(defaults.scan_interval).0,
+            full_rescan_interval: self
+                .full_rescan_interval
+                .unwrap_or(defaults.full_rescan_interval)
+                .0,
             max_concurrent_requests: self
                 .max_concurrent_requests
                 .unwrap_or(defaults.max_concurrent_requests)

@@ -61,6 +61,9 @@ enum What {
         files: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Added to every WebHDFS request by the test server, as a network would.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
     },
     /// /metrics rendering time and size.
     Encode {
@@ -82,7 +85,7 @@ fn main() {
         What::All => {
             rt.block_on(metastore(Kind::Mysql, 100_000, 10));
             rt.block_on(metastore(Kind::Postgres, 100_000, 10));
-            rt.block_on(scan(10_000, 10, 20, 16));
+            rt.block_on(scan(10_000, 10, 20, 16, 0));
             encode(100_000);
         }
         What::Metastore {
@@ -95,7 +98,8 @@ fn main() {
             partitions,
             files,
             concurrency,
-        } => rt.block_on(scan(tables, partitions, files, concurrency)),
+            latency_ms,
+        } => rt.block_on(scan(tables, partitions, files, concurrency, latency_ms)),
         What::Encode { tables } => encode(tables),
         What::ScanChild { config } => rt.block_on(scan_child(&config)),
     }
@@ -253,7 +257,7 @@ fn testserver_bin() -> PathBuf {
     bin
 }
 
-async fn scan(tables: usize, partitions: usize, files: usize, concurrency: usize) {
+async fn scan(tables: usize, partitions: usize, files: usize, concurrency: usize, latency_ms: u64) {
     let shared = require_shared();
     let work = tempfile::Builder::new()
         .prefix("smallfiles-bench")
@@ -277,6 +281,8 @@ async fn scan(tables: usize, partitions: usize, files: usize, concurrency: usize
             &root.to_string_lossy(),
             "--web.listen-address",
             &format!("127.0.0.1:{port}"),
+            "--latency-ms",
+            &latency_ms.to_string(),
         ])
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -390,14 +396,16 @@ async fn scan_child(config: &Path) {
     );
     let cache = report.cache;
     let start = Instant::now();
+    let before = scanner.requests.total();
     let again = scanner
         .scan(&cache, Some(&report.snapshot), None)
         .await
         .unwrap_or_else(|f| panic!("scan failed: {}", f.message));
     println!(
-        "scan: incremental rescan (nothing changed) in {:.1}s, {} tables cached",
+        "scan: incremental rescan (nothing changed) in {:.1}s, {} tables cached, {} requests",
         start.elapsed().as_secs_f64(),
-        again.table_results["cached"]
+        again.table_results["cached"],
+        scanner.requests.total() - before
     );
     println!("scan: peak RSS {:.0} MiB", peak_rss_mib());
 }

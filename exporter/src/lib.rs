@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod classify;
 pub mod demo;
+pub mod dir_times;
 pub mod error;
 pub mod metrics;
 pub mod scan;

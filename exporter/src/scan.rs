@@ -17,6 +17,7 @@ use smallfiles_cluster::{Error as ClusterError, HdfsErrorKind};
 
 use crate::cache::{CacheEntry, UnitMap};
 use crate::classify::{table_format, FileStats};
+use crate::dir_times::{DirTime, DirTimes};
 use crate::snapshot::{ClusterSnapshot, PartitionSnapshot, TableSnapshot};
 use crate::walk::{count_files, EntryBudget};
 use crate::warehouse;
@@ -54,6 +55,8 @@ struct Unit {
     partition: Option<String>,
     location: Location,
     ddl_time: Option<i64>,
+    /// The directory's time where a listing already gave it (the warehouse discovery).
+    mtime: Option<i64>,
 }
 
 enum UnitOutcome {
@@ -164,6 +167,7 @@ impl ClusterScanner {
             done: 0,
             known: 0,
             progress,
+            dir_times: DirTimes::default(),
         };
         match &self.metastore {
             Some((ms, page)) => run.scan_metastore(ms, *page).await?,
@@ -184,6 +188,7 @@ struct Run<'a> {
     done: u64,
     known: u64,
     progress: Option<&'a Progress>,
+    dir_times: DirTimes,
 }
 
 impl Run<'_> {
@@ -269,6 +274,7 @@ impl Run<'_> {
                     partition: None,
                     location: location.expect("listed tables have a location"),
                     ddl_time: t.params.last_ddl_time,
+                    mtime: None,
                 });
             }
         }
@@ -307,6 +313,7 @@ impl Run<'_> {
                     partition: Some(p.name),
                     location: self.scanner.fs.location(raw),
                     ddl_time: p.last_ddl_time,
+                    mtime: None,
                 });
             }
             self.run_units(units).await?;
@@ -332,12 +339,13 @@ impl Run<'_> {
             let idx = self.add_table(&t.record, Some(t.location.clone()));
             if t.record.is_partitioned() {
                 self.tables[idx].snap.partitions = t.partitions.len() as u64;
-                for (name, loc) in t.partitions {
+                for p in t.partitions {
                     units.push(Unit {
                         table: idx,
-                        partition: Some(name),
-                        location: loc,
+                        partition: Some(p.name),
+                        location: p.location,
                         ddl_time: None,
+                        mtime: Some(p.mtime),
                     });
                 }
             } else {
@@ -346,21 +354,62 @@ impl Run<'_> {
                     partition: None,
                     location: t.location,
                     ddl_time: None,
+                    mtime: Some(t.mtime),
                 });
             }
         }
         self.run_units(units).await
     }
 
+    /// Lists the parents that give the times of several of `units` at once (see `dir_times`).
+    async fn list_parents(&mut self, units: &[Unit]) -> Result<(), ScanFailure> {
+        let unknown = units
+            .iter()
+            .filter(|u| u.mtime.is_none())
+            .map(|u| &u.location);
+        let parents = self.dir_times.to_list(unknown);
+        let (fs, budget) = (&self.scanner.fs, &self.budget);
+        let mut listings = stream::iter(parents)
+            .map(|parent| async move {
+                let listing = fs.list(&parent).await;
+                let listing = listing.and_then(|l| budget.spend(l.len(), &parent).map(|()| l));
+                (parent, listing)
+            })
+            .buffer_unordered(self.scanner.settings.max_concurrent_requests);
+        while let Some((parent, listing)) = listings.next().await {
+            match listing {
+                Ok(l) => self.dir_times.record(&parent, Some(l.as_slice())),
+                Err(e) if is_not_found(&e) => self.dir_times.record_missing(&parent),
+                Err(e) if is_fatal(&e) => {
+                    return Err(ScanFailure {
+                        stage: "hdfs",
+                        message: e.to_string(),
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!(cluster = %self.scanner.name, error = %e, "parent not listed; its directories are asked one by one");
+                    self.dir_times.record(&parent, None);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn run_units(&mut self, units: Vec<Unit>) -> Result<(), ScanFailure> {
         self.known += units.len() as u64;
+        self.list_parents(&units).await?;
         let s = self.scanner;
         let cache = self.cache;
         let budget = &self.budget;
+        let dir_times = &self.dir_times;
         let concurrency = s.settings.max_concurrent_requests;
         let mut results = stream::iter(units)
             .map(|u| async move {
-                let outcome = scan_unit(s, cache, budget, &u).await;
+                let time = match u.mtime {
+                    Some(mtime) => DirTime::Listed(mtime),
+                    None => dir_times.time_of(&u.location),
+                };
+                let outcome = scan_unit(s, cache, budget, &u, time).await;
                 (u, outcome)
             })
             .buffer_unordered(concurrency);
@@ -478,11 +527,14 @@ impl Run<'_> {
     }
 }
 
+/// Counts one unit's directory, or takes its count from the cache when neither its time nor
+/// its table's DDL time nor the threshold changed.
 async fn scan_unit(
     s: &ClusterScanner,
     cache: &UnitMap,
     budget: &EntryBudget,
     unit: &Unit,
+    time: DirTime,
 ) -> UnitOutcome {
     let key = match &unit.location {
         Location::Hdfs(p) => format!("hdfs:{p}"),
@@ -490,18 +542,22 @@ async fn scan_unit(
         Location::Unsupported(_) => return UnitOutcome::Unsupported,
     };
     let threshold = s.settings.small_file_threshold;
-    // The directory's time is read before listing it, so a change during the listing shows at
-    // the next scan.
-    let status = match s.fs.status(&unit.location).await {
-        Ok(st) => st,
-        Err(e) if is_not_found(&e) => return UnitOutcome::Missing,
-        Err(e) => return UnitOutcome::Failed(e),
+    // The directory's time is read before listing it (from its parent's listing, or a status
+    // call), so a change during the listing shows at the next scan.
+    let mtime = match time {
+        DirTime::Listed(mtime) => mtime,
+        DirTime::Absent => return UnitOutcome::Missing,
+        DirTime::Ask => match s.fs.status(&unit.location).await {
+            Ok(st) => st.modification_time,
+            Err(e) if is_not_found(&e) => return UnitOutcome::Missing,
+            Err(e) => return UnitOutcome::Failed(e),
+        },
     };
     if let Some(prev) = cache.get(&key) {
         if prev.threshold == threshold
             && prev.ddl_time == unit.ddl_time
-            && prev.mtime == status.modification_time
-            && status.modification_time > 0
+            && prev.mtime == mtime
+            && mtime > 0
         {
             return UnitOutcome::Counted {
                 stats: prev.stats.clone(),
@@ -516,7 +572,7 @@ async fn scan_unit(
             entry: CacheEntry {
                 threshold,
                 ddl_time: unit.ddl_time,
-                mtime: status.modification_time,
+                mtime,
                 stats: stats.clone(),
             },
             stats,
@@ -582,21 +638,22 @@ mod tests {
             partition: None,
             location: Location::Local(path.clone()),
             ddl_time,
+            mtime: None,
         };
         let files = |o: UnitOutcome| match o {
             UnitOutcome::Counted { stats, cached, .. } => (stats.files, cached),
             _ => panic!("not counted"),
         };
         // Nothing changed: the cached count.
-        let o = scan_unit(&scanner, &cache, &budget, &count(Some(100))).await;
+        let o = scan_unit(&scanner, &cache, &budget, &count(Some(100)), DirTime::Ask).await;
         assert_eq!(files(o), (999, true));
         // Only the DDL time changed (ALTER TABLE … SET FILEFORMAT, say): counted again.
-        let o = scan_unit(&scanner, &cache, &budget, &count(Some(101))).await;
+        let o = scan_unit(&scanner, &cache, &budget, &count(Some(101)), DirTime::Ask).await;
         assert_eq!(files(o), (3, false));
         // Only the threshold changed: counted again.
         let entry = cache.get_mut(&format!("file:{path}")).unwrap();
         entry.threshold += 1;
-        let o = scan_unit(&scanner, &cache, &budget, &count(Some(100))).await;
+        let o = scan_unit(&scanner, &cache, &budget, &count(Some(100)), DirTime::Ask).await;
         assert_eq!(files(o), (3, false));
     }
 }

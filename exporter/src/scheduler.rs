@@ -74,16 +74,28 @@ pub async fn scan_once(
     progress: Option<&Progress>,
 ) -> Result<(), ScanFailure> {
     let started = Instant::now();
+    let started_at = now_seconds() as i64;
     let previous = state.snapshot();
-    let units = cache.units(&scanner.name);
-    tracing::info!(cluster = %scanner.name, "scan started");
+    let full = crate::cache::full_rescan_due(
+        cache.last_full_scan(&scanner.name),
+        scanner.settings.full_rescan_interval,
+        started_at,
+    );
+    // A full rescan lists every directory again, whatever the directory times say.
+    let units = if full {
+        Default::default()
+    } else {
+        cache.units(&scanner.name)
+    };
+    tracing::info!(cluster = %scanner.name, full, "scan started");
     let outcome = scanner.scan(&units, previous.as_deref(), progress).await;
     drop(units);
     let elapsed = started.elapsed().as_secs_f64();
     match outcome {
         Ok(report) => {
             let tables = report.snapshot.tables.len();
-            let cache_result = cache.commit(&scanner.name, report.cache);
+            let cache_result =
+                cache.commit(&scanner.name, report.cache, full.then_some(started_at));
             state.publish(report.snapshot);
             state.update_health(|h| {
                 h.last_duration_seconds = Some(elapsed);

@@ -34,7 +34,7 @@ impl EntryBudget {
         self
     }
 
-    fn spend(&self, n: usize, dir: &Location) -> Result<()> {
+    pub fn spend(&self, n: usize, dir: &Location) -> Result<()> {
         let used = self.used.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         let crossed = if used > self.limit {
             format!(

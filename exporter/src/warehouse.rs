@@ -6,12 +6,23 @@ use smallfiles_cluster::hdfs::{is_hidden, ClusterFs, FileKind, Location};
 use smallfiles_cluster::metastore::TableRecord;
 use smallfiles_cluster::Result;
 
-/// A table found on disk, with its partitions (directory names joined by `/`, as Hive names them).
+/// A table found on disk, with its partitions. The directory times come from the listings the
+/// discovery made anyway, so the incremental scan needs no status call of its own.
 #[derive(Debug, Clone)]
 pub struct DiscoveredTable {
     pub record: TableRecord,
     pub location: Location,
-    pub partitions: Vec<(String, Location)>,
+    /// The table directory's modification time (milliseconds since the epoch).
+    pub mtime: i64,
+    pub partitions: Vec<DiscoveredPartition>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveredPartition {
+    /// Directory names joined by `/`, as Hive names partitions.
+    pub name: String,
+    pub location: Location,
+    pub mtime: i64,
 }
 
 fn is_partition_dir(name: &str) -> bool {
@@ -34,21 +45,25 @@ pub async fn discover(
             Some(db) if !db.is_empty() => {
                 databases.push((db.to_string(), ClusterFs::child(root, &e.name)))
             }
-            _ => default_tables.push(e.name),
+            _ => default_tables.push((e.name, e.modification_time)),
         }
     }
-    let mut candidates: Vec<(String, String, Location)> = default_tables
+    let mut candidates: Vec<(String, String, Location, i64)> = default_tables
         .into_iter()
-        .map(|t| ("default".to_string(), t.clone(), ClusterFs::child(root, &t)))
+        .map(|(t, mtime)| {
+            let loc = ClusterFs::child(root, &t);
+            ("default".to_string(), t, loc, mtime)
+        })
         .collect();
     for (db, loc) in databases {
         for e in fs.list(&loc).await? {
             if e.kind == FileKind::Directory && !is_hidden(&e.name) {
-                candidates.push((db.clone(), e.name.clone(), ClusterFs::child(&loc, &e.name)));
+                let table = ClusterFs::child(&loc, &e.name);
+                candidates.push((db.clone(), e.name, table, e.modification_time));
             }
         }
     }
-    for (db, name, loc) in candidates {
+    for (db, name, loc, mtime) in candidates {
         if !wanted(&db, &name) {
             continue;
         }
@@ -80,6 +95,7 @@ pub async fn discover(
                 ..Default::default()
             },
             location: loc,
+            mtime,
             partitions,
         });
     }
@@ -91,22 +107,26 @@ pub async fn discover(
 async fn partitions_of(
     fs: &ClusterFs,
     table: &Location,
-) -> Result<(Vec<String>, Vec<(String, Location)>)> {
+) -> Result<(Vec<String>, Vec<DiscoveredPartition>)> {
     let mut keys: Vec<String> = Vec::new();
     let mut out = Vec::new();
-    let mut pending: Vec<(String, Location)> = vec![(String::new(), table.clone())];
-    while let Some((prefix, loc)) = pending.pop() {
+    let mut pending: Vec<(String, Location, i64)> = vec![(String::new(), table.clone(), 0)];
+    while let Some((prefix, loc, mtime)) = pending.pop() {
         let entries = fs.list(&loc).await?;
-        let dirs: Vec<&str> = entries
+        let dirs: Vec<(&str, i64)> = entries
             .iter()
             .filter(|e| {
                 e.kind == FileKind::Directory && !is_hidden(&e.name) && is_partition_dir(&e.name)
             })
-            .map(|e| e.name.as_str())
+            .map(|e| (e.name.as_str(), e.modification_time))
             .collect();
         if dirs.is_empty() {
             if !prefix.is_empty() {
-                out.push((prefix, loc));
+                out.push(DiscoveredPartition {
+                    name: prefix,
+                    location: loc,
+                    mtime,
+                });
             }
             continue;
         }
@@ -118,21 +138,22 @@ async fn partitions_of(
         if keys.len() == depth {
             keys.push(
                 dirs[0]
+                    .0
                     .split_once('=')
                     .map(|(k, _)| k.to_string())
                     .unwrap_or_default(),
             );
         }
-        for d in dirs {
+        for (d, mtime) in dirs {
             let name = if prefix.is_empty() {
                 d.to_string()
             } else {
                 format!("{prefix}/{d}")
             };
-            pending.push((name, ClusterFs::child(&loc, d)));
+            pending.push((name, ClusterFs::child(&loc, d), mtime));
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((keys, out))
 }
 
@@ -181,7 +202,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["dt", "hr"]
         );
-        let parts: Vec<&str> = orders.partitions.iter().map(|p| p.0.as_str()).collect();
+        let parts: Vec<&str> = orders.partitions.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             parts,
             [
@@ -191,6 +212,17 @@ mod tests {
             ]
         );
         assert!(t[1].partitions.is_empty() && t[1].record.partition_keys.is_empty());
+        // The directory times come from the discovery's own listings: no status call needed.
+        let mtime = |rel: &str| {
+            let m = std::fs::metadata(p.join(rel)).unwrap().modified().unwrap();
+            m.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+        };
+        assert_eq!(
+            orders.partitions[1].mtime,
+            mtime("sales.db/orders/dt=2024-01-01/hr=1")
+        );
+        assert_eq!(orders.mtime, mtime("sales.db/orders"));
+        assert_eq!(t[0].mtime, mtime("logs"));
         let only = discover(&fs, &root, |db, _| db == "sales").await.unwrap();
         assert_eq!(only.len(), 2);
     }

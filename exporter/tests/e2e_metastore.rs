@@ -369,28 +369,26 @@ clusters:
             .collect::<Vec<_>>()
     );
 
-    // Steady state: nothing changed, so nothing is listed.
-    let lists = |s: &[Sample]| {
+    // Steady state: nothing changed, so no table or partition directory is listed again; the
+    // directory times come from their parents' listings, at most one request per table
+    // (exact counts: tests/scan_cost.rs).
+    let requests = |s: &[Sample]| -> f64 {
+        s.iter()
+            .filter(|x| x.name == "smallfiles_hdfs_requests_total" && x.labels["cluster"] == "prod")
+            .map(|x| x.value)
+            .sum()
+    };
+    let cached = |s: &[Sample]| {
         value(
             s,
-            "smallfiles_hdfs_requests_total",
-            &[
-                ("cluster", "prod"),
-                ("op", "LISTSTATUS_BATCH"),
-                ("outcome", "success"),
-            ],
+            "smallfiles_scan_tables",
+            &[("cluster", "prod"), ("result", "cached")],
         )
         .unwrap_or(0.0)
     };
     let s1 = exporter
         .wait_metrics(Duration::from_secs(10), "a cached scan", |x| {
-            value(
-                x,
-                "smallfiles_scan_tables",
-                &[("cluster", "prod"), ("result", "cached")],
-            )
-            .unwrap_or(0.0)
-                >= 4.0
+            cached(x) >= 4.0
         })
         .await;
     let ts = value(
@@ -410,10 +408,19 @@ clusters:
                 > ts
         })
         .await;
-    assert_eq!(
-        lists(&s2),
-        lists(&s1),
-        "{ctx}: an unchanged table is not listed again"
+    // The counters move during a scan, the timestamp at its end: allow one scan in progress.
+    let ts2 = value(
+        &s2,
+        "smallfiles_scan_last_success_timestamp_seconds",
+        &[("cluster", "prod")],
+    )
+    .unwrap();
+    let scans = (ts2 - ts).round() + 1.0;
+    let per_rescan = requests(&s2) - requests(&s1);
+    assert!(
+        per_rescan <= cached(&s2) * scans,
+        "{ctx}: {scans} unchanged rescans made {per_rescan} requests for {} tables",
+        cached(&s2)
     );
 
     // The metastore goes away mid-run: the snapshot stays, the outage shows, then recovers.
