@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use futures::StreamExt;
 use smallfiles_cluster::config::{Config, MetastoreConfig, MetastoreKind};
-use smallfiles_cluster::metastore::{Metastore, MetastoreSource};
+use smallfiles_cluster::metastore::{partition_pages, Metastore, MetastoreSource};
 use smallfiles_exporter::cache::UnitMap;
 use smallfiles_exporter::classify::FileStats;
 use smallfiles_exporter::scan::ClusterScanner;
@@ -199,13 +200,11 @@ async fn metastore(kind: Kind, tables: usize, partitions: usize) {
         let t = ms.tables().await.unwrap();
         let t_time = start.elapsed();
         let p_start = Instant::now();
-        let mut after = 0;
+        // As a scan reads them: pages by id range, two read ahead.
         let mut n = 0usize;
-        loop {
-            let page = ms.partitions_after(after, 50_000).await.unwrap();
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            n += page.len();
+        let mut pages = partition_pages(&ms, 50_000);
+        while let Some(page) = pages.next().await {
+            n += page.unwrap().len();
         }
         let p_time = p_start.elapsed();
         println!(

@@ -12,7 +12,9 @@ use smallfiles_cluster::config::{ClusterConfig, Defaults, EffectiveSettings};
 use smallfiles_cluster::hdfs::{
     location_problem, shorten, ClusterFs, FileSystem, Location, RequestCounters,
 };
-use smallfiles_cluster::metastore::{Metastore, MetastoreSource, PartitionRecord, TableRecord};
+use smallfiles_cluster::metastore::{
+    partition_pages, Metastore, MetastoreSource, PartitionRecord, TableRecord,
+};
 use smallfiles_cluster::{Error as ClusterError, HdfsErrorKind};
 
 use crate::cache::{CacheEntry, UnitMap};
@@ -283,13 +285,10 @@ impl Run<'_> {
         if partitioned.is_empty() {
             return Ok(());
         }
-        let mut after = 0i64;
-        loop {
-            let parts: Vec<PartitionRecord> =
-                ms.partitions_after(after, page).await.map_err(fail)?;
-            let Some(last) = parts.last() else { break };
-            after = last.id;
-            let full_page = parts.len() as u32 >= page;
+        // The next pages are read while this one's directories are listed.
+        let mut pages = partition_pages(ms, page);
+        while let Some(parts) = pages.next().await {
+            let parts: Vec<PartitionRecord> = parts.map_err(fail)?;
             let mut units = Vec::with_capacity(parts.len());
             for p in parts {
                 let Some(&idx) = partitioned.get(&p.table_id) else {
@@ -317,9 +316,6 @@ impl Run<'_> {
                 });
             }
             self.run_units(units).await?;
-            if !full_page {
-                break;
-            }
         }
         Ok(())
     }

@@ -294,3 +294,69 @@ async fn unreachable_metastore_is_a_clear_error_without_password() {
         .to_string();
     assert!(!err.contains("s3cretpw"), "{err}");
 }
+
+/// The scan's partition pages: ids close together are read as id ranges, several at once;
+/// ids spread thin are read by keyset, one page after another. Either way every partition
+/// comes exactly once, in id order, with its parameters, and a page stays within its bound.
+async fn pages_dense_and_sparse(kind: MetastoreKind, shared: &std::path::Path) {
+    use futures::StreamExt;
+    use smallfiles_cluster::metastore::{page_ranges, partition_pages, PartitionSpan};
+    for sparse in [false, true] {
+        let db = TestDb::create(kind, "3.1.0", shared);
+        let mut b = db.builder();
+        let d = b.database("db", "hdfs://ns/w/db.db");
+        let spec = TableSpec::text("t", "hdfs://ns/w/db.db/t").partitioned_by(&[("dt", "string")]);
+        let t = b.table(d, &spec);
+        for p in 0..25 {
+            let name = format!("dt={p:02}");
+            let files = p.to_string();
+            b.partition(
+                t,
+                &spec,
+                &name,
+                &format!("hdfs://ns/w/db.db/t/{name}"),
+                &[("numFiles", &files)],
+            );
+            if sparse {
+                // Other rows take ids in between: partition ids one in ten or thinner.
+                for k in 0..3 {
+                    b.table(d, &TableSpec::text(&format!("f{p}_{k}"), "hdfs://ns/w/f"));
+                }
+            }
+        }
+        db.execute(&b.take_statements(500));
+        let ms = Metastore::from_config(&config(&db)).unwrap();
+        let span: Option<PartitionSpan> = ms.partition_span().await.unwrap();
+        assert_eq!(span.map(|s| s.count), Some(25));
+        assert_eq!(
+            page_ranges(span, 4).is_none(),
+            sparse,
+            "{kind:?}: the path under test"
+        );
+        let mut seen = Vec::new();
+        let mut pages = partition_pages(&ms, 4);
+        while let Some(page) = pages.next().await {
+            let page = page.unwrap();
+            assert!(
+                !page.is_empty() && page.len() <= 16,
+                "{kind:?}: a page of {}",
+                page.len()
+            );
+            seen.extend(page);
+        }
+        let names: Vec<String> = seen.iter().map(|p| p.name.clone()).collect();
+        let expected: Vec<String> = (0..25).map(|p| format!("dt={p:02}")).collect();
+        assert_eq!(names, expected, "{kind:?} sparse={sparse}");
+        assert!(seen
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.num_files == Some(i as u64) && p.location.is_some()));
+    }
+}
+
+#[tokio::test]
+async fn partition_pages_on_both_databases() {
+    let shared = require_shared!();
+    pages_dense_and_sparse(MetastoreKind::Mysql, &shared).await;
+    pages_dense_and_sparse(MetastoreKind::Postgres, &shared).await;
+}

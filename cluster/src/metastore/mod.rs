@@ -148,6 +148,14 @@ pub trait MetastoreSource: Send + Sync {
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PartitionRecord>>> + Send;
+    /// The smallest and largest `PART_ID` and the number of partitions; `None` when empty.
+    fn partition_span(&self) -> impl Future<Output = Result<Option<PartitionSpan>>> + Send;
+    /// The partitions with `after < PART_ID <= last`, ordered by `PART_ID`.
+    fn partitions_in(
+        &self,
+        after: i64,
+        last: i64,
+    ) -> impl Future<Output = Result<Vec<PartitionRecord>>> + Send;
     /// One table, looked up with bound parameters; `database` may be `@catalog#db`.
     fn find_table(
         &self,
@@ -165,6 +173,77 @@ pub trait MetastoreSource: Send + Sync {
         table_id: i64,
         name: &str,
     ) -> impl Future<Output = Result<Option<PartitionRecord>>> + Send;
+}
+
+/// The primary-key span of `PARTITIONS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSpan {
+    pub min: i64,
+    pub max: i64,
+    pub count: u64,
+}
+
+/// Pages read ahead while the caller works on the current one.
+const PAGES_AHEAD: usize = 2;
+
+/// The pages of a partition read as id ranges `(after, last]` that can be read at once, each
+/// holding about `page` partitions when ids are dense (Hive allocates them in sequence). Ids
+/// spread thinner than one in four leave ranges that are mostly empty or, where they cluster,
+/// too full for the memory bound: `None`, and pages are read one after another by keyset.
+pub fn page_ranges(span: Option<PartitionSpan>, page: u32) -> Option<Vec<(i64, i64)>> {
+    let Some(span) = span else {
+        return Some(Vec::new());
+    };
+    let width = (span.max as i128 - span.min as i128 + 1).max(1);
+    let count = span.count.max(1) as i128;
+    if width > 4 * count {
+        return None;
+    }
+    // Each range spans the ids of about `page` partitions, never more than 4 × `page`.
+    let step = ((page as i128 * width + count - 1) / count).max(1);
+    let mut ranges = Vec::new();
+    let mut after = span.min as i128 - 1;
+    while after < span.max as i128 {
+        let last = (after + step).min(span.max as i128);
+        ranges.push((after as i64, last as i64));
+        after = last;
+    }
+    Some(ranges)
+}
+
+/// Every partition, page by page (see [`page_ranges`]); up to two pages are read ahead on
+/// pooled connections while the caller works on the current one.
+pub fn partition_pages(
+    ms: &Metastore,
+    page: u32,
+) -> futures::stream::BoxStream<'_, Result<Vec<PartitionRecord>>> {
+    use futures::stream::{self, StreamExt};
+    let keyset = move || {
+        stream::unfold(Some(0i64), move |after| async move {
+            let after = after?;
+            match ms.partitions_after(after, page).await {
+                Ok(parts) if parts.is_empty() => None,
+                Ok(parts) => {
+                    let full = parts.len() as u32 >= page;
+                    let next = parts.last().map(|p| p.id).filter(|_| full);
+                    Some((Ok(parts), next))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+        .boxed()
+    };
+    stream::once(ms.partition_span())
+        .flat_map(move |span| match span.map(|s| page_ranges(s, page)) {
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
+            Ok(Some(ranges)) => stream::iter(ranges)
+                .map(move |(after, last)| ms.partitions_in(after, last))
+                .buffered(PAGES_AHEAD)
+                .filter(|p| futures::future::ready(!matches!(p, Ok(v) if v.is_empty())))
+                .boxed(),
+            Ok(None) => keyset(),
+        })
+        .boxed()
 }
 
 /// Splits Hive's `@catalog#database` form; a plain name is in the default catalog.
@@ -223,6 +302,18 @@ impl MetastoreSource for Metastore {
         match self {
             Metastore::Mysql(m) => m.partitions_after(after, limit).await,
             Metastore::Postgres(m) => m.partitions_after(after, limit).await,
+        }
+    }
+    async fn partition_span(&self) -> Result<Option<PartitionSpan>> {
+        match self {
+            Metastore::Mysql(m) => m.partition_span().await,
+            Metastore::Postgres(m) => m.partition_span().await,
+        }
+    }
+    async fn partitions_in(&self, after: i64, last: i64) -> Result<Vec<PartitionRecord>> {
+        match self {
+            Metastore::Mysql(m) => m.partitions_in(after, last).await,
+            Metastore::Postgres(m) => m.partitions_in(after, last).await,
         }
     }
     async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
@@ -445,6 +536,29 @@ mod tests {
         assert_eq!(t.data_location(), None);
         t.location = Some("hdfs://ns/w/t".into());
         assert_eq!(t.data_location(), Some("hdfs://ns/w/t"));
+    }
+
+    #[test]
+    fn dense_ids_split_into_ranges_of_about_a_page() {
+        let span = |min, max, count| Some(PartitionSpan { min, max, count });
+        assert_eq!(page_ranges(None, 100), Some(vec![]));
+        assert_eq!(
+            page_ranges(span(1, 250, 250), 100),
+            Some(vec![(0, 100), (100, 200), (200, 250)])
+        );
+        // Half the ids used (dropped partitions): ranges twice as wide, a page each.
+        assert_eq!(
+            page_ranges(span(1, 400, 200), 100),
+            Some(vec![(0, 200), (200, 400)])
+        );
+        assert_eq!(page_ranges(span(7, 7, 1), 100), Some(vec![(6, 7)]));
+        // One id in ten used: read by keyset, one page after another.
+        assert_eq!(page_ranges(span(1, 10_000, 1_000), 100), None);
+        // Ranges cover every id exactly once.
+        let r = page_ranges(span(-5, 1_000_003, 999_000), 50_000).unwrap();
+        assert_eq!(r.first().unwrap().0, -6);
+        assert_eq!(r.last().unwrap().1, 1_000_003);
+        assert!(r.windows(2).all(|w| w[0].1 == w[1].0));
     }
 
     #[test]

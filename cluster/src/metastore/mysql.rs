@@ -8,7 +8,8 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row,
 use super::sql::{Dialect, Id};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
-    param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, SchemaInfo, TableRecord,
+    param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, PartitionSpan,
+    SchemaInfo, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -99,6 +100,47 @@ fn int_at(row: &Row, i: usize) -> Option<i64> {
     }
 }
 
+impl MysqlMetastore {
+    /// A page's parameters and locations, read at once on two pooled connections.
+    async fn complete_page(
+        &self,
+        mut conn: Conn,
+        after: i64,
+        rows: &[Row],
+    ) -> Result<Vec<PartitionRecord>> {
+        let d = Dialect::Mysql;
+        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(rows);
+        let Some(last) = page.iter().map(|p| p.0).max() else {
+            return Ok(Vec::new());
+        };
+        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
+        sd_ids.sort_unstable();
+        sd_ids.dedup();
+        let params = async {
+            let rows: Vec<Row> = conn
+                .exec(d.partition_params_range_query(), (after, last))
+                .await
+                .map_err(|e| self.err(e))?;
+            Ok::<_, Error>(rows)
+        };
+        let locations = async {
+            let mut conn = self.connect().await?;
+            let mut locations = Vec::with_capacity(sd_ids.len());
+            // Bounded statement size: a few thousand ids per lookup.
+            for chunk in sd_ids.chunks(5000) {
+                let rows: Vec<Row> = conn
+                    .query(d.locations_query(chunk, false))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                locations.extend(location_rows(&rows));
+            }
+            Ok::<_, Error>(locations)
+        };
+        let (params, locations) = futures::future::join(params, locations).await;
+        Ok(assemble_partitions(page, param_rows(&params?), locations?))
+    }
+}
+
 impl MetastoreSource for MysqlMetastore {
     fn describe(&self) -> String {
         self.url.redacted()
@@ -124,23 +166,22 @@ impl MetastoreSource for MysqlMetastore {
         let mut conn = self.connect().await?;
         let has_catalogs = self.has_catalogs(&mut conn).await?;
         let d = Dialect::Mysql;
-        let rows: Vec<Row> = conn
-            .query(d.tables_query(has_catalogs))
-            .await
-            .map_err(|e| self.err(e))?;
-        let params: Vec<Row> = conn
-            .query(d.table_params_query())
-            .await
-            .map_err(|e| self.err(e))?;
-        let paths: Vec<Row> = conn
-            .query(d.serde_paths_query())
-            .await
-            .map_err(|e| self.err(e))?;
-        let keys: Vec<Row> = conn
-            .query(d.partition_keys_query())
-            .await
-            .map_err(|e| self.err(e))?;
-        drop(conn);
+        // The four reads run at once, each on a pooled connection of its own.
+        let read = |sql: String, conn: Option<Conn>| async move {
+            let mut conn = match conn {
+                Some(c) => c,
+                None => self.connect().await?,
+            };
+            let rows: Vec<Row> = conn.query(sql).await.map_err(|e| self.err(e))?;
+            Ok::<_, Error>(rows)
+        };
+        let (rows, params, paths, keys) = futures::future::try_join4(
+            read(d.tables_query(has_catalogs), Some(conn)),
+            read(d.table_params_query(), None),
+            read(d.serde_paths_query(), None),
+            read(d.partition_keys_query(), None),
+        )
+        .await?;
         let keys = key_rows(&keys);
         let paths = serde_path_rows(&paths);
         Ok(assemble_tables(&rows, param_rows(&params), paths, keys))
@@ -148,42 +189,35 @@ impl MetastoreSource for MysqlMetastore {
 
     async fn partitions_after(&self, after: i64, limit: u32) -> Result<Vec<PartitionRecord>> {
         let mut conn = self.connect().await?;
-        let d = Dialect::Mysql;
         let rows: Vec<Row> = conn
-            .exec(d.partitions_page_query(), (after, limit))
+            .exec(Dialect::Mysql.partitions_page_query(), (after, limit))
             .await
             .map_err(|e| self.err(e))?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
-        let Some(last) = page.iter().map(|p| p.0).max() else {
-            drop(conn);
-            return Ok(Vec::new());
-        };
-        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
-        sd_ids.sort_unstable();
-        sd_ids.dedup();
-        // Parameters and locations are read at once, on two pooled connections.
-        let params = async {
-            let rows: Vec<Row> = conn
-                .exec(d.partition_params_range_query(), (after, last))
-                .await
-                .map_err(|e| self.err(e))?;
-            Ok::<_, Error>(rows)
-        };
-        let locations = async {
-            let mut conn = self.connect().await?;
-            let mut locations = Vec::with_capacity(sd_ids.len());
-            // Bounded statement size: a few thousand ids per lookup.
-            for chunk in sd_ids.chunks(5000) {
-                let rows: Vec<Row> = conn
-                    .query(d.locations_query(chunk, false))
-                    .await
-                    .map_err(|e| self.err(e))?;
-                locations.extend(location_rows(&rows));
-            }
-            Ok::<_, Error>(locations)
-        };
-        let (params, locations) = futures::future::join(params, locations).await;
-        Ok(assemble_partitions(page, param_rows(&params?), locations?))
+        self.complete_page(conn, after, &rows).await
+    }
+
+    async fn partition_span(&self) -> Result<Option<PartitionSpan>> {
+        let mut conn = self.connect().await?;
+        let row: Option<Row> = conn
+            .query_first(Dialect::Mysql.partition_span_query())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.and_then(|r| {
+            Some(PartitionSpan {
+                min: int_at(&r, 0)?,
+                max: int_at(&r, 1)?,
+                count: u64::try_from(int_at(&r, 2)?).ok()?,
+            })
+        }))
+    }
+
+    async fn partitions_in(&self, after: i64, last: i64) -> Result<Vec<PartitionRecord>> {
+        let mut conn = self.connect().await?;
+        let rows: Vec<Row> = conn
+            .exec(Dialect::Mysql.partitions_range_query(), (after, last))
+            .await
+            .map_err(|e| self.err(e))?;
+        self.complete_page(conn, after, &rows).await
     }
 
     async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {

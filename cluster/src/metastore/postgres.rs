@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use futures::TryFutureExt;
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::sql::{Dialect, Id};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
-    param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, SchemaInfo, TableRecord,
+    param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, PartitionSpan,
+    SchemaInfo, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -104,6 +106,40 @@ fn text_at(row: &Row, i: usize) -> Option<String> {
     row.try_get::<_, Option<String>>(i).ok().flatten()
 }
 
+impl PostgresMetastore {
+    /// A page's parameters and locations; both lookups go out at once (tokio-postgres
+    /// pipelines them on the connection).
+    async fn complete_page(
+        &self,
+        client: &Client,
+        after: i64,
+        rows: &[Row],
+    ) -> Result<Vec<PartitionRecord>> {
+        let d = Dialect::Postgres;
+        let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
+        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(rows);
+        let Some(last) = page.iter().map(|p| p.0).max() else {
+            return Ok(Vec::new());
+        };
+        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
+        sd_ids.sort_unstable();
+        sd_ids.dedup();
+        let params_sql = d.partition_params_range_query();
+        let locations_sql = d.locations_query(&sd_ids, false);
+        let (params, rows) = futures::future::join(
+            client.query(&params_sql, &[&after, &last]),
+            client.query(&locations_sql, &[&sd_ids]),
+        )
+        .await;
+        let (params, rows) = (params.map_err(pg)?, rows.map_err(pg)?);
+        Ok(assemble_partitions(
+            page,
+            param_rows(&params),
+            location_rows(&rows),
+        ))
+    }
+}
+
 impl MetastoreSource for PostgresMetastore {
     fn describe(&self) -> String {
         self.url.redacted()
@@ -129,22 +165,18 @@ impl MetastoreSource for PostgresMetastore {
         let has_catalogs = self.has_catalogs(&client).await?;
         let d = Dialect::Postgres;
         let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
-        let rows = client
-            .query(&d.tables_query(has_catalogs), &[])
-            .await
-            .map_err(pg)?;
-        let params = client
-            .query(&d.table_params_query(), &[])
-            .await
-            .map_err(pg)?;
-        let paths = client
-            .query(&d.serde_paths_query(), &[])
-            .await
-            .map_err(pg)?;
-        let keys = client
-            .query(&d.partition_keys_query(), &[])
-            .await
-            .map_err(pg)?;
+        // The four reads run at once, each on a connection (a server process) of its own.
+        let read = |sql: String| async move {
+            let client = self.connect().await?;
+            client.query(&sql, &[]).await.map_err(pg)
+        };
+        let (rows, params, paths, keys) = futures::future::try_join4(
+            client.query(&d.tables_query(has_catalogs), &[]).map_err(pg),
+            read(d.table_params_query()),
+            read(d.serde_paths_query()),
+            read(d.partition_keys_query()),
+        )
+        .await?;
         let keys = key_rows(&keys);
         let paths = serde_path_rows(&paths);
         Ok(assemble_tables(&rows, param_rows(&params), paths, keys))
@@ -152,30 +184,41 @@ impl MetastoreSource for PostgresMetastore {
 
     async fn partitions_after(&self, after: i64, limit: u32) -> Result<Vec<PartitionRecord>> {
         let client = self.connect().await?;
-        let d = Dialect::Postgres;
-        let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
         let rows = client
-            .query(&d.partitions_page_query(), &[&after, &i64::from(limit)])
+            .query(
+                &Dialect::Postgres.partitions_page_query(),
+                &[&after, &i64::from(limit)],
+            )
             .await
-            .map_err(pg)?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
-        let Some(last) = page.iter().map(|p| p.0).max() else {
-            return Ok(Vec::new());
-        };
-        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
-        sd_ids.sort_unstable();
-        sd_ids.dedup();
-        // Both lookups go out at once: tokio-postgres pipelines them on the connection.
-        let params_sql = d.partition_params_range_query();
-        let locations_sql = d.locations_query(&sd_ids, false);
-        let (params, rows) = futures::future::join(
-            client.query(&params_sql, &[&after, &last]),
-            client.query(&locations_sql, &[&sd_ids]),
-        )
-        .await;
-        let (params, rows) = (params.map_err(pg)?, rows.map_err(pg)?);
-        let locations = location_rows(&rows);
-        Ok(assemble_partitions(page, param_rows(&params), locations))
+            .map_err(|e| self.err(pg_message(&e)))?;
+        self.complete_page(&client, after, &rows).await
+    }
+
+    async fn partition_span(&self) -> Result<Option<PartitionSpan>> {
+        let client = self.connect().await?;
+        let row = client
+            .query_one(&Dialect::Postgres.partition_span_query(), &[])
+            .await
+            .map_err(|e| self.err(pg_message(&e)))?;
+        Ok((|| {
+            Some(PartitionSpan {
+                min: int_at(&row, 0)?,
+                max: int_at(&row, 1)?,
+                count: u64::try_from(int_at(&row, 2)?).ok()?,
+            })
+        })())
+    }
+
+    async fn partitions_in(&self, after: i64, last: i64) -> Result<Vec<PartitionRecord>> {
+        let client = self.connect().await?;
+        let rows = client
+            .query(
+                &Dialect::Postgres.partitions_range_query(),
+                &[&after, &last],
+            )
+            .await
+            .map_err(|e| self.err(pg_message(&e)))?;
+        self.complete_page(&client, after, &rows).await
     }
 
     async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {

@@ -151,6 +151,29 @@ impl Dialect {
         )
     }
 
+    /// Columns: min id, max id, count of `PARTITIONS`: what the concurrent page plan splits.
+    pub(crate) fn partition_span_query(self) -> String {
+        format!(
+            "SELECT MIN({id}), MAX({id}), COUNT(*) FROM {parts}",
+            id = self.id("PART_ID"),
+            parts = self.id("PARTITIONS"),
+        )
+    }
+
+    /// Columns as [`Self::partitions_page_query`]. Bound: first-exclusive, last-inclusive id.
+    pub(crate) fn partitions_range_query(self) -> String {
+        let q = |n: &str| self.id(n);
+        let (a, b) = self.placeholders();
+        format!(
+            "SELECT {id}, {tbl}, {name}, {sd} FROM {parts} WHERE {id} > {a} AND {id} <= {b} ORDER BY {id}",
+            id = q("PART_ID"),
+            tbl = q("TBL_ID"),
+            name = q("PART_NAME"),
+            sd = q("SD_ID"),
+            parts = q("PARTITIONS"),
+        )
+    }
+
     /// Columns: part id, key, value. Bound: the page's first-exclusive and last-inclusive ids.
     pub(crate) fn partition_params_range_query(self) -> String {
         let (a, b) = self.placeholders();
