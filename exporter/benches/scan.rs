@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 use smallfiles_cluster::config::{Config, MetastoreConfig, MetastoreKind};
-use smallfiles_cluster::metastore::{partition_pages, Metastore, MetastoreSource};
+use smallfiles_cluster::metastore::{keyset_pages, partition_pages, Metastore, MetastoreSource};
 use smallfiles_exporter::cache::UnitMap;
 use smallfiles_exporter::classify::FileStats;
 use smallfiles_exporter::scan::ClusterScanner;
@@ -51,6 +51,12 @@ enum What {
         tables: usize,
         #[arg(long, default_value_t = 10)]
         partitions: usize,
+        /// Read an existing metastore (one kept with BENCH_KEEP_DB=1) instead of generating one.
+        #[arg(long)]
+        url: Option<String>,
+        /// Read partition pages one after another by keyset, as before the id-range pages.
+        #[arg(long)]
+        keyset: bool,
     },
     /// A full scan through the WebHDFS test server.
     Scan {
@@ -84,8 +90,8 @@ fn main() {
         .unwrap();
     match args.what {
         What::All => {
-            rt.block_on(metastore(Kind::Mysql, 100_000, 10));
-            rt.block_on(metastore(Kind::Postgres, 100_000, 10));
+            rt.block_on(metastore(Kind::Mysql, 100_000, 10, None, false));
+            rt.block_on(metastore(Kind::Postgres, 100_000, 10, None, false));
             rt.block_on(scan(10_000, 10, 20, 16, 0));
             encode(100_000);
         }
@@ -93,7 +99,9 @@ fn main() {
             kind,
             tables,
             partitions,
-        } => rt.block_on(metastore(kind, tables, partitions)),
+            url,
+            keyset,
+        } => rt.block_on(metastore(kind, tables, partitions, url, keyset)),
         What::Scan {
             tables,
             partitions,
@@ -179,30 +187,45 @@ fn require_shared() -> PathBuf {
     })
 }
 
-async fn metastore(kind: Kind, tables: usize, partitions: usize) {
-    let shared = require_shared();
-    let db = TestDb::create(kind_of(kind), "3.1.0", &shared);
+async fn metastore(
+    kind: Kind,
+    tables: usize,
+    partitions: usize,
+    url: Option<String>,
+    keyset: bool,
+) {
     let label = if kind == Kind::Mysql {
         "mariadb"
     } else {
         "postgresql"
     };
-    let gen = generate(&db, tables, partitions);
-    println!(
-        "metastore[{label}] generated {tables} tables x {partitions} partitions in {:.1}s",
-        gen.as_secs_f64()
-    );
-    let cfg: MetastoreConfig = serde_saphyr::from_str(&format!("url: {}\n", db.url())).unwrap();
-    let _db = keep_if_asked(db);
+    let (url, _db) = match url {
+        Some(url) => (url, None),
+        None => {
+            let shared = require_shared();
+            let db = TestDb::create(kind_of(kind), "3.1.0", &shared);
+            let gen = generate(&db, tables, partitions);
+            println!(
+                "metastore[{label}] generated {tables} tables x {partitions} partitions in {:.1}s",
+                gen.as_secs_f64()
+            );
+            (db.url(), keep_if_asked(db))
+        }
+    };
+    let cfg: MetastoreConfig = serde_saphyr::from_str(&format!("url: {url}\n")).unwrap();
     let ms = Metastore::from_config(&cfg).unwrap();
     for run in 1..=3 {
         let start = Instant::now();
         let t = ms.tables().await.unwrap();
         let t_time = start.elapsed();
         let p_start = Instant::now();
-        // As a scan reads them: pages by id range, two read ahead.
+        // As a scan reads them: pages by id range, two read ahead (or by keyset, as before).
         let mut n = 0usize;
-        let mut pages = partition_pages(&ms, 50_000);
+        let mut pages = if keyset {
+            keyset_pages(&ms, 50_000)
+        } else {
+            partition_pages(&ms, 50_000)
+        };
         while let Some(page) = pages.next().await {
             n += page.unwrap().len();
         }

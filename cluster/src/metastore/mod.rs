@@ -183,12 +183,35 @@ pub struct PartitionSpan {
     pub count: u64,
 }
 
+/// How a page's storage descriptors are read: by id range when their ids lie close together
+/// (the metastore allocates them in sequence as partitions are created), so the server scans
+/// one stretch of its primary key instead of probing it once per id; else by id list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SdLookup {
+    /// `first <= SD_ID <= last`; rows of other descriptors in between are dropped.
+    Range(i64, i64),
+    List,
+}
+
+/// `ids` sorted and without duplicates. A range is read when it spans at most eight ids per
+/// wanted descriptor, which bounds the rows read and dropped.
+fn sd_lookup(ids: &[i64]) -> SdLookup {
+    match (ids.first(), ids.last()) {
+        (Some(&first), Some(&last))
+            if ids.len() > 1 && (last as i128 - first as i128 + 1) <= 8 * ids.len() as i128 =>
+        {
+            SdLookup::Range(first, last)
+        }
+        _ => SdLookup::List,
+    }
+}
+
 /// Pages read ahead while the caller works on the current one.
 const PAGES_AHEAD: usize = 2;
 
 /// The pages of a partition read as id ranges `(after, last]` that can be read at once, each
 /// holding about `page` partitions when ids are dense (Hive allocates them in sequence). Ids
-/// spread thinner than one in four leave ranges that are mostly empty or, where they cluster,
+/// spread thinner than one in eight leave ranges that are mostly empty or, where they cluster,
 /// too full for the memory bound: `None`, and pages are read one after another by keyset.
 pub fn page_ranges(span: Option<PartitionSpan>, page: u32) -> Option<Vec<(i64, i64)>> {
     let Some(span) = span else {
@@ -196,10 +219,10 @@ pub fn page_ranges(span: Option<PartitionSpan>, page: u32) -> Option<Vec<(i64, i
     };
     let width = (span.max as i128 - span.min as i128 + 1).max(1);
     let count = span.count.max(1) as i128;
-    if width > 4 * count {
+    if width > 8 * count {
         return None;
     }
-    // Each range spans the ids of about `page` partitions, never more than 4 × `page`.
+    // Each range spans the ids of about `page` partitions, never more than 8 × `page`.
     let step = ((page as i128 * width + count - 1) / count).max(1);
     let mut ranges = Vec::new();
     let mut after = span.min as i128 - 1;
@@ -218,21 +241,6 @@ pub fn partition_pages(
     page: u32,
 ) -> futures::stream::BoxStream<'_, Result<Vec<PartitionRecord>>> {
     use futures::stream::{self, StreamExt};
-    let keyset = move || {
-        stream::unfold(Some(0i64), move |after| async move {
-            let after = after?;
-            match ms.partitions_after(after, page).await {
-                Ok(parts) if parts.is_empty() => None,
-                Ok(parts) => {
-                    let full = parts.len() as u32 >= page;
-                    let next = parts.last().map(|p| p.id).filter(|_| full);
-                    Some((Ok(parts), next))
-                }
-                Err(e) => Some((Err(e), None)),
-            }
-        })
-        .boxed()
-    };
     stream::once(ms.partition_span())
         .flat_map(move |span| match span.map(|s| page_ranges(s, page)) {
             Err(e) => stream::once(async move { Err(e) }).boxed(),
@@ -241,9 +249,31 @@ pub fn partition_pages(
                 .buffered(PAGES_AHEAD)
                 .filter(|p| futures::future::ready(!matches!(p, Ok(v) if v.is_empty())))
                 .boxed(),
-            Ok(None) => keyset(),
+            Ok(None) => keyset_pages(ms, page),
         })
         .boxed()
+}
+
+/// Every partition in pages of `page` read one after another, each starting after the last id
+/// of the one before.
+pub fn keyset_pages(
+    ms: &Metastore,
+    page: u32,
+) -> futures::stream::BoxStream<'_, Result<Vec<PartitionRecord>>> {
+    use futures::stream::{self, StreamExt};
+    stream::unfold(Some(0i64), move |after| async move {
+        let after = after?;
+        match ms.partitions_after(after, page).await {
+            Ok(parts) if parts.is_empty() => None,
+            Ok(parts) => {
+                let full = parts.len() as u32 >= page;
+                let next = parts.last().map(|p| p.id).filter(|_| full);
+                Some((Ok(parts), next))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+    .boxed()
 }
 
 /// Splits Hive's `@catalog#database` form; a plain name is in the default catalog.
@@ -338,8 +368,40 @@ impl MetastoreSource for Metastore {
 
 /// Column access shared by the MySQL and PostgreSQL rows, so both map rows the same way.
 trait Cells {
-    fn text(&self, i: usize) -> Option<String>;
+    /// A text cell, borrowed from the row where it can be (not-UTF-8 bytes are replaced).
+    fn str(&self, i: usize) -> Option<std::borrow::Cow<'_, str>>;
     fn int(&self, i: usize) -> Option<i64>;
+    fn text(&self, i: usize) -> Option<String> {
+        self.str(i).map(std::borrow::Cow::into_owned)
+    }
+}
+
+/// A partition parameter the scan reads, parsed from the row as it is decoded: a million
+/// partitions' parameters are millions of rows, and keeping their keys and values as strings
+/// first cost more than reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartitionParam {
+    NumFiles(Option<u64>),
+    TotalSize(Option<u64>),
+    LastDdlTime(Option<i64>),
+}
+
+/// (partition id, parameter) rows of the partition parameter queries; other keys are dropped.
+fn partition_param_rows<R: Cells>(rows: &[R]) -> Vec<(i64, PartitionParam)> {
+    rows.iter()
+        .filter_map(|r| {
+            let id = r.int(0)?;
+            let value = r.str(2);
+            let v = value.as_deref();
+            let param = match &*r.str(1)? {
+                "numFiles" => PartitionParam::NumFiles(parse_count(v)),
+                "totalSize" => PartitionParam::TotalSize(parse_count(v)),
+                "transient_lastDdlTime" => PartitionParam::LastDdlTime(parse_epoch(v)),
+                _ => return None,
+            };
+            Some((id, param))
+        })
+        .collect()
 }
 
 /// (id, key, value) rows of a parameter table.
@@ -471,7 +533,7 @@ fn assemble_tables<R: Cells>(
 /// name, sd id), their parameters and the locations of their storage descriptors.
 fn assemble_partitions(
     page: Vec<(i64, i64, String, Option<i64>)>,
-    params: ParamRows,
+    params: Vec<(i64, PartitionParam)>,
     locations: Vec<LocationRow>,
 ) -> Vec<PartitionRecord> {
     use std::collections::HashMap;
@@ -491,16 +553,14 @@ fn assemble_partitions(
         })
         .collect();
     parts.sort_unstable_by_key(|p| p.id);
-    for (id, key, value) in params {
+    for (id, param) in params {
         let Ok(i) = parts.binary_search_by_key(&id, |p| p.id) else {
             continue;
         };
-        let v = value.as_deref();
-        match key.as_str() {
-            "numFiles" => parts[i].num_files = parse_count(v),
-            "totalSize" => parts[i].total_size = parse_count(v),
-            "transient_lastDdlTime" => parts[i].last_ddl_time = parse_epoch(v),
-            _ => {}
+        match param {
+            PartitionParam::NumFiles(n) => parts[i].num_files = n,
+            PartitionParam::TotalSize(n) => parts[i].total_size = n,
+            PartitionParam::LastDdlTime(t) => parts[i].last_ddl_time = t,
         }
     }
     parts
@@ -554,11 +614,22 @@ mod tests {
         assert_eq!(page_ranges(span(7, 7, 1), 100), Some(vec![(6, 7)]));
         // One id in ten used: read by keyset, one page after another.
         assert_eq!(page_ranges(span(1, 10_000, 1_000), 100), None);
+        assert!(page_ranges(span(1, 8_000, 1_000), 100).is_some());
         // Ranges cover every id exactly once.
         let r = page_ranges(span(-5, 1_000_003, 999_000), 50_000).unwrap();
         assert_eq!(r.first().unwrap().0, -6);
         assert_eq!(r.last().unwrap().1, 1_000_003);
         assert!(r.windows(2).all(|w| w[0].1 == w[1].0));
+    }
+
+    #[test]
+    fn storage_descriptors_close_together_are_read_as_a_range() {
+        assert_eq!(sd_lookup(&[]), SdLookup::List);
+        assert_eq!(sd_lookup(&[5]), SdLookup::List);
+        assert_eq!(sd_lookup(&[10, 12, 17]), SdLookup::Range(10, 17));
+        assert_eq!(sd_lookup(&[10, 12, 34]), SdLookup::List, "25 ids for 3");
+        assert_eq!(sd_lookup(&[1, 16]), SdLookup::Range(1, 16));
+        assert_eq!(sd_lookup(&[1, 17]), SdLookup::List);
     }
 
     #[test]

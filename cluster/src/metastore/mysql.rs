@@ -5,11 +5,11 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, Value};
 
-use super::sql::{Dialect, Id};
+use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS, SCAN_PARTITION_PARAM_KEYS};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
-    param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, PartitionSpan,
-    SchemaInfo, TableRecord,
+    param_rows, partition_param_rows, sd_lookup, serde_path_rows, Cells, MetastoreSource,
+    PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -83,11 +83,13 @@ impl MysqlMetastore {
 }
 
 /// latin1 columns may hold bytes that are not UTF-8: never fail a scan on them.
-fn text_at(row: &Row, i: usize) -> Option<String> {
+fn str_at(row: &Row, i: usize) -> Option<std::borrow::Cow<'_, str>> {
     match row.as_ref(i)? {
         Value::NULL => None,
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b)),
+        other => Some(std::borrow::Cow::Owned(
+            other.as_sql(true).trim_matches('\'').to_string(),
+        )),
     }
 }
 
@@ -118,7 +120,10 @@ impl MysqlMetastore {
         sd_ids.dedup();
         let params = async {
             let rows: Vec<Row> = conn
-                .exec(d.partition_params_range_query(), (after, last))
+                .exec(
+                    d.partition_params_range_query(&SCAN_PARTITION_PARAM_KEYS),
+                    (after, last),
+                )
                 .await
                 .map_err(|e| self.err(e))?;
             Ok::<_, Error>(rows)
@@ -126,18 +131,34 @@ impl MysqlMetastore {
         let locations = async {
             let mut conn = self.connect().await?;
             let mut locations = Vec::with_capacity(sd_ids.len());
-            // Bounded statement size: a few thousand ids per lookup.
-            for chunk in sd_ids.chunks(5000) {
-                let rows: Vec<Row> = conn
-                    .query(d.locations_query(chunk, false))
-                    .await
-                    .map_err(|e| self.err(e))?;
-                locations.extend(location_rows(&rows));
+            match sd_lookup(&sd_ids) {
+                SdLookup::Range(first, last) => {
+                    let rows: Vec<Row> = conn
+                        .exec(d.locations_range_query(), (first, last))
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    locations.extend(location_rows(&rows));
+                    locations.retain(|l| sd_ids.binary_search(&l.0).is_ok());
+                }
+                // Bounded statement size: a few thousand ids per lookup.
+                SdLookup::List => {
+                    for chunk in sd_ids.chunks(5000) {
+                        let rows: Vec<Row> = conn
+                            .query(d.locations_query(chunk, false))
+                            .await
+                            .map_err(|e| self.err(e))?;
+                        locations.extend(location_rows(&rows));
+                    }
+                }
             }
             Ok::<_, Error>(locations)
         };
         let (params, locations) = futures::future::join(params, locations).await;
-        Ok(assemble_partitions(page, param_rows(&params?), locations?))
+        Ok(assemble_partitions(
+            page,
+            partition_param_rows(&params?),
+            locations?,
+        ))
     }
 }
 
@@ -312,7 +333,10 @@ impl MetastoreSource for MysqlMetastore {
             return Ok(None);
         };
         let params: Vec<Row> = conn
-            .exec(d.partition_params_range_query(), (id - 1, id))
+            .exec(
+                d.partition_params_range_query(&PARTITION_PARAM_KEYS),
+                (id - 1, id),
+            )
             .await
             .map_err(|e| self.err(e))?;
         let mut locations = Vec::new();
@@ -324,13 +348,13 @@ impl MetastoreSource for MysqlMetastore {
             locations.extend(location_rows(&rows));
         }
         drop(conn);
-        Ok(assemble_partitions(page, param_rows(&params), locations).pop())
+        Ok(assemble_partitions(page, partition_param_rows(&params), locations).pop())
     }
 }
 
 impl Cells for Row {
-    fn text(&self, i: usize) -> Option<String> {
-        text_at(self, i)
+    fn str(&self, i: usize) -> Option<std::borrow::Cow<'_, str>> {
+        str_at(self, i)
     }
     fn int(&self, i: usize) -> Option<i64> {
         int_at(self, i)

@@ -6,11 +6,11 @@ use std::time::Duration;
 use futures::TryFutureExt;
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::sql::{Dialect, Id};
+use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS, SCAN_PARTITION_PARAM_KEYS};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
-    param_rows, serde_path_rows, Cells, MetastoreSource, PartitionRecord, PartitionSpan,
-    SchemaInfo, TableRecord,
+    param_rows, partition_param_rows, sd_lookup, serde_path_rows, Cells, MetastoreSource,
+    PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -102,8 +102,8 @@ fn int_at(row: &Row, i: usize) -> Option<i64> {
     })
 }
 
-fn text_at(row: &Row, i: usize) -> Option<String> {
-    row.try_get::<_, Option<String>>(i).ok().flatten()
+fn str_at(row: &Row, i: usize) -> Option<&str> {
+    row.try_get::<_, Option<&str>>(i).ok().flatten()
 }
 
 impl PostgresMetastore {
@@ -124,18 +124,31 @@ impl PostgresMetastore {
         let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         sd_ids.sort_unstable();
         sd_ids.dedup();
-        let params_sql = d.partition_params_range_query();
-        let locations_sql = d.locations_query(&sd_ids, false);
-        let (params, rows) = futures::future::join(
-            client.query(&params_sql, &[&after, &last]),
-            client.query(&locations_sql, &[&sd_ids]),
-        )
-        .await;
-        let (params, rows) = (params.map_err(pg)?, rows.map_err(pg)?);
+        let params_sql = d.partition_params_range_query(&SCAN_PARTITION_PARAM_KEYS);
+        let locations = async {
+            match sd_lookup(&sd_ids) {
+                SdLookup::Range(first, last) => {
+                    let rows = client
+                        .query(&d.locations_range_query(), &[&first, &last])
+                        .await?;
+                    let mut locations = location_rows(&rows);
+                    locations.retain(|l| sd_ids.binary_search(&l.0).is_ok());
+                    Ok(locations)
+                }
+                SdLookup::List => {
+                    let rows = client
+                        .query(&d.locations_query(&sd_ids, false), &[&sd_ids])
+                        .await?;
+                    Ok(location_rows(&rows))
+                }
+            }
+        };
+        let (params, locations) =
+            futures::future::join(client.query(&params_sql, &[&after, &last]), locations).await;
         Ok(assemble_partitions(
             page,
-            param_rows(&params),
-            location_rows(&rows),
+            partition_param_rows(&params.map_err(pg)?),
+            locations.map_err(pg)?,
         ))
     }
 }
@@ -153,7 +166,7 @@ impl MetastoreSource for PostgresMetastore {
             .await
             .ok()
             .flatten()
-            .and_then(|r| text_at(&r, 0));
+            .and_then(|r| str_at(&r, 0).map(str::to_string));
         Ok(SchemaInfo {
             version: version.unwrap_or_else(|| "unknown".into()),
             has_catalogs,
@@ -316,7 +329,10 @@ impl MetastoreSource for PostgresMetastore {
             return Ok(None);
         };
         let params = client
-            .query(&d.partition_params_range_query(), &[&(id - 1), &id])
+            .query(
+                &d.partition_params_range_query(&PARTITION_PARAM_KEYS),
+                &[&(id - 1), &id],
+            )
             .await
             .map_err(pg)?;
         let sds: Vec<i64> = sd.into_iter().collect();
@@ -325,13 +341,13 @@ impl MetastoreSource for PostgresMetastore {
             .await
             .map_err(pg)?;
         let locations = location_rows(&rows);
-        Ok(assemble_partitions(page, param_rows(&params), locations).pop())
+        Ok(assemble_partitions(page, partition_param_rows(&params), locations).pop())
     }
 }
 
 impl Cells for Row {
-    fn text(&self, i: usize) -> Option<String> {
-        text_at(self, i)
+    fn str(&self, i: usize) -> Option<std::borrow::Cow<'_, str>> {
+        str_at(self, i).map(std::borrow::Cow::Borrowed)
     }
     fn int(&self, i: usize) -> Option<i64> {
         int_at(self, i)

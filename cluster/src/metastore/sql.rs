@@ -25,8 +25,13 @@ pub(crate) const TABLE_PARAM_KEYS: [&str; 8] = [
     "storage_handler",
 ];
 
+/// Partition parameters read by the merger's lookups.
 pub(crate) const PARTITION_PARAM_KEYS: [&str; 3] =
     ["numFiles", "totalSize", "transient_lastDdlTime"];
+
+/// Partition parameters read by the scan's pages: a million partitions' `totalSize` would be a
+/// million rows read for nothing.
+pub(crate) const SCAN_PARTITION_PARAM_KEYS: [&str; 2] = ["numFiles", "transient_lastDdlTime"];
 
 fn key_list(keys: &[&str]) -> String {
     keys.iter()
@@ -175,7 +180,7 @@ impl Dialect {
     }
 
     /// Columns: part id, key, value. Bound: the page's first-exclusive and last-inclusive ids.
-    pub(crate) fn partition_params_range_query(self) -> String {
+    pub(crate) fn partition_params_range_query(self, keys: &[&str]) -> String {
         let (a, b) = self.placeholders();
         format!(
             "SELECT {id}, {k}, {v} FROM {t} WHERE {id} > {a} AND {id} <= {b} AND {k} IN ({keys})",
@@ -183,7 +188,7 @@ impl Dialect {
             k = self.id("PARAM_KEY"),
             v = self.id("PARAM_VALUE"),
             t = self.id("PARTITION_PARAMS"),
-            keys = key_list(&PARTITION_PARAM_KEYS),
+            keys = key_list(keys),
         )
     }
 
@@ -209,6 +214,18 @@ impl Dialect {
             }
             Dialect::Postgres => format!("{head} = ANY($1)"),
         }
+    }
+
+    /// Columns: sd id, location, of every storage descriptor with `first <= SD_ID <= last`.
+    /// Bound: first, last.
+    pub(crate) fn locations_range_query(self) -> String {
+        let (a, b) = self.placeholders();
+        format!(
+            "SELECT {sd}, {loc} FROM {sds} WHERE {sd} >= {a} AND {sd} <= {b}",
+            sd = self.id("SD_ID"),
+            loc = self.id("LOCATION"),
+            sds = self.id("SDS")
+        )
     }
 
     fn ph(self, n: usize) -> String {
