@@ -386,6 +386,23 @@ enum PartitionParam {
     LastDdlTime(Option<i64>),
 }
 
+/// The rows of [`sql::Dialect::scan_partition_params_query`]: (id, numFiles, DDL time).
+fn scan_param_rows<R: Cells>(rows: &[R]) -> Vec<(i64, PartitionParam)> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    for r in rows {
+        let Some(id) = r.int(0) else { continue };
+        out.push((
+            id,
+            PartitionParam::NumFiles(parse_count(r.str(1).as_deref())),
+        ));
+        out.push((
+            id,
+            PartitionParam::LastDdlTime(parse_epoch(r.str(2).as_deref())),
+        ));
+    }
+    out
+}
+
 /// (partition id, parameter) rows of the partition parameter queries; other keys are dropped.
 fn partition_param_rows<R: Cells>(rows: &[R]) -> Vec<(i64, PartitionParam)> {
     rows.iter()

@@ -5,11 +5,11 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, Value};
 
-use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS, SCAN_PARTITION_PARAM_KEYS};
+use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
-    param_rows, partition_param_rows, sd_lookup, serde_path_rows, Cells, MetastoreSource,
-    PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
+    param_rows, partition_param_rows, scan_param_rows, sd_lookup, serde_path_rows, Cells,
+    MetastoreSource, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -120,10 +120,7 @@ impl MysqlMetastore {
         sd_ids.dedup();
         let params = async {
             let rows: Vec<Row> = conn
-                .exec(
-                    d.partition_params_range_query(&SCAN_PARTITION_PARAM_KEYS),
-                    (after, last),
-                )
+                .exec(d.scan_partition_params_query(), (after, last))
                 .await
                 .map_err(|e| self.err(e))?;
             Ok::<_, Error>(rows)
@@ -156,7 +153,7 @@ impl MysqlMetastore {
         let (params, locations) = futures::future::join(params, locations).await;
         Ok(assemble_partitions(
             page,
-            partition_param_rows(&params?),
+            scan_param_rows(&params?),
             locations?,
         ))
     }

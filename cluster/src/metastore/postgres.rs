@@ -6,11 +6,11 @@ use std::time::Duration;
 use futures::TryFutureExt;
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS, SCAN_PARTITION_PARAM_KEYS};
+use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
-    param_rows, partition_param_rows, sd_lookup, serde_path_rows, Cells, MetastoreSource,
-    PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
+    param_rows, partition_param_rows, scan_param_rows, sd_lookup, serde_path_rows, Cells,
+    MetastoreSource, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -124,7 +124,7 @@ impl PostgresMetastore {
         let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
         sd_ids.sort_unstable();
         sd_ids.dedup();
-        let params_sql = d.partition_params_range_query(&SCAN_PARTITION_PARAM_KEYS);
+        let params_sql = d.scan_partition_params_query();
         let locations = async {
             match sd_lookup(&sd_ids) {
                 SdLookup::Range(first, last) => {
@@ -147,7 +147,7 @@ impl PostgresMetastore {
             futures::future::join(client.query(&params_sql, &[&after, &last]), locations).await;
         Ok(assemble_partitions(
             page,
-            partition_param_rows(&params.map_err(pg)?),
+            scan_param_rows(&params.map_err(pg)?),
             locations.map_err(pg)?,
         ))
     }

@@ -29,10 +29,6 @@ pub(crate) const TABLE_PARAM_KEYS: [&str; 8] = [
 pub(crate) const PARTITION_PARAM_KEYS: [&str; 3] =
     ["numFiles", "totalSize", "transient_lastDdlTime"];
 
-/// Partition parameters read by the scan's pages: a million partitions' `totalSize` would be a
-/// million rows read for nothing.
-pub(crate) const SCAN_PARTITION_PARAM_KEYS: [&str; 2] = ["numFiles", "transient_lastDdlTime"];
-
 fn key_list(keys: &[&str]) -> String {
     keys.iter()
         .map(|k| format!("'{k}'"))
@@ -153,6 +149,21 @@ impl Dialect {
             name = q("PART_NAME"),
             sd = q("SD_ID"),
             parts = q("PARTITIONS"),
+        )
+    }
+
+    /// The parameters a scan's page needs, one row per partition (a million partitions are a
+    /// million rows, not two million; `totalSize` is left out). Columns: part id, `numFiles`,
+    /// `transient_lastDdlTime`. Bound: the page's first-exclusive and last-inclusive ids.
+    pub(crate) fn scan_partition_params_query(self) -> String {
+        let (a, b) = self.placeholders();
+        format!(
+            "SELECT {id}, MAX(CASE WHEN {k} = 'numFiles' THEN {v} END), MAX(CASE WHEN {k} = 'transient_lastDdlTime' THEN {v} END) \
+             FROM {t} WHERE {id} > {a} AND {id} <= {b} AND {k} IN ('numFiles', 'transient_lastDdlTime') GROUP BY {id}",
+            id = self.id("PART_ID"),
+            k = self.id("PARAM_KEY"),
+            v = self.id("PARAM_VALUE"),
+            t = self.id("PARTITION_PARAMS"),
         )
     }
 
