@@ -1069,3 +1069,37 @@ mod example_file {
         assert_eq!(c.clusters[0].hdfs.as_ref().unwrap().namenodes.len(), 2);
     }
 }
+
+/// `glob_match` against a plainly recursive matcher over a small alphabet, where `*`, `?`
+/// and the characters they can stand for collide often.
+#[cfg(test)]
+mod glob_properties {
+    use crate::config::glob_match;
+    use proptest::prelude::*;
+
+    fn reference(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| reference(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && reference(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && reference(rest, &t[1..]),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn matches_as_the_reference(pattern in "[ab.*?]{0,8}", text in "[ab.]{0,10}") {
+            let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+            prop_assert_eq!(glob_match(&pattern, &text), reference(&p, &t));
+        }
+
+        #[test]
+        fn a_name_with_any_part_starred_still_matches(name in "[a-z_.]{1,16}", a in 0usize..16, b in 0usize..16) {
+            let (a, b) = (a.min(name.len()), b.min(name.len()));
+            let (a, b) = (a.min(b), a.max(b));
+            let pattern = format!("{}*{}", &name[..a], &name[b..]);
+            prop_assert!(glob_match(&pattern, &name), "{} vs {}", pattern, name);
+            prop_assert!(glob_match(&name, &name));
+        }
+    }
+}

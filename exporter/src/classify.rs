@@ -100,4 +100,54 @@ mod tests {
         assert_eq!(m.files, 12);
         assert_eq!(m.size_buckets[0], 4);
     }
+
+    /// Whatever the sizes and the threshold: a file is small exactly when it is strictly below
+    /// the threshold, every file lands in the smallest bucket that holds it, and counting two
+    /// directories apart then merging equals counting them together.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn sizes() -> impl Strategy<Value = Vec<u64>> {
+            proptest::collection::vec(
+                prop_oneof![
+                    0u64..4096,
+                    0u64..(2u64 << 30),
+                    Just(128 << 20),
+                    any::<u64>()
+                ],
+                0..40,
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn small_means_below_the_threshold(a in sizes(), b in sizes(), threshold in prop_oneof![Just(128u64 << 20), 0u64..(1 << 31)]) {
+                let count = |files: &[u64]| {
+                    let mut s = FileStats::default();
+                    for &f in files {
+                        s.add_file(f, threshold);
+                    }
+                    s
+                };
+                let all: Vec<u64> = a.iter().chain(&b).copied().collect();
+                let whole = count(&all);
+                prop_assert_eq!(whole.files, all.len() as u64);
+                prop_assert_eq!(whole.small_files, all.iter().filter(|&&f| f < threshold).count() as u64);
+                let small_bytes = all.iter().filter(|&&f| f < threshold).fold(0u64, |s, &f| s.saturating_add(f));
+                prop_assert_eq!(whole.small_files_bytes, small_bytes);
+                prop_assert_eq!(whole.size_buckets.iter().sum::<u64>(), whole.files);
+                for &f in &all {
+                    let mut one = FileStats::default();
+                    one.add_file(f, threshold);
+                    let slot = one.size_buckets.iter().position(|&n| n == 1).unwrap();
+                    prop_assert!(slot == SIZE_BUCKETS.len() || f <= SIZE_BUCKETS[slot]);
+                    prop_assert!(slot == 0 || f > SIZE_BUCKETS[slot - 1]);
+                }
+                let mut merged = count(&a);
+                merged.merge(&count(&b));
+                prop_assert_eq!(merged, whole);
+            }
+        }
+    }
 }

@@ -92,4 +92,62 @@ mod tests {
             WindowError::TimeZone("Mars/Base".into())
         );
     }
+
+    /// Any window, any instant, in zones with half- and quarter-hour offsets and daylight
+    /// saving: open exactly when the local minute of day lies in [start, end) counted modulo
+    /// a day (the model is modular arithmetic on the zone's offset, not the code's two cases).
+    /// Instants are drawn around the window's edges as often as anywhere else.
+    mod properties {
+        use super::*;
+        use chrono::Offset;
+        use proptest::prelude::*;
+
+        const ZONES: [&str; 7] = [
+            "UTC",
+            "Asia/Shanghai",
+            "Asia/Kolkata",
+            "Asia/Kathmandu",
+            "America/New_York",
+            "Europe/Berlin",
+            "Australia/Lord_Howe",
+        ];
+
+        fn local_minute(tz: Tz, secs: i64) -> i64 {
+            let now = Utc.timestamp_opt(secs, 0).unwrap();
+            let offset = tz
+                .offset_from_utc_datetime(&now.naive_utc())
+                .fix()
+                .local_minus_utc();
+            (secs + offset as i64).div_euclid(60).rem_euclid(1440)
+        }
+
+        proptest! {
+            #[test]
+            fn open_exactly_inside_the_window_modulo_a_day(
+                start in 0u32..1440,
+                len in 1u32..1440,
+                zone in 0usize..ZONES.len(),
+                day in 1_500_000_000i64..2_200_000_000i64,
+                edge in prop_oneof![Just(0i64), Just(1), Just(2), Just(3), 0i64..1440],
+                nudge in -1i64..=1,
+            ) {
+                let end = (start + len) % 1440;
+                let spec = format!("{:02}:{:02}-{:02}:{:02}", start / 60, start % 60, end / 60, end % 60);
+                let w = Windows::parse(&[spec], ZONES[zone]).unwrap();
+                let tz: Tz = ZONES[zone].parse().unwrap();
+                // A local minute at the start, the end, or anywhere, then the instant near it.
+                let target = match edge {
+                    0 => start as i64,
+                    1 => end as i64,
+                    2 => start as i64 - 1,
+                    3 => end as i64 - 1,
+                    m => m,
+                } + nudge;
+                let secs = day - (local_minute(tz, day) - target) * 60;
+                let minute = local_minute(tz, secs) as u32;
+                let inside = (minute + 1440 - start) % 1440 < len;
+                prop_assert_eq!(w.open_at(Utc.timestamp_opt(secs, 0).unwrap()), inside);
+            }
+        }
+    }
 }

@@ -655,4 +655,24 @@ mod tests {
         assert_eq!(qualified_database("", "sales"), "sales");
         assert_eq!(qualified_database("spark", "sales"), "@spark#sales");
     }
+
+    /// For any dense enough id span and page size: the ranges cover every id once, in order,
+    /// and none spans more ids than eight pages' worth.
+    mod page_properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn ranges_cover_the_span_once(min in -1_000_000i64..1_000_000, count in 1u64..200_000, spread in 1u64..=8, page in 100u32..60_000) {
+                let max = min + (count * spread) as i64 - 1;
+                let ranges = page_ranges(Some(PartitionSpan { min, max, count }), page).unwrap();
+                prop_assert_eq!(ranges.first().unwrap().0, min - 1);
+                prop_assert_eq!(ranges.last().unwrap().1, max);
+                prop_assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0));
+                prop_assert!(ranges.iter().all(|(a, b)| a < b && (b - a) as u64 <= 8 * page as u64));
+                prop_assert!(ranges.len() as u64 <= count.div_ceil(page as u64) + 1);
+            }
+        }
+    }
 }
