@@ -465,6 +465,23 @@ fn page_rows<R: Cells>(rows: &[R]) -> Vec<(i64, i64, String, Option<i64>)> {
         .collect()
 }
 
+/// A page of partitions as read: its rows, its last id and its storage descriptors (sorted,
+/// once each), which the parameter and location lookups take.
+struct Page {
+    rows: Vec<(i64, i64, String, Option<i64>)>,
+    last: i64,
+    sd_ids: Vec<i64>,
+}
+
+fn page_of<R: Cells>(rows: &[R]) -> Option<Page> {
+    let rows = page_rows(rows);
+    let last = rows.iter().map(|p| p.0).max()?;
+    let mut sd_ids: Vec<i64> = rows.iter().filter_map(|p| p.3).collect();
+    sd_ids.sort_unstable();
+    sd_ids.dedup();
+    Some(Page { rows, last, sd_ids })
+}
+
 /// (sd id, location, input format) rows of the location lookups.
 type LocationRow = (i64, Option<String>, Option<String>);
 

@@ -7,9 +7,9 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row,
 
 use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS};
 use super::{
-    assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_rows,
+    assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_of, page_rows,
     param_rows, partition_param_rows, scan_param_rows, sd_lookup, serde_path_rows, Cells,
-    MetastoreSource, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
+    MetastoreSource, Page, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -111,13 +111,14 @@ impl MysqlMetastore {
         rows: &[Row],
     ) -> Result<Vec<PartitionRecord>> {
         let d = Dialect::Mysql;
-        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(rows);
-        let Some(last) = page.iter().map(|p| p.0).max() else {
+        let Some(Page {
+            rows: page,
+            last,
+            sd_ids,
+        }) = page_of(rows)
+        else {
             return Ok(Vec::new());
         };
-        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
-        sd_ids.sort_unstable();
-        sd_ids.dedup();
         let params = async {
             let rows: Vec<Row> = conn
                 .exec(d.scan_partition_params_query(), (after, last))
