@@ -441,3 +441,75 @@ async fn a_graceful_stop_keeps_the_last_audit_entries() {
         "{audit}"
     );
 }
+
+/// Request smuggling: a request whose length two headers disagree on (two different
+/// `Content-Length`s, or `Transfer-Encoding: chunked` beside a `Content-Length`) is where a
+/// proxy in front and this server could split a stream differently. Each is refused, or (chunked
+/// beside a length) read by its chunks as RFC 9112 says, and answered once, with the connection
+/// closed after it: the request hidden behind the body never runs, no task or audit entry of it
+/// appears, and the merger goes on answering others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_with_ambiguous_lengths_smuggle_nothing() {
+    let h = start("").await;
+    let task = r#"{"cluster":"wh","database":"d","table":"smuggled"}"#;
+    let hidden = format!(
+        "POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPS}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{task}",
+        task.len()
+    );
+    let body = "{\"version\":\"4\",\"alerts\":[]}";
+    let attempts = [
+        // Two lengths: the short one ends the body before the hidden request, the long one after.
+        format!(
+            "POST /api/v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TRIGGER}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nContent-Length: {}\r\n\r\n{body}{hidden}",
+            body.len(),
+            body.len() + hidden.len()
+        ),
+        // Chunked and a length: the length covers the hidden request, the chunks do not.
+        format!(
+            "POST /api/v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TRIGGER}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n{hidden}",
+            body.len() + hidden.len(),
+            body.len()
+        ),
+        // An obfuscated transfer coding a proxy might not recognise.
+        format!(
+            "POST /api/v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TRIGGER}\r\nContent-Type: application/json\r\nTransfer-Encoding: xchunked\r\nContent-Length: {}\r\n\r\n{body}{hidden}",
+            body.len()
+        ),
+    ];
+    for (i, attempt) in attempts.iter().enumerate() {
+        let answer = raw(h.port, attempt.as_bytes()).await;
+        let answers = answer.matches("HTTP/1.1 ").count();
+        let (status, _) = status_and_json(&answer);
+        assert!(
+            answers <= 1 && [0, 200, 400, 501].contains(&status),
+            "attempt {i}: {answers} answers, status {status}: {answer}"
+        );
+    }
+    let http = reqwest::Client::new();
+    let tasks: Value = http
+        .get(format!("http://127.0.0.1:{}/api/v1/tasks", h.port))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !tasks.to_string().contains("smuggled"),
+        "a hidden request ran: {tasks}"
+    );
+    let audit: Value = http
+        .get(format!("http://127.0.0.1:{}/api/v1/audit", h.port))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !audit.to_string().contains("smuggled"),
+        "a hidden request reached a handler: {audit}"
+    );
+}
