@@ -5,11 +5,7 @@
 use crate::classify::SIZE_BUCKETS;
 use crate::snapshot::{ClusterState, Registry, TABLE_RESULTS};
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const REVISION: &str = match option_env!("SMALLFILES_REVISION") {
-    Some(r) => r,
-    None => "unknown",
-};
+pub use smallfiles_cluster::{REVISION, VERSION};
 
 use smallfiles_cluster::exposition::Page;
 
@@ -227,7 +223,11 @@ fn render_health(p: &mut Page, registry: &Registry) {
         "Whether the last scan reached the component (1) or not (0).",
     );
     for (c, h) in &health {
-        for (component, up) in [("metastore", h.metastore_up), ("hdfs", h.hdfs_up)] {
+        for (component, up) in [
+            ("metastore", h.metastore_up),
+            ("hdfs", h.hdfs_up),
+            ("warehouse", h.warehouse_up),
+        ] {
             if let Some(up) = up {
                 p.sample(
                     "smallfiles_up",

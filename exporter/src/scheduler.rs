@@ -107,6 +107,9 @@ pub async fn scan_once(
                 if state.has_hdfs {
                     h.hdfs_up = Some(true);
                 }
+                if !state.has_metastore {
+                    h.warehouse_up = Some(true);
+                }
                 if cache_result.is_err() {
                     *h.errors_total.entry("cache").or_default() += 1;
                 }
@@ -125,7 +128,15 @@ pub async fn scan_once(
                 *h.errors_total.entry(failure.stage).or_default() += 1;
                 match failure.stage {
                     "metastore" => h.metastore_up = Some(false),
-                    "hdfs" if state.has_hdfs => h.hdfs_up = Some(false),
+                    "hdfs" => {
+                        if state.has_hdfs {
+                            h.hdfs_up = Some(false);
+                        }
+                        // The layout is read through the file system it lives on.
+                        if !state.has_metastore {
+                            h.warehouse_up = Some(false);
+                        }
+                    }
                     _ => {}
                 }
             });

@@ -50,6 +50,8 @@ pub struct ScanHealth {
     /// `None` when the cluster has no such component.
     pub metastore_up: Option<bool>,
     pub hdfs_up: Option<bool>,
+    /// Clusters without a metastore: whether the warehouse layout could be read.
+    pub warehouse_up: Option<bool>,
     pub last_duration_seconds: Option<f64>,
     pub last_success_timestamp: Option<f64>,
     pub errors_total: BTreeMap<&'static str, u64>,

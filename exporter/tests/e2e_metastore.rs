@@ -257,7 +257,10 @@ clusters:
         value(
             &s,
             "smallfiles_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))]
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", smallfiles_cluster::REVISION)
+            ]
         ),
         Some(1.0),
         "{ctx}"

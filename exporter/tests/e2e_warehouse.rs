@@ -158,6 +158,18 @@ clusters:
         ),
         None
     );
+    let warehouse_up = |s: &[smallfiles_testkit::prom::Sample]| {
+        value(
+            s,
+            "smallfiles_up",
+            &[("cluster", "wh"), ("component", "warehouse")],
+        )
+    };
+    assert_eq!(
+        warehouse_up(&s),
+        Some(1.0),
+        "a metastore-less cluster's own health"
+    );
     assert_eq!(
         value(
             &s,
@@ -246,6 +258,11 @@ clusters:
         )
         .unwrap()
             >= 1.0
+    );
+    assert_eq!(
+        warehouse_up(&s),
+        Some(0.0),
+        "the layout is read through HDFS"
     );
     assert_tables(&s, "wh", &w, 3);
     active_proxy.set_down(false);

@@ -328,11 +328,8 @@ impl Metrics {
         p.sample(
             "smallfiles_build_info",
             &[
-                ("version", env!("CARGO_PKG_VERSION")),
-                (
-                    "revision",
-                    option_env!("SMALLFILES_REVISION").unwrap_or("unknown"),
-                ),
+                ("version", smallfiles_cluster::VERSION),
+                ("revision", smallfiles_cluster::REVISION),
             ],
             1,
         );
