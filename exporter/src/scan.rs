@@ -13,7 +13,7 @@ use smallfiles_cluster::hdfs::{
     location_problem, shorten, ClusterFs, FileSystem, Location, RequestCounters,
 };
 use smallfiles_cluster::metastore::{
-    partition_pages, Metastore, MetastoreSource, PartitionRecord, TableRecord,
+    partition_pages_ahead, Metastore, MetastoreSource, PartitionRecord, TableRecord,
 };
 use smallfiles_cluster::{Error as ClusterError, HdfsErrorKind};
 
@@ -29,7 +29,7 @@ pub struct ClusterScanner {
     pub settings: EffectiveSettings,
     config: ClusterConfig,
     top_partitions: usize,
-    metastore: Option<(Metastore, u32)>,
+    metastore: Option<(Arc<Metastore>, u32)>,
     pub fs: ClusterFs,
     pub requests: Arc<RequestCounters>,
 }
@@ -123,7 +123,10 @@ impl ClusterScanner {
         let requests = Arc::new(RequestCounters::default());
         let fs = ClusterFs::for_cluster(config, &settings, requests.clone())?;
         let metastore = match &config.metastore {
-            Some(m) => Some((Metastore::from_config(m)?, Metastore::page_size(m))),
+            Some(m) => Some((
+                Arc::new(Metastore::from_config(m)?),
+                Metastore::page_size(m),
+            )),
             None => None,
         };
         Ok(ClusterScanner {
@@ -138,7 +141,7 @@ impl ClusterScanner {
     }
 
     pub fn metastore(&self) -> Option<&Metastore> {
-        self.metastore.as_ref().map(|(m, _)| m)
+        self.metastore.as_ref().map(|(m, _)| m.as_ref())
     }
 
     pub fn config(&self) -> &ClusterConfig {
@@ -172,7 +175,7 @@ impl ClusterScanner {
             dir_times: DirTimes::default(),
         };
         match &self.metastore {
-            Some((ms, page)) => run.scan_metastore(ms, *page).await?,
+            Some((ms, page)) => run.scan_metastore(ms.clone(), *page).await?,
             None => run.scan_warehouse().await?,
         }
         Ok(run.finish(previous))
@@ -241,7 +244,7 @@ impl Run<'_> {
         self.unit_errors += 1;
     }
 
-    async fn scan_metastore(&mut self, ms: &Metastore, page: u32) -> Result<(), ScanFailure> {
+    async fn scan_metastore(&mut self, ms: Arc<Metastore>, page: u32) -> Result<(), ScanFailure> {
         let fail = |e: ClusterError| ScanFailure {
             stage: "metastore",
             message: e.to_string(),
@@ -281,13 +284,14 @@ impl Run<'_> {
             }
         }
         drop(tables);
-        self.run_units(units).await?;
         if partitioned.is_empty() {
-            return Ok(());
+            return self.run_units(units).await;
         }
-        // The next pages are read while this one's directories are listed.
-        let mut pages = partition_pages(ms, page);
-        while let Some(parts) = pages.next().await {
+        // The first pages are read while the unpartitioned tables are listed, the next ones
+        // while each page's directories are.
+        let mut pages = partition_pages_ahead(ms, page);
+        self.run_units(units).await?;
+        while let Some(parts) = pages.recv().await {
             let parts: Vec<PartitionRecord> = parts.map_err(fail)?;
             let mut units = Vec::with_capacity(parts.len());
             for p in parts {

@@ -300,7 +300,9 @@ async fn unreachable_metastore_is_a_clear_error_without_password() {
 /// comes exactly once, in id order, with its parameters, and a page stays within its bound.
 async fn pages_dense_and_sparse(kind: MetastoreKind, shared: &std::path::Path) {
     use futures::StreamExt;
-    use smallfiles_cluster::metastore::{page_ranges, partition_pages, PartitionSpan};
+    use smallfiles_cluster::metastore::{
+        page_ranges, partition_pages, partition_pages_ahead, PartitionSpan,
+    };
     for sparse in [false, true] {
         let db = TestDb::create(kind, "3.1.0", shared);
         let mut b = db.builder();
@@ -351,6 +353,18 @@ async fn pages_dense_and_sparse(kind: MetastoreKind, shared: &std::path::Path) {
             .iter()
             .enumerate()
             .all(|(i, p)| p.num_files == Some(i as u64) && p.location.is_some()));
+        // The same pages read by a task of their own, for a consumer slower than the reader.
+        drop(pages);
+        let mut ahead = partition_pages_ahead(std::sync::Arc::new(ms), 4);
+        let mut names_ahead = Vec::new();
+        while let Some(page) = ahead.recv().await {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            names_ahead.extend(page.unwrap().into_iter().map(|p| p.name));
+        }
+        assert_eq!(
+            names_ahead, expected,
+            "{kind:?} sparse={sparse}: read ahead"
+        );
     }
 }
 

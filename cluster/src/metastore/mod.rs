@@ -254,6 +254,27 @@ pub fn partition_pages(
         .boxed()
 }
 
+/// [`partition_pages`] read by a task of its own, so that the next pages arrive while the
+/// caller works on the current one (a stream is only read while it is polled); at most
+/// [`PAGES_AHEAD`] pages wait. Dropping the receiver stops the reading.
+pub fn partition_pages_ahead(
+    ms: std::sync::Arc<Metastore>,
+    page: u32,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<PartitionRecord>>> {
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+    tokio::spawn(async move {
+        let mut pages = partition_pages(&ms, page);
+        while let Some(p) = pages.next().await {
+            let failed = p.is_err();
+            if tx.send(p).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Every partition in pages of `page` read one after another, each starting after the last id
 /// of the one before.
 pub fn keyset_pages(
