@@ -5,12 +5,24 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A port free now and never handed out before in this process: tests of one binary run in
+/// parallel in one process, and the kernel may give a port just released to the next caller,
+/// so two servers of two tests could be told the same port (one then fails to bind, and its
+/// test talks to the other test's server).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A child process killed when dropped; its stderr goes to a log file for diagnosis.
@@ -65,6 +77,12 @@ impl Running {
             }
             if let Ok(r) = reqwest::get(self.url(path)).await {
                 if r.status().is_success() {
+                    // Whoever answered, our process must still be running: one that failed
+                    // to bind leaves the port to another.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if let Some(status) = self.child.try_wait().unwrap() {
+                        panic!("process exited with {status}: {}", self.log_text());
+                    }
                     return;
                 }
             }
