@@ -11,6 +11,7 @@ pub mod scan;
 pub mod scheduler;
 pub mod server;
 pub mod snapshot;
+mod unit;
 pub mod walk;
 pub mod warehouse;
 

@@ -1,0 +1,241 @@
+//! Rows of the metastore's tables into records, the same way for MySQL and PostgreSQL rows:
+//! each adapter reads cells through [`Cells`], and the joins happen here, in memory.
+
+use super::{
+    parse_count, parse_epoch, parse_flag, PartitionRecord, TableParams, TableRecord,
+    DEFAULT_CATALOG,
+};
+
+/// Column access shared by the MySQL and PostgreSQL rows, so both map rows the same way.
+pub(super) trait Cells {
+    /// A text cell, borrowed from the row where it can be (not-UTF-8 bytes are replaced).
+    fn str(&self, i: usize) -> Option<std::borrow::Cow<'_, str>>;
+    fn int(&self, i: usize) -> Option<i64>;
+    fn text(&self, i: usize) -> Option<String> {
+        self.str(i).map(std::borrow::Cow::into_owned)
+    }
+}
+
+/// A partition parameter the scan reads, parsed from the row as it is decoded: a million
+/// partitions' parameters are millions of rows, and keeping their keys and values as strings
+/// first cost more than reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PartitionParam {
+    NumFiles(Option<u64>),
+    TotalSize(Option<u64>),
+    LastDdlTime(Option<i64>),
+}
+
+/// The rows of [`super::sql::Dialect::scan_partition_params_query`]: (id, numFiles, DDL time).
+pub(super) fn scan_param_rows<R: Cells>(rows: &[R]) -> Vec<(i64, PartitionParam)> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    for r in rows {
+        let Some(id) = r.int(0) else { continue };
+        out.push((
+            id,
+            PartitionParam::NumFiles(parse_count(r.str(1).as_deref())),
+        ));
+        out.push((
+            id,
+            PartitionParam::LastDdlTime(parse_epoch(r.str(2).as_deref())),
+        ));
+    }
+    out
+}
+
+/// (partition id, parameter) rows of the partition parameter queries; other keys are dropped.
+pub(super) fn partition_param_rows<R: Cells>(rows: &[R]) -> Vec<(i64, PartitionParam)> {
+    rows.iter()
+        .filter_map(|r| {
+            let id = r.int(0)?;
+            let value = r.str(2);
+            let v = value.as_deref();
+            let param = match &*r.str(1)? {
+                "numFiles" => PartitionParam::NumFiles(parse_count(v)),
+                "totalSize" => PartitionParam::TotalSize(parse_count(v)),
+                "transient_lastDdlTime" => PartitionParam::LastDdlTime(parse_epoch(v)),
+                _ => return None,
+            };
+            Some((id, param))
+        })
+        .collect()
+}
+
+/// (id, key, value) rows of a parameter table.
+pub(super) type ParamRows = Vec<(i64, String, Option<String>)>;
+
+pub(super) fn param_rows<R: Cells>(rows: &[R]) -> ParamRows {
+    rows.iter()
+        .filter_map(|r| Some((r.int(0)?, r.text(1)?, r.text(2))))
+        .collect()
+}
+
+/// (serde id, "", path) rows of the serde `path` queries.
+pub(super) fn serde_path_rows<R: Cells>(rows: &[R]) -> ParamRows {
+    rows.iter()
+        .filter_map(|r| Some((r.int(0)?, String::new(), r.text(1))))
+        .collect()
+}
+
+/// (table id, key, type, position) rows of the partition keys queries.
+pub(super) fn key_rows<R: Cells>(rows: &[R]) -> Vec<(i64, String, String, i64)> {
+    rows.iter()
+        .filter_map(|r| {
+            Some((
+                r.int(0)?,
+                r.text(1)?,
+                r.text(2).unwrap_or_default(),
+                r.int(3).unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+/// (part id, table id, name, sd id) rows of the partition queries.
+pub(super) fn page_rows<R: Cells>(rows: &[R]) -> Vec<(i64, i64, String, Option<i64>)> {
+    rows.iter()
+        .filter_map(|r| {
+            Some((
+                r.int(0)?,
+                r.int(1)?,
+                r.text(2).unwrap_or_default(),
+                r.int(3),
+            ))
+        })
+        .collect()
+}
+
+/// A page of partitions as read: its rows, its last id and its storage descriptors (sorted,
+/// once each), which the parameter and location lookups take.
+pub(super) struct Page {
+    pub rows: Vec<(i64, i64, String, Option<i64>)>,
+    pub last: i64,
+    pub sd_ids: Vec<i64>,
+}
+
+pub(super) fn page_of<R: Cells>(rows: &[R]) -> Option<Page> {
+    let rows = page_rows(rows);
+    let last = rows.iter().map(|p| p.0).max()?;
+    let mut sd_ids: Vec<i64> = rows.iter().filter_map(|p| p.3).collect();
+    sd_ids.sort_unstable();
+    sd_ids.dedup();
+    Some(Page { rows, last, sd_ids })
+}
+
+/// (sd id, location, input format) rows of the location lookups.
+pub(super) type LocationRow = (i64, Option<String>, Option<String>);
+
+pub(super) fn location_rows<R: Cells>(rows: &[R]) -> Vec<LocationRow> {
+    rows.iter()
+        .filter_map(|r| Some((r.int(0)?, r.text(1), r.text(2))))
+        .collect()
+}
+
+/// (name, type) rows of the columns query.
+pub(super) fn column_rows<R: Cells>(rows: &[R]) -> Vec<(String, String)> {
+    rows.iter()
+        .filter_map(|r| Some((r.text(0)?, r.text(1).unwrap_or_default())))
+        .collect()
+}
+
+/// Builds the tables from the rows of [`super::sql::Dialect::tables_query`], the table parameters,
+/// the serde `path` parameters and the partition keys (table id, name, type, position).
+pub(super) fn assemble_tables<R: Cells>(
+    rows: &[R],
+    params: ParamRows,
+    serde_paths: ParamRows,
+    keys: Vec<(i64, String, String, i64)>,
+) -> Vec<TableRecord> {
+    use std::collections::HashMap;
+    let paths: HashMap<i64, String> = serde_paths
+        .into_iter()
+        .filter_map(|(id, _, v)| Some((id, v?)))
+        .collect();
+    let mut tables: Vec<TableRecord> = rows
+        .iter()
+        .map(|r| TableRecord {
+            id: r.int(0).unwrap_or_default(),
+            catalog: r.text(1).unwrap_or_else(|| DEFAULT_CATALOG.into()),
+            database: r.text(2).unwrap_or_default(),
+            name: r.text(3).unwrap_or_default(),
+            table_type: r.text(4).unwrap_or_default(),
+            owner: r.text(5).unwrap_or_default(),
+            location: r.text(6),
+            input_format: r.text(7),
+            output_format: r.text(8),
+            num_buckets: r.int(9).unwrap_or(-1),
+            serde_lib: r.text(10),
+            serde_path: r.int(11).and_then(|sid| paths.get(&sid).cloned()),
+            partition_keys: Vec::new(),
+            columns: Vec::new(),
+            params: TableParams::default(),
+        })
+        .collect();
+    tables.sort_unstable_by_key(|t| t.id);
+    let find = |tables: &[TableRecord], id: i64| tables.binary_search_by_key(&id, |t| t.id).ok();
+    for (id, key, value) in params {
+        let Some(i) = find(&tables, id) else { continue };
+        let p = &mut tables[i].params;
+        let v = value.as_deref();
+        match key.as_str() {
+            "numFiles" => p.num_files = parse_count(v),
+            "totalSize" => p.total_size = parse_count(v),
+            "transient_lastDdlTime" => p.last_ddl_time = parse_epoch(v),
+            "transactional" => p.transactional = parse_flag(v),
+            "transactional_properties" => {
+                p.insert_only = v
+                    .map(|s| s.trim().eq_ignore_ascii_case("insert_only"))
+                    .unwrap_or(false)
+            }
+            "EXTERNAL" => p.external = parse_flag(v),
+            "spark.sql.sources.provider" => p.spark_provider = value.filter(|s| !s.is_empty()),
+            "storage_handler" => p.storage_handler = value.filter(|s| !s.is_empty()),
+            _ => {}
+        }
+    }
+    let mut keys = keys;
+    keys.sort_unstable_by_key(|k| (k.0, k.3));
+    for (id, name, ty, _) in keys {
+        if let Some(i) = find(&tables, id) {
+            tables[i].partition_keys.push((name, ty));
+        }
+    }
+    tables
+}
+
+/// Builds a page of partitions from [`super::sql::Dialect::partitions_page_query`] rows (id, table,
+/// name, sd id), their parameters and the locations of their storage descriptors.
+pub(super) fn assemble_partitions(
+    page: Vec<(i64, i64, String, Option<i64>)>,
+    params: Vec<(i64, PartitionParam)>,
+    locations: Vec<LocationRow>,
+) -> Vec<PartitionRecord> {
+    use std::collections::HashMap;
+    let locations: HashMap<i64, (Option<String>, Option<String>)> = locations
+        .into_iter()
+        .map(|(id, l, f)| (id, (l, f)))
+        .collect();
+    let mut parts: Vec<PartitionRecord> = page
+        .into_iter()
+        .map(|(id, table_id, name, sd)| PartitionRecord {
+            id,
+            table_id,
+            name,
+            location: sd.and_then(|sd| locations.get(&sd)?.0.clone()),
+            input_format: sd.and_then(|sd| locations.get(&sd)?.1.clone()),
+            ..Default::default()
+        })
+        .collect();
+    parts.sort_unstable_by_key(|p| p.id);
+    for (id, param) in params {
+        let Ok(i) = parts.binary_search_by_key(&id, |p| p.id) else {
+            continue;
+        };
+        match param {
+            PartitionParam::NumFiles(n) => parts[i].num_files = n,
+            PartitionParam::TotalSize(n) => parts[i].total_size = n,
+            PartitionParam::LastDdlTime(t) => parts[i].last_ddl_time = t,
+        }
+    }
+    parts
+}
