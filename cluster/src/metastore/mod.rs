@@ -19,7 +19,7 @@ use pages::{sd_lookup, SdLookup};
 pub use postgres::PostgresMetastore;
 use rows::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_of, page_rows,
-    param_rows, partition_param_rows, scan_param_rows, serde_path_rows, Cells, Page,
+    param_rows, partition_param_rows, scan_param_rows, serde_path_rows, Cells,
 };
 
 use crate::config::{MetastoreConfig, MetastoreKind, MetastoreUrl, Secret};

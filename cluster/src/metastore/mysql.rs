@@ -9,7 +9,7 @@ use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_of, page_rows,
     param_rows, partition_param_rows, scan_param_rows, sd_lookup, serde_path_rows, Cells,
-    MetastoreSource, Page, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
+    MetastoreSource, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -111,14 +111,10 @@ impl MysqlMetastore {
         rows: &[Row],
     ) -> Result<Vec<PartitionRecord>> {
         let d = Dialect::Mysql;
-        let Some(Page {
-            rows: page,
-            last,
-            sd_ids,
-        }) = page_of(rows)
-        else {
+        let Some(page) = page_of(rows) else {
             return Ok(Vec::new());
         };
+        let (last, sd_ids) = (page.last, &page.sd_ids);
         let params = async {
             let rows: Vec<Row> = conn
                 .exec(d.scan_partition_params_query(), (after, last))
@@ -129,7 +125,7 @@ impl MysqlMetastore {
         let locations = async {
             let mut conn = self.connect().await?;
             let mut locations = Vec::with_capacity(sd_ids.len());
-            match sd_lookup(&sd_ids) {
+            match sd_lookup(sd_ids) {
                 SdLookup::Range(first, last) => {
                     let rows: Vec<Row> = conn
                         .exec(d.locations_range_query(), (first, last))
@@ -153,7 +149,7 @@ impl MysqlMetastore {
         };
         let (params, locations) = futures::future::join(params, locations).await;
         Ok(assemble_partitions(
-            page,
+            page.rows,
             scan_param_rows(&params?),
             locations?,
         ))
@@ -303,11 +299,11 @@ impl MetastoreSource for MysqlMetastore {
             .exec(d.partitions_of_query(), (table_id,))
             .await
             .map_err(|e| self.err(e))?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
-        let mut sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
-        sd_ids.sort_unstable();
-        let mut locations = Vec::with_capacity(sd_ids.len());
-        for chunk in sd_ids.chunks(5000) {
+        let Some(page) = page_of(&rows) else {
+            return Ok(Vec::new());
+        };
+        let mut locations = Vec::with_capacity(page.sd_ids.len());
+        for chunk in page.sd_ids.chunks(5000) {
             let rows: Vec<Row> = conn
                 .query(d.locations_query(chunk, true))
                 .await
@@ -315,7 +311,7 @@ impl MetastoreSource for MysqlMetastore {
             locations.extend(location_rows(&rows));
         }
         drop(conn);
-        Ok(assemble_partitions(page, Vec::new(), locations))
+        Ok(assemble_partitions(page.rows, Vec::new(), locations))
     }
 
     async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {

@@ -10,7 +10,7 @@ use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS};
 use super::{
     assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_of, page_rows,
     param_rows, partition_param_rows, scan_param_rows, sd_lookup, serde_path_rows, Cells,
-    MetastoreSource, Page, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
+    MetastoreSource, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -117,17 +117,13 @@ impl PostgresMetastore {
     ) -> Result<Vec<PartitionRecord>> {
         let d = Dialect::Postgres;
         let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
-        let Some(Page {
-            rows: page,
-            last,
-            sd_ids,
-        }) = page_of(rows)
-        else {
+        let Some(page) = page_of(rows) else {
             return Ok(Vec::new());
         };
+        let (last, sd_ids) = (page.last, &page.sd_ids);
         let params_sql = d.scan_partition_params_query();
         let locations = async {
-            match sd_lookup(&sd_ids) {
+            match sd_lookup(sd_ids) {
                 SdLookup::Range(first, last) => {
                     let rows = client
                         .query(&d.locations_range_query(), &[&first, &last])
@@ -138,7 +134,7 @@ impl PostgresMetastore {
                 }
                 SdLookup::List => {
                     let rows = client
-                        .query(&d.locations_query(&sd_ids, false), &[&sd_ids])
+                        .query(&d.locations_query(sd_ids, false), &[sd_ids])
                         .await?;
                     Ok(location_rows(&rows))
                 }
@@ -147,7 +143,7 @@ impl PostgresMetastore {
         let (params, locations) =
             futures::future::join(client.query(&params_sql, &[&after, &last]), locations).await;
         Ok(assemble_partitions(
-            page,
+            page.rows,
             scan_param_rows(&params.map_err(pg)?),
             locations.map_err(pg)?,
         ))
@@ -307,14 +303,15 @@ impl MetastoreSource for PostgresMetastore {
             .query(&d.partitions_of_query(), &[&table_id])
             .await
             .map_err(pg)?;
-        let page: Vec<(i64, i64, String, Option<i64>)> = page_rows(&rows);
-        let sd_ids: Vec<i64> = page.iter().filter_map(|p| p.3).collect();
+        let Some(page) = page_of(&rows) else {
+            return Ok(Vec::new());
+        };
         let rows = client
-            .query(&d.locations_query(&sd_ids, true), &[&sd_ids])
+            .query(&d.locations_query(&page.sd_ids, true), &[&page.sd_ids])
             .await
             .map_err(pg)?;
         let locations = location_rows(&rows);
-        Ok(assemble_partitions(page, Vec::new(), locations))
+        Ok(assemble_partitions(page.rows, Vec::new(), locations))
     }
 
     async fn find_partition(&self, table_id: i64, name: &str) -> Result<Option<PartitionRecord>> {
