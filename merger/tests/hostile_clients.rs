@@ -59,6 +59,19 @@ async fn raw(port: u16, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// GETs `path` as the operator and reads the JSON answer.
+async fn get_as_operator(port: u16, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn status_and_json(answer: &str) -> (u16, Value) {
     let status = answer
         .split_whitespace()
@@ -360,15 +373,7 @@ async fn roles_hold_on_every_route_and_basic_auth_works() {
         .unwrap();
     assert_eq!(r.status(), 200, "a viewer reads tasks with basic auth");
     // Every refusal is in the audit log.
-    let audit: Value = http
-        .get(url("/api/v1/audit?limit=1000"))
-        .bearer_auth(OPS)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = get_as_operator(h.port, "/api/v1/audit?limit=1000").await;
     let forbidden = audit["entries"]
         .as_array()
         .unwrap()
@@ -423,15 +428,7 @@ async fn a_graceful_stop_keeps_the_last_audit_entries() {
         &h._dir.path().join("merger-2.log"),
     );
     h.m.wait_ok("/-/ready", Duration::from_secs(20)).await;
-    let audit: Value = http
-        .get(format!("http://127.0.0.1:{}/api/v1/audit?limit=10", h.port))
-        .bearer_auth(OPS)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = get_as_operator(h.port, "/api/v1/audit?limit=10").await;
     assert!(
         audit["entries"]
             .as_array()
@@ -485,17 +482,8 @@ async fn requests_with_ambiguous_lengths_smuggle_nothing() {
             "attempt {i}: {answers} answers, status {status}: {answer}"
         );
     }
-    let http = reqwest::Client::new();
     for path in ["/api/v1/tasks", "/api/v1/audit"] {
-        let seen: Value = http
-            .get(format!("http://127.0.0.1:{}{path}", h.port))
-            .bearer_auth(OPS)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let seen = get_as_operator(h.port, path).await;
         assert!(
             !seen.to_string().contains("smuggled"),
             "a hidden request ran ({path}): {seen}"
