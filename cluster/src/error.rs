@@ -40,6 +40,31 @@ pub enum Error {
     UnsupportedScheme(String),
 }
 
+impl Error {
+    /// The path does not exist (on HDFS or on local disk).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::Hdfs {
+                kind: HdfsErrorKind::NotFound(_),
+                ..
+            }
+        ) || matches!(self, Error::Local { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// No NameNode answered (unreachable or timed out): a scan cannot go on, whereas any other
+    /// error concerns one directory.
+    pub fn is_namenode_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Hdfs {
+                kind: HdfsErrorKind::Unreachable(_) | HdfsErrorKind::Timeout,
+                ..
+            }
+        )
+    }
+}
+
 /// What went wrong talking to a NameNode, typed after WebHDFS' RemoteException classes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HdfsErrorKind {

@@ -13,6 +13,5 @@ pub mod server;
 pub mod snapshot;
 mod unit;
 pub mod walk;
-pub mod warehouse;
 
 pub use error::{Error, Result};

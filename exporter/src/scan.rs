@@ -15,15 +15,15 @@ use smallfiles_cluster::hdfs::{
 use smallfiles_cluster::metastore::{
     partition_pages_ahead, Metastore, MetastoreSource, PartitionRecord, TableRecord,
 };
-use smallfiles_cluster::{Error as ClusterError, HdfsErrorKind};
+use smallfiles_cluster::Error as ClusterError;
 
 use crate::cache::UnitMap;
 use crate::classify::{table_format, FileStats};
 use crate::dir_times::{DirTime, DirTimes};
 use crate::snapshot::{ClusterSnapshot, PartitionSnapshot, TableSnapshot};
-use crate::unit::{is_not_found, scan_unit, Unit, UnitOutcome};
+use crate::unit::{scan_unit, Unit, UnitOutcome};
 use crate::walk::EntryBudget;
-use crate::warehouse;
+use smallfiles_cluster::warehouse;
 
 pub struct ClusterScanner {
     pub name: String,
@@ -73,13 +73,7 @@ struct TableAcc {
 
 /// A NameNode that cannot be reached fails the whole scan; any other error fails a directory.
 pub(crate) fn is_fatal(e: &ClusterError) -> bool {
-    matches!(
-        e,
-        ClusterError::Hdfs {
-            kind: HdfsErrorKind::Unreachable(_) | HdfsErrorKind::Timeout,
-            ..
-        }
-    )
+    e.is_namenode_unreachable()
 }
 
 impl ClusterScanner {
@@ -348,7 +342,7 @@ impl Run<'_> {
         while let Some((parent, listing)) = listings.next().await {
             match listing {
                 Ok(l) => self.dir_times.record(&parent, Some(l.as_slice())),
-                Err(e) if is_not_found(&e) => self.dir_times.record_missing(&parent),
+                Err(e) if e.is_not_found() => self.dir_times.record_missing(&parent),
                 Err(e) if is_fatal(&e) => {
                     return Err(ScanFailure {
                         stage: "hdfs",

@@ -2,7 +2,7 @@
 //! taken from the cache when neither its time, its table's DDL time nor the threshold changed.
 
 use smallfiles_cluster::hdfs::Location;
-use smallfiles_cluster::{Error as ClusterError, HdfsErrorKind};
+use smallfiles_cluster::Error as ClusterError;
 
 use crate::cache::{CacheEntry, UnitMap};
 use crate::classify::FileStats;
@@ -32,16 +32,6 @@ pub(crate) enum UnitOutcome {
     Failed(ClusterError),
 }
 
-pub(crate) fn is_not_found(e: &ClusterError) -> bool {
-    matches!(
-        e,
-        ClusterError::Hdfs {
-            kind: HdfsErrorKind::NotFound(_),
-            ..
-        }
-    ) || matches!(e, ClusterError::Local { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
-}
-
 /// Counts one unit's directory, or takes its count from the cache when neither its time nor
 /// its table's DDL time nor the threshold changed.
 pub(crate) async fn scan_unit(
@@ -64,7 +54,7 @@ pub(crate) async fn scan_unit(
         DirTime::Absent => return UnitOutcome::Missing,
         DirTime::Ask => match s.fs.status(&unit.location).await {
             Ok(st) => st.modification_time,
-            Err(e) if is_not_found(&e) => return UnitOutcome::Missing,
+            Err(e) if e.is_not_found() => return UnitOutcome::Missing,
             Err(e) => return UnitOutcome::Failed(e),
         },
     };
@@ -94,7 +84,7 @@ pub(crate) async fn scan_unit(
             cached: false,
             key,
         },
-        Err(e) if is_not_found(&e) => UnitOutcome::Missing,
+        Err(e) if e.is_not_found() => UnitOutcome::Missing,
         Err(e) => UnitOutcome::Failed(e),
     }
 }

@@ -2,9 +2,9 @@
 //! `<warehouse>/<db>.db/<table>/<k1=v1>/<k2=v2>/…`; tables directly under the warehouse root
 //! belong to the `default` database, as in Hive.
 
-use smallfiles_cluster::hdfs::{is_hidden, ClusterFs, FileKind, Location};
-use smallfiles_cluster::metastore::TableRecord;
-use smallfiles_cluster::Result;
+use crate::hdfs::{is_hidden, ClusterFs, FileKind, Location};
+use crate::metastore::TableRecord;
+use crate::Result;
 
 /// A table found on disk, with its partitions. The directory times come from the listings the
 /// discovery made anyway, so the incremental scan needs no status call of its own.
@@ -64,42 +64,87 @@ pub async fn discover(
         }
     }
     for (db, name, loc, mtime) in candidates {
-        if !wanted(&db, &name) {
-            continue;
+        if wanted(&db, &name) {
+            let id = tables.len() as i64 + 1;
+            tables.push(table_at(fs, id, db, name, loc, mtime).await?);
         }
-        let (keys, partitions) = match partitions_of(fs, &loc).await {
-            Ok(found) => found,
-            Err(e) if crate::scan::is_fatal(&e) => return Err(e),
-            // A table whose layout cannot be read is counted as one directory: its listing
-            // fails again there and the table alone is reported failed.
-            Err(e) => {
-                tracing::warn!(database = %db, table = %name, error = %e, "partitions not discovered");
-                (Vec::new(), Vec::new())
-            }
-        };
-        let raw = match &loc {
-            Location::Hdfs(p) => format!("hdfs://{p}"),
-            Location::Local(p) => format!("file://{p}"),
-            Location::Unsupported(s) => s.clone(),
-        };
-        tables.push(DiscoveredTable {
-            record: TableRecord {
-                id: tables.len() as i64 + 1,
-                catalog: "hive".into(),
-                database: db,
-                name,
-                table_type: "EXTERNAL_TABLE".into(),
-                location: Some(raw),
-                partition_keys: keys.into_iter().map(|k| (k, "string".into())).collect(),
-                num_buckets: -1,
-                ..Default::default()
-            },
-            location: loc,
-            mtime,
-            partitions,
-        });
     }
     Ok(tables)
+}
+
+/// One table of the layout, `<root>/<db>.db/<table>` (`<root>/<table>` for `default`), as
+/// [`discover`] would find it; `Ok(None)` when there is no such directory.
+pub async fn find_table(
+    fs: &ClusterFs,
+    root: &Location,
+    database: &str,
+    table: &str,
+) -> Result<Option<DiscoveredTable>> {
+    if table.is_empty() || is_hidden(table) || table.contains('/') || database.contains('/') {
+        return Ok(None);
+    }
+    let parent = if database == "default" {
+        root.clone()
+    } else {
+        ClusterFs::child(root, &format!("{database}.db"))
+    };
+    let entries = match fs.list(&parent).await {
+        Ok(entries) => entries,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(dir) = entries
+        .into_iter()
+        .find(|e| e.kind == FileKind::Directory && e.name == table)
+    else {
+        return Ok(None);
+    };
+    let loc = ClusterFs::child(&parent, table);
+    let found = table_at(fs, 1, database.into(), dir.name, loc, dir.modification_time).await?;
+    Ok(Some(found))
+}
+
+/// The table at `loc` with the partitions its directories show; its record is what the
+/// metastore would say of an external text table there (the layout tells no more).
+async fn table_at(
+    fs: &ClusterFs,
+    id: i64,
+    db: String,
+    name: String,
+    loc: Location,
+    mtime: i64,
+) -> Result<DiscoveredTable> {
+    let (keys, partitions) = match partitions_of(fs, &loc).await {
+        Ok(found) => found,
+        Err(e) if e.is_namenode_unreachable() => return Err(e),
+        // A table whose layout cannot be read is counted as one directory: its listing
+        // fails again there and the table alone is reported failed.
+        Err(e) => {
+            tracing::warn!(database = %db, table = %name, error = %e, "partitions not discovered");
+            (Vec::new(), Vec::new())
+        }
+    };
+    let raw = match &loc {
+        Location::Hdfs(p) => format!("hdfs://{p}"),
+        Location::Local(p) => format!("file://{p}"),
+        Location::Unsupported(s) => s.clone(),
+    };
+    Ok(DiscoveredTable {
+        record: TableRecord {
+            id,
+            catalog: "hive".into(),
+            database: db,
+            name,
+            table_type: "EXTERNAL_TABLE".into(),
+            location: Some(raw),
+            partition_keys: keys.into_iter().map(|k| (k, "string".into())).collect(),
+            num_buckets: -1,
+            ..Default::default()
+        },
+        location: loc,
+        mtime,
+        partitions,
+    })
 }
 
 /// Descends `k=v` directories as long as a level consists of them; the keys are those of the
@@ -160,7 +205,7 @@ async fn partitions_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smallfiles_cluster::hdfs::LocalFs;
+    use crate::hdfs::LocalFs;
 
     #[tokio::test]
     async fn finds_databases_tables_and_partitions() {
@@ -225,5 +270,51 @@ mod tests {
         assert_eq!(t[0].mtime, mtime("logs"));
         let only = discover(&fs, &root, |db, _| db == "sales").await.unwrap();
         assert_eq!(only.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn finds_one_table_as_discovery_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for d in [
+            "sales.db/orders/dt=1/hr=0",
+            "sales.db/orders/dt=2/hr=0",
+            "logs",
+        ] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        std::fs::write(p.join("sales.db/file"), b"x").unwrap();
+        let fs = ClusterFs {
+            webhdfs: None,
+            local: LocalFs,
+        };
+        let root = Location::Local(p.to_string_lossy().into_owned());
+        let orders = find_table(&fs, &root, "sales", "orders")
+            .await
+            .unwrap()
+            .unwrap();
+        let all = discover(&fs, &root, |_, t| t == "orders").await.unwrap();
+        assert_eq!(orders.partitions, all[0].partitions);
+        assert_eq!(orders.record.partition_keys, all[0].record.partition_keys);
+        assert_eq!(orders.mtime, all[0].mtime);
+        let logs = find_table(&fs, &root, "default", "logs")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(logs.partitions.is_empty());
+        assert_eq!(logs.record.database, "default");
+        for (db, t) in [
+            ("sales", "nope"),
+            ("nodb", "orders"),
+            ("sales", "file"),
+            ("sales", "../logs"),
+            ("sales", ".hidden"),
+            ("default", ""),
+        ] {
+            assert!(
+                find_table(&fs, &root, db, t).await.unwrap().is_none(),
+                "{db}.{t}"
+            );
+        }
     }
 }
