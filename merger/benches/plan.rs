@@ -18,7 +18,7 @@ use smallfiles_merger::engine::select::choose_partitions;
 use smallfiles_merger::model::{Strategy, Target};
 use smallfiles_merger::plan::select::SelectionRules;
 use smallfiles_merger::plan::{swap_plan, PlanSettings};
-use smallfiles_merger::validate::{Catalog, MetastoreCatalog};
+use smallfiles_merger::validate::{Catalog, ClusterCatalog};
 use smallfiles_testkit::metastore::{shared_dir, TableSpec, TestDb};
 
 #[derive(Parser)]
@@ -101,7 +101,7 @@ fn main() {
             server.url()
         ))
         .unwrap();
-        let catalog = MetastoreCatalog::new(std::slice::from_ref(&config)).unwrap();
+        let catalog = ClusterCatalog::new(std::slice::from_ref(&config), &Default::default(), false).unwrap();
         let limits = config.effective(&Default::default());
         let webhdfs = ClusterFs::for_cluster(&config, &limits, Default::default()).unwrap();
         let local = ClusterFs {

@@ -8,7 +8,7 @@ use smallfiles_merger::config::Settings;
 use smallfiles_merger::db::{Store, TaskFilter};
 use smallfiles_merger::model::TaskState;
 use smallfiles_merger::runtime::Service;
-use smallfiles_merger::validate::MetastoreCatalog;
+use smallfiles_merger::validate::ClusterCatalog;
 
 #[derive(Parser)]
 #[command(
@@ -107,7 +107,11 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings, listen_override: Option<String>) -> anyhow::Result<()> {
     let listen = listen_override.unwrap_or_else(|| settings.merger.listen_address.clone());
     let store = Store::open(&store_path(&settings))?;
-    let catalog = Arc::new(MetastoreCatalog::new(&settings.clusters)?);
+    let catalog = Arc::new(ClusterCatalog::new(
+        &settings.clusters,
+        &settings.defaults,
+        settings.merger.dry_run,
+    )?);
     let svc = Service::new(settings, store, catalog)?;
     let recovered = svc.recover().await?;
     if recovered > 0 {

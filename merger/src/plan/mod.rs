@@ -84,6 +84,10 @@ pub struct PlanSettings {
     pub engine_settings: Vec<(String, String)>,
     /// Whether an Impala endpoint gets `REFRESH` after the merge.
     pub impala_refresh: bool,
+    /// The cluster has no metastore, so a table's data columns are unknown: the swap selects
+    /// them by Hive's quoted-identifier regex (every column but the partition keys) and checks
+    /// row counts only. Such clusters are planned in dry runs, never merged (`validate.rs`).
+    pub columns_from_layout: bool,
 }
 
 impl Default for PlanSettings {
@@ -94,6 +98,7 @@ impl Default for PlanSettings {
             dialect: Dialect::Hive,
             engine_settings: Vec::new(),
             impala_refresh: false,
+            columns_from_layout: false,
         }
     }
 }
@@ -107,6 +112,7 @@ impl PlanSettings {
             dialect,
             engine_settings: merge.engine_settings.into_iter().collect(),
             impala_refresh: c.impala.is_some(),
+            columns_from_layout: c.metastore.is_none(),
         }
     }
 }
@@ -675,6 +681,44 @@ mod tests {
         assert!(plan.units[0]
             .write
             .ends_with("SELECT `id`, `note` FROM `sales`.`orders`"));
+        // Without a metastore the columns are unknown: refused, unless the cluster is planned
+        // from its layout (dry runs), where every column but the keys is selected by regex.
+        let mut unknown = orc.clone();
+        unknown.columns.clear();
+        unknown.partition_keys = vec![
+            ("dt".into(), "string".into()),
+            ("h.r".into(), "string".into()),
+        ];
+        let mut p2 = p.clone();
+        p2.name = "dt=2024-01-01/h.r=3".into();
+        let unit = [(Some(&p2), 0)];
+        assert_eq!(
+            swap_plan(9, &unknown, &unit, &PlanSettings::default()).unwrap_err(),
+            PlanError::NoColumns
+        );
+        let layout = PlanSettings {
+            columns_from_layout: true,
+            ..Default::default()
+        };
+        let plan = swap_plan(9, &unknown, &unit, &layout).unwrap();
+        assert!(plan
+            .setup
+            .contains(&"SET hive.support.quoted.identifiers=none".to_string()));
+        assert!(
+            plan.units[0]
+                .write
+                .contains("SELECT `(?:dt|h\\.r)?+.+` FROM `sales`.`orders` WHERE"),
+            "{}",
+            plan.units[0].write
+        );
+        assert!(plan.units[0]
+            .source_fingerprint
+            .starts_with("SELECT COUNT(*), 0 FROM"));
+        unknown.partition_keys.clear();
+        let plan = swap_plan(9, &unknown, &[(None, 0)], &layout).unwrap();
+        assert!(plan.units[0]
+            .write
+            .ends_with("SELECT * FROM `sales`.`orders`"));
         let mut null_key = p.clone();
         null_key.name = "dt=__HIVE_DEFAULT_PARTITION__/hr=3".into();
         assert!(statements(

@@ -103,6 +103,35 @@ fn hashable(dialect: Dialect, ty: &str) -> bool {
     !(dialect == Dialect::Spark && ty.trim_start().to_ascii_lowercase().starts_with("map"))
 }
 
+/// Every column but the partition keys, as Hive's quoted-identifier regex selects them
+/// (`` `(?:dt|hr)?+.+` ``, see the Hive manual's "REGEX Column Specification"); `*` for an
+/// unpartitioned table.
+fn columns_except_keys(t: &TableRecord) -> Result<String, PlanError> {
+    if t.partition_keys.is_empty() {
+        return Ok("*".into());
+    }
+    let mut keys = Vec::new();
+    for (k, _) in &t.partition_keys {
+        // Inside backticks a key must not close the quote; everything else is escaped for
+        // the regex.
+        if k.contains('`') {
+            return Err(PlanError::NoColumns);
+        }
+        keys.push(
+            k.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c.to_string()
+                    } else {
+                        format!("\\{c}")
+                    }
+                })
+                .collect::<String>(),
+        );
+    }
+    Ok(format!("`(?:{})?+.+`", keys.join("|")))
+}
+
 /// Plans the swap of the given units, each with the bytes it holds now (for the file count).
 pub fn swap_plan(
     task_id: u64,
@@ -110,7 +139,7 @@ pub fn swap_plan(
     units: &[(Option<&PartitionRecord>, u64)],
     settings: &PlanSettings,
 ) -> Result<SwapPlan, PlanError> {
-    if t.columns.is_empty() {
+    if t.columns.is_empty() && !settings.columns_from_layout {
         return Err(PlanError::NoColumns);
     }
     let table = qualified(t);
@@ -157,17 +186,27 @@ pub fn swap_plan(
         "CREATE {external}TABLE {staging} LIKE {table} LOCATION {} TBLPROPERTIES ('external.table.purge'='false', 'smallfiles.task'='{task_id}')",
         quote_string(&staging_root)
     );
-    let cols: Vec<String> = t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
-    let hashed: Vec<String> = t
-        .columns
-        .iter()
-        .filter(|(_, ty)| hashable(settings.dialect, ty))
-        .map(|(c, _)| quote_ident(c))
-        .collect();
-    let checksum = if hashed.is_empty() {
-        "0".to_string()
+    let (select, checksum) = if t.columns.is_empty() {
+        // Columns unknown (no metastore): all but the partition keys, by regex; rows counted.
+        setup.push(match settings.dialect {
+            Dialect::Hive => "SET hive.support.quoted.identifiers=none".to_string(),
+            Dialect::Spark => "SET spark.sql.parser.quotedRegexColumnNames=true".to_string(),
+        });
+        (columns_except_keys(t)?, "0".to_string())
     } else {
-        format!("SUM(CAST(hash({}) AS BIGINT))", hashed.join(", "))
+        let hashed: Vec<String> = t
+            .columns
+            .iter()
+            .filter(|(_, ty)| hashable(settings.dialect, ty))
+            .map(|(c, _)| quote_ident(c))
+            .collect();
+        let checksum = if hashed.is_empty() {
+            "0".to_string()
+        } else {
+            format!("SUM(CAST(hash({}) AS BIGINT))", hashed.join(", "))
+        };
+        let cols: Vec<String> = t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
+        (cols.join(", "), checksum)
     };
     let mut out_units = Vec::new();
     for (partition, bytes) in units {
@@ -204,8 +243,7 @@ pub fn swap_plan(
             partition: partition.map(|p| p.name.clone()),
             source_fingerprint: format!("SELECT COUNT(*), {checksum} FROM {table}{filter}"),
             write: format!(
-                "INSERT OVERWRITE TABLE {staging}{spec} SELECT {hint}{} FROM {table}{filter}",
-                cols.join(", ")
+                "INSERT OVERWRITE TABLE {staging}{spec} SELECT {hint}{select} FROM {table}{filter}"
             ),
             staging_fingerprint: format!("SELECT COUNT(*), {checksum} FROM {staging}{filter}"),
             switch: format!(

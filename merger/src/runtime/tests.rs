@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::{SwapProgress, SwapStage, UnitProgress};
-use crate::validate::MetastoreCatalog;
+use crate::validate::ClusterCatalog;
 
 fn service(dir: &std::path::Path) -> Arc<Service> {
     let settings = Settings::parse(&format!(
@@ -11,7 +11,14 @@ fn service(dir: &std::path::Path) -> Arc<Service> {
     ))
     .unwrap();
     let store = Store::open(&dir.join("merger.redb")).unwrap();
-    let catalog = Arc::new(MetastoreCatalog::new(&settings.clusters).unwrap());
+    let catalog = Arc::new(
+        ClusterCatalog::new(
+            &settings.clusters,
+            &settings.defaults,
+            settings.merger.dry_run,
+        )
+        .unwrap(),
+    );
     Service::new(settings, store, catalog).unwrap()
 }
 
