@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -7,6 +7,7 @@ use smallfiles_cluster::cli::CommonFlags;
 use smallfiles_cluster::config::Config;
 use smallfiles_cluster::metastore::MetastoreSource;
 use smallfiles_exporter::cache::ScanCache;
+use smallfiles_exporter::demo::stack::{self, Stack};
 use smallfiles_exporter::scan::probe_hdfs;
 use smallfiles_exporter::scheduler::{scan_once, Exporter};
 use smallfiles_exporter::{demo, server};
@@ -44,11 +45,15 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         top: usize,
     },
-    /// Build a demo warehouse on local disk and serve it (no cluster needed).
+    /// The whole loop on one machine, no cluster needed: a demo warehouse on local disk, this
+    /// exporter, the merger in dry run, and Prometheus and Alertmanager where installed.
     Demo {
-        /// Where to build the demo warehouse.
+        /// Where to build the demo warehouse (replaced at each start).
         #[arg(long, default_value_os_t = std::env::temp_dir().join("smallfiles-demo"))]
         dir: PathBuf,
+        /// Only the exporter on the demo warehouse: no merger, Prometheus or Alertmanager.
+        #[arg(long)]
+        no_stack: bool,
     },
 }
 
@@ -61,18 +66,8 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&cli.flags.config_file)?;
             serve(config, cli.flags.listen_address.clone()).await
         }
-        Some(Command::Demo { dir }) => {
-            let files = demo::build(dir)
-                .with_context(|| format!("building the demo warehouse in {}", dir.display()))?;
-            let listen = cli
-                .flags
-                .listen_address
-                .clone()
-                .unwrap_or_else(|| smallfiles_cluster::config::DEFAULT_EXPORTER_LISTEN.into());
-            let config =
-                Config::parse(&demo::config_yaml(dir, &listen)).map_err(anyhow::Error::msg)?;
-            tracing::info!(dir = %dir.display(), files, "demo warehouse built");
-            serve(config, None).await
+        Some(Command::Demo { dir, no_stack }) => {
+            demo(dir, cli.flags.listen_address.clone(), *no_stack).await
         }
         Some(Command::Check) => {
             let config = Config::load(&cli.flags.config_file)?;
@@ -114,6 +109,105 @@ async fn serve(config: Config, listen_override: Option<String>) -> anyhow::Resul
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     Ok(())
+}
+
+async fn demo(dir: &Path, listen: Option<String>, no_stack: bool) -> anyhow::Result<()> {
+    let files = demo::build(dir)
+        .with_context(|| format!("building the demo warehouse in {}", dir.display()))?;
+    tracing::info!(dir = %dir.display(), files, "demo warehouse built");
+    // The documented port when it is free, so that the docs' `curl` finds the exporter.
+    let listen =
+        listen.unwrap_or_else(|| format!("0.0.0.0:{}", stack::port_or_free(demo::EXPORTER_PORT)));
+    if no_stack {
+        let config =
+            Config::parse(&demo::config_yaml(dir, &listen, None)).map_err(anyhow::Error::msg)?;
+        return serve(config, None).await;
+    }
+    // Hidden from the warehouse discovery (a dot name), replaced with the warehouse.
+    let layout = stack::layout(&dir.join(".stack")).context("writing the demo's files")?;
+    layout
+        .write_config(dir, &listen)
+        .context("writing the demo's configuration")?;
+    let config = Config::load(&layout.config_file)?;
+    let exporter = Exporter::new(&config, ScanCache::in_memory())?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let exporter_port = listener.local_addr()?.port();
+    let _scans = exporter.spawn_scans();
+    let registry = exporter.registry.clone();
+    let server = tokio::spawn(server::serve(listener, registry.clone()));
+
+    println!(
+        "hive-smallfiles demo: warehouse {} ({files} files)",
+        dir.display()
+    );
+    println!("  configuration  {}", layout.config_file.display());
+    println!("  exporter       http://127.0.0.1:{exporter_port}/metrics");
+    let mut stack = Stack::start(&layout, exporter_port).await;
+    for p in &stack.parts {
+        println!(
+            "  {:<14} {} (pid {}, log {})",
+            p.name,
+            p.url,
+            p.pid(),
+            p.log.display()
+        );
+    }
+    for m in &stack.missing {
+        println!("  not running: {m}");
+    }
+    println!("The first alerts fire about a minute after the first scan; Ctrl-C stops everything.");
+    let mut seen = demo::summary::Observed::default();
+    let mut last_line = String::new();
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        if server.is_finished() {
+            stack.stop();
+            anyhow::bail!("the exporter's HTTP server stopped");
+        }
+        let now = stack.observe(&registry).await;
+        for news in demo::summary::news(&seen, &now) {
+            println!("{news}");
+        }
+        let line = demo::summary::line(&now);
+        if line != last_line {
+            println!("[{}] {line}", wall_clock());
+            last_line = line;
+        }
+        seen = now;
+    }
+    let pids: Vec<String> = stack
+        .parts
+        .iter()
+        .map(|p| format!("{} (pid {})", p.name, p.pid()))
+        .collect();
+    stack.stop();
+    if pids.is_empty() {
+        println!("stopped");
+    } else {
+        println!("stopped {}", pids.join(", "));
+    }
+    Ok(())
+}
+
+/// `HH:MM:SS` of the wall clock (UTC), for the demo's summary lines.
+fn wall_clock() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 async fn shutdown_signal() {

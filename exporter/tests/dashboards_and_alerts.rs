@@ -189,19 +189,6 @@ fn metric_name_extraction() {
     );
 }
 
-fn sibling_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join(name);
-    if !bin.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "smallfiles-merger", "--bin", name])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    bin
-}
-
 /// Families a binary exports: those it declares with `# TYPE` (counters not yet incremented
 /// have no sample) and those with samples.
 fn families(page: &str) -> HashSet<String> {

@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 /// Deterministic pseudo-random sizes, so that every demo looks the same.
 struct Sizes(u64);
@@ -149,15 +150,31 @@ pub fn build(root: &Path) -> std::io::Result<u64> {
         "",
         &mut s,
     )?;
+    // Written two days ago, as a real warehouse's history is, except the newest partition of
+    // sales.orders: a job writes into it now, and the merger leaves it alone.
+    let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 86_400);
+    age(root, two_days_ago, &root.join(HOT_PARTITION))?;
     Ok(files - 5)
 }
 
-/// The configuration the demo serves: one metastore-less cluster over the demo warehouse.
-pub fn config_yaml(root: &Path, listen: &str) -> String {
-    format!(
-        "exporter:\n  listen_address: \"{listen}\"\n  top_partitions: 5\ndefaults:\n  small_file_threshold: 128MiB\n  scan_interval: 1m\nclusters:\n  - name: demo\n    warehouse: \"file://{}\"\n",
-        root.display()
-    )
+/// The partition the demo's streaming job is writing into (modified now).
+pub const HOT_PARTITION: &str = "sales.db/orders/dt=2026-10-30";
+
+/// Sets the modification time of everything under `dir` to `at`, children before their
+/// directory (a directory's time must not move afterwards), leaving `except` as it is.
+fn age(dir: &Path, at: SystemTime, except: &Path) -> std::io::Result<()> {
+    if dir == except {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            age(&path, at, except)?;
+        } else {
+            File::options().write(true).open(&path)?.set_modified(at)?;
+        }
+    }
+    File::open(dir)?.set_modified(at)
 }
 
 #[cfg(test)]
@@ -180,6 +197,24 @@ mod tests {
             .parse()
             .unwrap();
         assert!(kib < 100_000, "sparse files take no disk: {kib} KiB");
+        // History is two days old, the hot partition is new.
+        let age = |rel: &str| {
+            std::fs::metadata(root.join(rel))
+                .unwrap()
+                .modified()
+                .unwrap()
+                .elapsed()
+                .unwrap()
+                .as_secs()
+        };
+        for old in [
+            "sales.db/orders",
+            "sales.db/orders/dt=2026-09-01",
+            "logs.db/clicks/000000_0",
+        ] {
+            assert!(age(old) > 86_400, "{old}");
+        }
+        assert!(age(super::HOT_PARTITION) < 3600);
         assert_eq!(
             super::build(&root).unwrap(),
             n,

@@ -245,6 +245,21 @@ pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
     p
 }
 
+/// Another binary of the workspace, beside the test's own (built when missing: `cargo test -p
+/// smallfiles-exporter` alone does not build the merger).
+pub fn sibling_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join(name);
+    if !bin.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "smallfiles-merger", "--bin", name])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    bin
+}
+
 pub fn exporter_bin() -> &'static str {
     env!("CARGO_BIN_EXE_smallfiles-exporter")
 }
