@@ -48,6 +48,8 @@ pub struct ExporterConfig {
     pub state_dir: Option<PathBuf>,
     /// Partitions exported individually per table: those with most small files.
     pub top_partitions: usize,
+    /// This replica's share of a sharded estate (`crate::shard`); `None`: everything.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Default for ExporterConfig {
@@ -56,6 +58,7 @@ impl Default for ExporterConfig {
             listen_address: DEFAULT_EXPORTER_LISTEN.to_string(),
             state_dir: None,
             top_partitions: 5,
+            shard: None,
         }
     }
 }
@@ -488,6 +491,9 @@ impl Config {
     }
 
     fn validate(&self, text: &str) -> std::result::Result<(), String> {
+        if let Some(shard) = &self.exporter.shard {
+            shard.validate()?;
+        }
         crate::kerberos::krb5_conf_of(self.kerberos_blocks())?;
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.clusters.iter().enumerate() {

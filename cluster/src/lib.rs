@@ -17,6 +17,7 @@ pub mod hiveserver2;
 pub mod kerberos;
 pub mod logging;
 pub mod metastore;
+pub mod shard;
 pub mod warehouse;
 
 #[cfg(test)]

@@ -393,7 +393,7 @@ fn peak_rss_mib() -> f64 {
 
 async fn scan_child(config: &Path) {
     let config = Config::load(config).unwrap();
-    let scanner = ClusterScanner::new(&config.clusters[0], &config.defaults, 5).unwrap();
+    let scanner = ClusterScanner::new(&config.clusters[0], &config.defaults, 5, None).unwrap();
     let start = Instant::now();
     let report = scanner
         .scan(&UnitMap::new(), None, None)

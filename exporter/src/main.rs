@@ -98,6 +98,12 @@ async fn serve(config: Config, listen_override: Option<String>) -> anyhow::Resul
         None => ScanCache::in_memory(),
     };
     let exporter = Exporter::new(&config, cache)?;
+    if let Some(shard) = config.exporter.shard {
+        tracing::info!(index = shard.index, total = shard.total, by = ?shard.by, clusters = exporter.scanners.len(), "scanning one shard");
+        if exporter.scanners.is_empty() {
+            tracing::warn!("no cluster falls in this shard: more replicas than clusters? shard by database instead");
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

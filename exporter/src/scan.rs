@@ -23,6 +23,7 @@ use crate::dir_times::{DirTime, DirTimes};
 use crate::snapshot::{ClusterSnapshot, PartitionSnapshot, TableSnapshot};
 use crate::unit::{scan_unit, Unit, UnitOutcome};
 use crate::walk::EntryBudget;
+use smallfiles_cluster::shard::Shard;
 use smallfiles_cluster::warehouse;
 
 pub struct ClusterScanner {
@@ -33,6 +34,7 @@ pub struct ClusterScanner {
     metastore: Option<(Arc<Metastore>, u32)>,
     pub fs: ClusterFs,
     pub requests: Arc<RequestCounters>,
+    shard: Option<Shard>,
 }
 
 /// Why a scan did not complete. `stage` is the label of `smallfiles_scan_errors_total`.
@@ -81,6 +83,7 @@ impl ClusterScanner {
         config: &ClusterConfig,
         defaults: &Defaults,
         top_partitions: usize,
+        shard: Option<Shard>,
     ) -> crate::Result<ClusterScanner> {
         let settings = config.effective(defaults);
         let requests = Arc::new(RequestCounters::default());
@@ -100,7 +103,17 @@ impl ClusterScanner {
             metastore,
             fs,
             requests,
+            shard,
         })
+    }
+
+    /// Whether a scan covers `database.table`: the cluster's include and exclude globs, and
+    /// this replica's shard.
+    pub fn selects(&self, database: &str, table: &str) -> bool {
+        self.config.selects(database, table)
+            && self
+                .shard
+                .is_none_or(|s| s.owns_database(&self.name, database))
     }
 
     pub fn metastore(&self) -> Option<&Metastore> {
@@ -217,7 +230,7 @@ impl Run<'_> {
         let mut units = Vec::new();
         for t in &tables {
             let db = t.qualified_database();
-            if !self.scanner.config.selects(&db, &t.name) {
+            if !self.scanner.selects(&db, &t.name) {
                 continue;
             }
             let location = t.data_location().map(|l| self.scanner.fs.location(l));
@@ -290,8 +303,8 @@ impl Run<'_> {
     async fn scan_warehouse(&mut self) -> Result<(), ScanFailure> {
         let raw = self.scanner.config.warehouse.clone().unwrap_or_default();
         let root = self.scanner.fs.location(&raw);
-        let cfg = &self.scanner.config;
-        let found = warehouse::discover(&self.scanner.fs, &root, |db, t| cfg.selects(db, t))
+        let scanner = self.scanner;
+        let found = warehouse::discover(&self.scanner.fs, &root, |db, t| scanner.selects(db, t))
             .await
             .map_err(|e| ScanFailure {
                 stage: "hdfs",

@@ -20,8 +20,13 @@ impl Exporter {
     pub fn new(config: &Config, cache: ScanCache) -> crate::Result<Exporter> {
         let mut scanners = Vec::new();
         let mut clusters = Vec::new();
+        let shard = config.exporter.shard;
         for c in &config.clusters {
-            let s = ClusterScanner::new(c, &config.defaults, config.exporter.top_partitions)?;
+            if shard.is_some_and(|s| !s.owns_cluster(&c.name)) {
+                continue;
+            }
+            let s =
+                ClusterScanner::new(c, &config.defaults, config.exporter.top_partitions, shard)?;
             clusters.push(Arc::new(ClusterState::new(
                 &c.name,
                 s.settings.small_file_threshold,

@@ -108,7 +108,7 @@ mod tests {
             dir.path().display()
         ))
         .unwrap();
-        let scanner = ClusterScanner::new(&config, &Defaults::default(), 3).unwrap();
+        let scanner = ClusterScanner::new(&config, &Defaults::default(), 3, None).unwrap();
         let path = dir.path().to_string_lossy().into_owned();
         let status = scanner
             .fs

@@ -181,7 +181,7 @@ async fn requests_per_scan_first_unchanged_and_after_two_changes() {
             namenode
         ))
         .unwrap();
-        ClusterScanner::new(&config.clusters[0], &config.defaults, 5).unwrap()
+        ClusterScanner::new(&config.clusters[0], &config.defaults, 5, None).unwrap()
     };
     let scanner = scanner_with("24h");
     let state = ClusterState::new(
