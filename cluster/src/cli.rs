@@ -33,3 +33,33 @@ impl CommonFlags {
         crate::logging::init(&self.log_level, self.log_format == LogFormat::Json);
     }
 }
+
+/// `completions` and `man`: what both binaries generate from their own CLI definitions.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DocsCommand {
+    /// Print a shell completion script (bash: `source <(smallfiles-exporter completions bash)`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `… man > /usr/local/share/man/man1/<binary>.1`.
+    Man,
+}
+
+impl DocsCommand {
+    /// Writes what was asked for `cmd` (the binary's `clap::Command`) to `out`.
+    pub fn write(
+        &self,
+        mut cmd: clap::Command,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        match self {
+            DocsCommand::Completions { shell } => {
+                let name = cmd.get_name().to_string();
+                clap_complete::generate(*shell, &mut cmd, name, out);
+                Ok(())
+            }
+            DocsCommand::Man => clap_mangen::Man::new(cmd).render(out),
+        }
+    }
+}

@@ -2,8 +2,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand, ValueEnum};
-use smallfiles_cluster::cli::CommonFlags;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use smallfiles_cluster::cli::{CommonFlags, DocsCommand};
 use smallfiles_cluster::config::Config;
 use smallfiles_cluster::metastore::MetastoreSource;
 use smallfiles_exporter::cache::ScanCache;
@@ -55,6 +55,8 @@ enum Command {
         #[arg(long)]
         no_stack: bool,
     },
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 #[tokio::main]
@@ -62,6 +64,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.flags.init_logging();
     match &cli.command {
+        Some(Command::Docs(d)) => {
+            d.write(Cli::command(), &mut std::io::stdout().lock())?;
+            Ok(())
+        }
         None => {
             let config = Config::load(&cli.flags.config_file)?;
             serve(config, cli.flags.listen_address.clone()).await

@@ -2,8 +2,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use smallfiles_cluster::cli::CommonFlags;
+use clap::{CommandFactory, Parser, Subcommand};
+use smallfiles_cluster::cli::{CommonFlags, DocsCommand};
 use smallfiles_merger::config::Settings;
 use smallfiles_merger::db::{Store, TaskFilter};
 use smallfiles_merger::model::TaskState;
@@ -30,6 +30,8 @@ enum Command {
         #[command(subcommand)]
         what: Option<TasksCommand>,
     },
+    #[command(flatten)]
+    Docs(DocsCommand),
 }
 
 #[derive(Subcommand)]
@@ -53,8 +55,13 @@ fn store_path(settings: &Settings) -> PathBuf {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.flags.init_logging();
+    if let Some(Command::Docs(d)) = &cli.command {
+        d.write(Cli::command(), &mut std::io::stdout().lock())?;
+        return Ok(());
+    }
     let settings = Settings::load(&cli.flags.config_file)?;
     match cli.command {
+        Some(Command::Docs(_)) => Ok(()),
         None => serve(settings, cli.flags.listen_address).await,
         Some(Command::Tasks { what }) => {
             let store = Store::open(&store_path(&settings)).with_context(|| {
