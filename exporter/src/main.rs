@@ -21,6 +21,10 @@ use smallfiles_exporter::{demo, server};
 struct Cli {
     #[command(flatten)]
     flags: CommonFlags,
+    /// This replica's shard index, overriding `exporter.shard.index`: one configuration for
+    /// every replica (e.g. a StatefulSet ordinal or one Deployment per shard).
+    #[arg(long = "shard.index", global = true)]
+    shard_index: Option<u32>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -69,7 +73,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None => {
-            let config = Config::load(&cli.flags.config_file)?;
+            let mut config = Config::load(&cli.flags.config_file)?;
+            if let Some(index) = cli.shard_index {
+                let shard = config.exporter.shard.as_mut().with_context(|| {
+                    "--shard.index needs exporter.shard {total, by} in the configuration"
+                })?;
+                shard.index = index;
+                shard.validate().map_err(anyhow::Error::msg)?;
+            }
             serve(config, cli.flags.listen_address.clone()).await
         }
         Some(Command::Demo { dir, no_stack }) => {

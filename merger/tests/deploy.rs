@@ -1,8 +1,11 @@
-//! `deploy/compose.yml`: checked by `docker compose config` where the client has the compose
-//! plugin; always parsed and checked here — the five services, one image built from
+//! What `deploy/` ships. `compose.yml`: checked by `docker compose config` where the client
+//! has the compose plugin; always parsed and checked here — the five services, one image built from
 //! `deploy/Containerfile` (multi-stage, non-root, both binaries), every mounted file present,
 //! secrets as files named in the configuration, the rules and dashboards mounted from the
 //! repository (not copies), and each service's own configuration valid for its program.
+//! The Helm chart: `helm lint`, `helm template` (defaults; shards, ServiceMonitor, rules and
+//! dashboards on) checked object by object, the manifests against the Kubernetes schemas
+//! (`kubernetes-validate`), and the PrometheusRule equal to `alerts/smallfiles.rules.yml`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -109,7 +112,10 @@ fn compose_file_is_complete_and_consistent() {
         .rev()
         .find_map(|l| l.strip_prefix("USER "))
         .expect("a USER in the final stage");
-    assert!(!["root", "0"].contains(&user.trim()), "runs as {user}");
+    assert!(
+        user.trim().parse::<u32>().is_ok_and(|uid| uid > 0),
+        "runs as a numeric non-root user (Kubernetes runAsNonRoot checks it): {user}"
+    );
     for bin in ["smallfiles-exporter", "smallfiles-merger"] {
         assert!(
             containerfile.contains(&format!("/src/target/release/{bin}")),
@@ -215,5 +221,183 @@ fn compose_file_is_complete_and_consistent() {
     assert_eq!(
         datasource["datasources"][0]["url"], "http://prometheus:9090",
         "Grafana reaches Prometheus by its service name"
+    );
+}
+
+/// `helm template` of the chart with `sets`, split into its documents.
+fn helm_template(sets: &[&str]) -> Vec<Value> {
+    let mut cmd = Command::new("helm");
+    cmd.args(["template", "t", "helm/smallfiles"])
+        .current_dir(deploy());
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "helm template {sets:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    for line in text.lines().chain(std::iter::once("---")) {
+        if line == "---" {
+            if current
+                .lines()
+                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            {
+                docs.push(serde_saphyr::from_str::<Value>(&current).unwrap());
+            }
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    docs
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+#[test]
+fn helm_chart_lints_renders_and_validates() {
+    if !smallfiles_testkit::process::tool_available("helm") {
+        return;
+    }
+    check_tool("helm", &["lint", "--strict", "helm/smallfiles"]);
+
+    // Defaults: one exporter, the merger as a one-replica StatefulSet, no CRDs.
+    let docs = helm_template(&[]);
+    let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ConfigMap",
+            "Deployment",
+            "Secret",
+            "Service",
+            "StatefulSet"
+        ])
+    );
+    assert_eq!(of_kind(&docs, "Deployment").len(), 1);
+    let merger = of_kind(&docs, "StatefulSet")[0];
+    assert_eq!(merger["spec"]["replicas"], 1);
+    assert_eq!(
+        merger["spec"]["template"]["spec"]["containers"][0]["command"][0],
+        "smallfiles-merger"
+    );
+    let config = of_kind(&docs, "ConfigMap")[0]["data"]["smallfiles.yml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    smallfiles_cluster::config::Config::parse(&config).unwrap();
+    let (m, _, _) = smallfiles_merger::config::Settings::parse_unresolved(&config).unwrap();
+    assert_eq!(m.data_dir, Path::new("/var/lib/smallfiles/merger"));
+    // Every Service is labelled with the job name the rules expect.
+    let jobs: BTreeSet<&str> = of_kind(&docs, "Service")
+        .iter()
+        .map(|s| {
+            s["metadata"]["labels"]["smallfiles.io/job"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        BTreeSet::from(["smallfiles-exporter", "smallfiles-merger"])
+    );
+
+    // Everything on: three shards, the ServiceMonitor, the rules, the dashboards.
+    let docs = helm_template(&[
+        "exporter.shards=3",
+        "serviceMonitor.enabled=true",
+        "prometheusRule.enabled=true",
+        "grafanaDashboards.enabled=true",
+    ]);
+    let exporters = of_kind(&docs, "Deployment");
+    assert_eq!(exporters.len(), 3);
+    for (i, d) in exporters.iter().enumerate() {
+        let args = strs(&d["spec"]["template"]["spec"]["containers"][0]["args"]);
+        assert!(args.contains(&format!("--shard.index={i}")), "{args:?}");
+    }
+    let config = of_kind(&docs, "ConfigMap")
+        .into_iter()
+        .find_map(|c| c["data"]["smallfiles.yml"].as_str())
+        .unwrap();
+    let shard = smallfiles_cluster::config::Config::parse(config)
+        .unwrap()
+        .exporter
+        .shard
+        .unwrap();
+    assert_eq!(shard.total, 3);
+    assert_eq!(
+        of_kind(&docs, "ServiceMonitor")[0]["spec"]["jobLabel"],
+        "smallfiles.io/job"
+    );
+
+    // The PrometheusRule holds exactly the rules of alerts/.
+    let ours = yaml(&deploy().join("../alerts/smallfiles.rules.yml"));
+    let rule = of_kind(&docs, "PrometheusRule")[0];
+    assert_eq!(rule["spec"]["groups"], ours["groups"]);
+    let with_override = helm_template(&[
+        "prometheusRule.enabled=true",
+        "prometheusRule.overrides[0].record=smallfiles:override_min_small_files",
+        "prometheusRule.overrides[0].expr=vector(5000)",
+    ]);
+    let groups = of_kind(&with_override, "PrometheusRule")[0]["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(groups.len(), ours["groups"].as_array().unwrap().len() + 1);
+    assert_eq!(groups.last().unwrap()["name"], "smallfiles.overrides");
+
+    // One dashboard ConfigMap per dashboard, as the files are, with the sidecar's label.
+    let mut dashboards = 0;
+    for entry in std::fs::read_dir(deploy().join("../dashboards")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let cm = of_kind(&docs, "ConfigMap")
+            .into_iter()
+            .find(|c| c["data"].get(&name).is_some())
+            .unwrap_or_else(|| panic!("no ConfigMap for {name}"));
+        assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+        let shipped: Value = serde_json::from_str(cm["data"][&name].as_str().unwrap()).unwrap();
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(shipped, file, "{name}");
+        dashboards += 1;
+    }
+    assert!(dashboards >= 4);
+
+    // The Kubernetes objects against the Kubernetes schemas (the CRDs' are not there).
+    if !smallfiles_testkit::process::tool_available("kubernetes-validate") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        if d["apiVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("monitoring.coreos.com/")
+        {
+            continue;
+        }
+        let f = tmp.path().join(format!("{i:02}.yaml"));
+        std::fs::write(&f, serde_json::to_string(d).unwrap()).unwrap();
+        files.push(f);
+    }
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubernetes-validate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
