@@ -4,6 +4,7 @@
 
 mod limiter;
 mod local;
+pub mod reply;
 mod walk;
 mod webhdfs;
 

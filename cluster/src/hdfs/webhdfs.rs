@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use serde::Deserialize;
 
-use super::shorten;
-use super::{FileKind, FileStatus, FileSystem, RequestCounters, RequestLimiter};
+use super::reply::{self, ErrorReply};
+use super::{FileStatus, FileSystem, RequestCounters, RequestLimiter};
 use crate::config::{HdfsConfig, ListingLimits, Secret};
 use crate::error::{Error, HdfsErrorKind, Result};
 use crate::kerberos::spnego::Spnego;
@@ -62,120 +61,6 @@ pub struct WebHdfs {
     limits: ListingLimits,
     /// Kerberized NameNodes: SPNEGO and the `hadoop.auth` cookie.
     spnego: Option<Spnego>,
-}
-
-/// One entry as the NameNode sends it. `pathSuffix`, `type` and `length` are always sent by
-/// HDFS: an entry without them is not counted with guessed defaults, it fails the directory.
-#[derive(Deserialize)]
-struct RawStatus {
-    #[serde(rename = "pathSuffix")]
-    path_suffix: String,
-    #[serde(rename = "type")]
-    kind: String,
-    length: u64,
-    #[serde(rename = "modificationTime", default)]
-    modification_time: i64,
-}
-
-impl RawStatus {
-    /// What HDFS can send: a name that is one path component (empty only for a file listed
-    /// by its own path), a known type, a length that fits Java's `long`.
-    fn check(&self, alone: bool) -> std::result::Result<(), String> {
-        let name = &self.path_suffix;
-        if name.contains('/') || name == "." || name == ".." || (name.is_empty() && !alone) {
-            return Err(format!(
-                "entry name {:?} is not one path component",
-                shorten(name)
-            ));
-        }
-        if !matches!(self.kind.as_str(), "FILE" | "DIRECTORY" | "SYMLINK") {
-            return Err(format!(
-                "entry {:?} has type {:?}",
-                shorten(name),
-                shorten(&self.kind)
-            ));
-        }
-        if self.length > i64::MAX as u64 {
-            return Err(format!(
-                "entry {:?} has length {}",
-                shorten(name),
-                self.length
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Deserialize)]
-struct RawStatuses {
-    #[serde(rename = "FileStatus", default)]
-    file_status: Vec<RawStatus>,
-}
-
-#[derive(Deserialize)]
-struct ListStatusReply {
-    #[serde(rename = "FileStatuses")]
-    file_statuses: RawStatuses,
-}
-
-#[derive(Deserialize)]
-struct PartialListing {
-    #[serde(rename = "FileStatuses")]
-    file_statuses: RawStatuses,
-}
-
-#[derive(Deserialize)]
-struct DirectoryListing {
-    #[serde(rename = "partialListing")]
-    partial_listing: PartialListing,
-    #[serde(rename = "remainingEntries", default)]
-    remaining_entries: u64,
-}
-
-#[derive(Deserialize)]
-struct BatchReply {
-    #[serde(rename = "DirectoryListing")]
-    directory_listing: DirectoryListing,
-}
-
-#[derive(Deserialize)]
-struct BooleanReply {
-    boolean: bool,
-}
-
-#[derive(Deserialize)]
-struct FileStatusReply {
-    #[serde(rename = "FileStatus")]
-    file_status: RawStatus,
-}
-
-#[derive(Deserialize)]
-struct RemoteExceptionReply {
-    #[serde(rename = "RemoteException")]
-    remote_exception: RemoteException,
-}
-
-#[derive(Deserialize)]
-struct RemoteException {
-    #[serde(default)]
-    exception: String,
-    #[serde(default)]
-    message: String,
-}
-
-impl From<RawStatus> for FileStatus {
-    fn from(r: RawStatus) -> FileStatus {
-        FileStatus {
-            name: r.path_suffix,
-            kind: match r.kind.as_str() {
-                "DIRECTORY" => FileKind::Directory,
-                "SYMLINK" => FileKind::Symlink,
-                _ => FileKind::File,
-            },
-            length: r.length,
-            modification_time: r.modification_time,
-        }
-    }
 }
 
 /// The body of a reply, at most `limit` bytes (`Err(None)`: longer than that).
@@ -375,69 +260,11 @@ impl WebHdfs {
             self.counters.add(op, "success");
             return Attempt::Body(body);
         }
-        let remote = serde_json::from_slice::<RemoteExceptionReply>(&body)
-            .ok()
-            .map(|r| r.remote_exception);
-        let (outcome, attempt) = match remote {
-            Some(r)
-                if r.exception.contains("StandbyException")
-                    || r.exception.contains("RetriableException")
-                        && r.message.contains("standby") =>
-            {
-                (
-                    "standby",
-                    Attempt::Failover(HdfsErrorKind::Standby(r.message)),
-                )
-            }
-            Some(r) if r.exception.contains("FileNotFoundException") => (
-                "not_found",
-                Attempt::Fail(HdfsErrorKind::NotFound(r.message)),
-            ),
-            Some(r)
-                if r.exception.contains("AccessControlException")
-                    || r.exception.contains("SecurityException") =>
-            {
-                (
-                    "denied",
-                    Attempt::Fail(HdfsErrorKind::AccessDenied(r.message)),
-                )
-            }
-            Some(r)
-                if status.as_u16() == 400
-                    && (r.exception.contains("IllegalArgumentException")
-                        || r.exception.contains("UnsupportedOperationException")) =>
-            {
-                (
-                    "unsupported",
-                    Attempt::Fail(HdfsErrorKind::Unsupported(r.message)),
-                )
-            }
-            Some(r) if status.is_server_error() || r.exception.contains("RetriableException") => (
-                "error",
-                Attempt::Retry(HdfsErrorKind::Remote {
-                    exception: r.exception,
-                    message: r.message,
-                }),
-            ),
-            Some(r) => (
-                "error",
-                Attempt::Fail(HdfsErrorKind::Remote {
-                    exception: r.exception,
-                    message: r.message,
-                }),
-            ),
-            None => {
-                let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-                let kind = HdfsErrorKind::Protocol {
-                    status: status.as_u16(),
-                    body: text,
-                };
-                if status.is_server_error() {
-                    ("error", Attempt::Retry(kind))
-                } else {
-                    ("error", Attempt::Fail(kind))
-                }
-            }
+        let (outcome, meaning) = reply::error_reply(status.as_u16(), &body);
+        let attempt = match meaning {
+            ErrorReply::Failover(kind) => Attempt::Failover(kind),
+            ErrorReply::Retry(kind) => Attempt::Retry(kind),
+            ErrorReply::Fail(kind) => Attempt::Fail(kind),
         };
         self.counters.add(op, outcome);
         attempt
@@ -518,21 +345,6 @@ impl WebHdfs {
         })
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(
-        op: &'static str,
-        path: &str,
-        body: &[u8],
-    ) -> Result<T> {
-        serde_json::from_slice(body).map_err(|e| Error::Hdfs {
-            op,
-            path: path.into(),
-            kind: HdfsErrorKind::Protocol {
-                status: 200,
-                body: e.to_string(),
-            },
-        })
-    }
-
     async fn list_batched(&self, path: &str) -> Result<Vec<FileStatus>> {
         let op = "LISTSTATUS_BATCH";
         let fail = |kind: HdfsErrorKind| Error::Hdfs {
@@ -565,20 +377,14 @@ impl WebHdfs {
                     limits.max_bytes_per_directory.0
                 ))));
             }
-            let reply: BatchReply = Self::decode(op, path, &body)?;
-            let page = reply
-                .directory_listing
-                .partial_listing
-                .file_statuses
-                .file_status;
-            let remaining = reply.directory_listing.remaining_entries;
-            check_page(&page, &start_after).map_err(|e| fail(HdfsErrorKind::InvalidReply(e)))?;
-            match page.last() {
-                Some(last) => start_after = last.path_suffix.clone(),
+            let page = reply::batch_page(&body, &start_after).map_err(fail)?;
+            match page.entries.last() {
+                Some(last) => start_after = last.name.clone(),
                 None => break,
             }
-            let single_file = page.len() == 1 && page[0].path_suffix.is_empty();
-            out.extend(page.into_iter().map(FileStatus::from));
+            let single_file = page.entries.len() == 1 && page.entries[0].name.is_empty();
+            let remaining = page.remaining;
+            out.extend(page.entries);
             if out.len() as u64 > limits.max_entries_per_directory {
                 return Err(fail(HdfsErrorKind::ListingTooLarge(format!(
                     "more than {} entries (hdfs.listing.max_entries_per_directory)",
@@ -591,24 +397,6 @@ impl WebHdfs {
         }
         Ok(out)
     }
-}
-
-/// A page must hold valid entries, all named after the previous page's last name (the
-/// NameNode lists in byte order from `startAfter`): a page that does not advance would be asked
-/// for again forever.
-fn check_page(page: &[RawStatus], start_after: &str) -> std::result::Result<(), String> {
-    let alone = page.len() == 1 && start_after.is_empty();
-    for e in page {
-        e.check(alone)?;
-        if !start_after.is_empty() && e.path_suffix.as_str() <= start_after {
-            return Err(format!(
-                "the listing does not advance: {:?} on the page after {:?}",
-                shorten(&e.path_suffix),
-                shorten(start_after)
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl FileSystem for WebHdfs {
@@ -627,39 +415,33 @@ impl FileSystem for WebHdfs {
             }
         }
         let body = self.request("LISTSTATUS", path, &[]).await?;
-        let reply: ListStatusReply = Self::decode("LISTSTATUS", path, &body)?;
-        let entries = reply.file_statuses.file_status;
         let invalid = |kind| Error::Hdfs {
             op: "LISTSTATUS",
             path: path.into(),
             kind,
         };
-        if entries.len() as u64 > self.limits.max_entries_per_directory {
-            return Err(invalid(HdfsErrorKind::ListingTooLarge(format!(
-                "more than {} entries (hdfs.listing.max_entries_per_directory)",
-                self.limits.max_entries_per_directory
-            ))));
-        }
-        check_page(&entries, "").map_err(|e| invalid(HdfsErrorKind::InvalidReply(e)))?;
-        Ok(entries.into_iter().map(FileStatus::from).collect())
+        let entries =
+            reply::list_status(&body, self.limits.max_entries_per_directory).map_err(invalid)?;
+        Ok(entries)
     }
 
     async fn status(&self, path: &str) -> Result<FileStatus> {
         let body = self.request("GETFILESTATUS", path, &[]).await?;
-        let reply: FileStatusReply = Self::decode("GETFILESTATUS", path, &body)?;
-        reply.file_status.check(true).map_err(|e| Error::Hdfs {
+        reply::file_status(&body).map_err(|kind| Error::Hdfs {
             op: "GETFILESTATUS",
             path: path.into(),
-            kind: HdfsErrorKind::InvalidReply(e),
-        })?;
-        Ok(reply.file_status.into())
+            kind,
+        })
     }
 
     async fn delete_recursive(&self, path: &str) -> Result<bool> {
         let body = self
             .request("DELETE", path, &[("recursive", "true")])
             .await?;
-        let reply: BooleanReply = Self::decode("DELETE", path, &body)?;
-        Ok(reply.boolean)
+        reply::boolean(&body).map_err(|kind| Error::Hdfs {
+            op: "DELETE",
+            path: path.into(),
+            kind,
+        })
     }
 }
