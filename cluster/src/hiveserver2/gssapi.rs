@@ -8,7 +8,7 @@
 // Without the feature only the refusal below is built; the exchange's pieces stay unused.
 #![cfg_attr(not(feature = "kerberos"), allow(dead_code, unused_imports))]
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{Error, Result};
 use crate::kerberos::{service_principal, KerberosConfig, KerberosError};
@@ -23,11 +23,7 @@ pub struct Hs2Kerberos {
     pub principal: String,
 }
 
-const START: u8 = 0x01;
-const OK: u8 = 0x02;
-const BAD: u8 = 0x03;
-const ERROR: u8 = 0x04;
-const COMPLETE: u8 = 0x05;
+use super::sasl::{BAD, COMPLETE, ERROR, OK, START};
 
 /// The security layers of RFC 4752's bit mask.
 const LAYER_NONE: u8 = 0x01;
@@ -41,23 +37,13 @@ fn kerberos_err(e: KerberosError) -> Error {
 }
 
 async fn send<S: AsyncWrite + Unpin>(stream: &mut S, status: u8, payload: &[u8]) -> Result<()> {
-    let mut f = Vec::with_capacity(5 + payload.len());
-    f.push(status);
-    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    f.extend_from_slice(payload);
-    stream.write_all(&f).await.map_err(sasl_err)
+    super::sasl::send_frame(stream, status, payload)
+        .await
+        .map_err(sasl_err)
 }
 
 async fn receive<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(u8, Vec<u8>)> {
-    let mut head = [0u8; 5];
-    stream.read_exact(&mut head).await.map_err(sasl_err)?;
-    let n = u32::from_be_bytes(head[1..5].try_into().expect("4 bytes")) as usize;
-    if n > 64 << 10 {
-        return Err(sasl_err("oversized negotiation frame"));
-    }
-    let mut payload = vec![0u8; n];
-    stream.read_exact(&mut payload).await.map_err(sasl_err)?;
-    Ok((head[0], payload))
+    super::sasl::receive_frame(stream).await.map_err(sasl_err)
 }
 
 /// The client's answer to the server's security-layer offer (already unwrapped): no layer,

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod gssapi;
+pub mod sasl;
 pub mod thrift;
 mod transport;
 

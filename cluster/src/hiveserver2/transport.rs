@@ -175,36 +175,10 @@ impl Transport {
                     .as_ref()
                     .map(|p| p.expose().to_string())
                     .unwrap_or_else(|| "anonymous".into());
-                sasl_frame(&mut stream, 0x01, b"PLAIN").await?;
-                let mut plain = vec![0u8];
-                plain.extend_from_slice(cfg.user.as_bytes());
-                plain.push(0);
-                plain.extend_from_slice(password.as_bytes());
-                sasl_frame(&mut stream, 0x02, &plain).await?;
-                let mut head = [0u8; 5];
-                stream
-                    .read_exact(&mut head)
+                super::sasl::plain(&mut stream, &cfg.user, &password)
                     .await
                     .map_err(|e| hs2("sasl", e))?;
-                let n = u32::from_be_bytes(head[1..5].try_into().expect("4 bytes")) as usize;
-                if n > 64 << 10 {
-                    return Err(hs2("sasl", "oversized negotiation frame"));
-                }
-                let mut payload = vec![0u8; n];
-                stream
-                    .read_exact(&mut payload)
-                    .await
-                    .map_err(|e| hs2("sasl", e))?;
-                match head[0] {
-                    0x05 => Ok(Transport::Framed { stream }),
-                    status => Err(hs2(
-                        "sasl",
-                        format!(
-                            "authentication refused (status {status}): {}",
-                            String::from_utf8_lossy(&payload)
-                        ),
-                    )),
-                }
+                Ok(Transport::Framed { stream })
             }
         }
     }
@@ -309,11 +283,4 @@ impl Transport {
             }
         }
     }
-}
-
-async fn sasl_frame(stream: &mut Box<dyn Stream>, status: u8, payload: &[u8]) -> Result<()> {
-    let mut f = vec![status];
-    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    f.extend_from_slice(payload);
-    stream.write_all(&f).await.map_err(|e| hs2("sasl", e))
 }
