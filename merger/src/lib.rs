@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod plan;
+pub mod request;
 pub mod runtime;
 pub mod server;
 pub mod validate;

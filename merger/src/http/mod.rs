@@ -19,9 +19,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::alerts::{
-    parse_webhook, triage, valid_database, valid_identifier, valid_partition, Triage,
-};
+use crate::alerts::{parse_webhook, triage, Triage};
 mod admin;
 mod alerts;
 mod caller;
@@ -29,7 +27,7 @@ mod tasks;
 
 use crate::db::TaskFilter;
 use crate::error::Error;
-use crate::model::{Strategy, Target, TaskState};
+use crate::model::{Target, TaskState};
 use crate::runtime::{Request, Service, Submitted};
 use admin::*;
 use alerts::*;

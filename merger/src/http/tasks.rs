@@ -1,6 +1,7 @@
 //! The tasks API: list, read, create, cancel, retry, roll back.
 
 use super::*;
+use crate::request::{parse_create_tasks, shown_cluster, RequestError};
 
 pub(super) fn submitted_json(s: &Submitted) -> (&'static str, Value) {
     match s {
@@ -77,20 +78,6 @@ pub(super) async fn get_task(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateBody {
-    cluster: String,
-    database: String,
-    table: String,
-    #[serde(default)]
-    partitions: Vec<String>,
-    #[serde(default)]
-    strategy: Option<Strategy>,
-    #[serde(default)]
-    dry_run: Option<bool>,
-}
-
 pub(super) async fn create_tasks(
     State(svc): State<Svc>,
     caller: Caller<CreateTasks>,
@@ -101,51 +88,30 @@ pub(super) async fn create_tasks(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let req: CreateBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
+    let checked = parse_create_tasks(&body).and_then(|req| {
+        if svc.settings.cluster(&req.cluster).is_none() {
+            Err(RequestError::Rejected(format!(
+                "unknown cluster {:?}",
+                shown_cluster(&req.cluster)
+            )))
+        } else {
+            Ok(req)
+        }
+    });
+    let req = match checked {
+        Ok(req) => req,
         Err(e) => {
             svc.audit(
                 &who.name,
                 &peer.to_string(),
                 "create task",
-                "malformed",
+                e.outcome(),
                 json!({ "reason": e.to_string() }),
             )
             .await;
-            return error(StatusCode::BAD_REQUEST, format!("malformed request: {e}"));
+            return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
-    let bad = if svc.settings.cluster(&req.cluster).is_none() {
-        Some(format!(
-            "unknown cluster {:?}",
-            req.cluster.chars().take(64).collect::<String>()
-        ))
-    } else if !valid_database(&req.database) || !valid_identifier(&req.table) {
-        Some(
-            "database and table must be Hive identifiers (letters, digits, underscore)".to_string(),
-        )
-    } else {
-        req.partitions
-            .iter()
-            .find(|p| !valid_partition(p))
-            .map(|p| {
-                format!(
-                    "invalid partition {:?}",
-                    p.chars().take(64).collect::<String>()
-                )
-            })
-    };
-    if let Some(reason) = bad {
-        svc.audit(
-            &who.name,
-            &peer.to_string(),
-            "create task",
-            "rejected",
-            json!({ "reason": reason }),
-        )
-        .await;
-        return error(StatusCode::BAD_REQUEST, reason);
-    }
     let partitions: Vec<Option<String>> = if req.partitions.is_empty() {
         vec![None]
     } else {
