@@ -294,7 +294,10 @@ pub fn decode_message(buf: &[u8]) -> Result<(Message, usize), DecodeError> {
     }
     let kind = (header & 0xff) as u8;
     let n = r.len(1024, "method name")?;
-    let name = String::from_utf8_lossy(r.take(n)?).into_owned();
+    // Thrift strings are UTF-8; a name that is not is refused, not replaced (a lossy copy
+    // would be a different name, longer than the bound it was checked against).
+    let name = String::from_utf8(r.take(n)?.to_vec())
+        .map_err(|_| DecodeError::Invalid("method name is not UTF-8".into()))?;
     let seq = r.i32()?;
     let body = r.value(T_STRUCT, 0)?;
     Ok((
@@ -351,5 +354,14 @@ mod tests {
             decode_message(b"\x00\x00\x00\x01garbage"),
             Err(DecodeError::Invalid(_))
         ));
+        // Found by the fuzzer (fuzz/regressions/thrift_message): a method name of 1,024 bytes
+        // that are not UTF-8 decoded lossily to 3,072 bytes, which no longer encoded back.
+        let mut lossy = vec![0x80, 0x01, 0x00, 0x02, 0x00, 0x00, 0x04, 0x00];
+        lossy.extend(std::iter::repeat_n(0xbd, 1024));
+        lossy.extend_from_slice(&[0, 0, 0, 0, T_STOP]);
+        assert_eq!(
+            decode_message(&lossy).unwrap_err(),
+            DecodeError::Invalid("method name is not UTF-8".into())
+        );
     }
 }
