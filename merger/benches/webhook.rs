@@ -5,6 +5,10 @@
 //!
 //! Each table gets `copies` identical alerts (an HA pair of Alertmanagers and repeats): the first
 //! queues a task, the rest are answered duplicate. Needs `../shared/` and the local MariaDB.
+//!
+//!   cargo bench -p smallfiles-merger --bench webhook -- --rate 1000 --duration 300
+//!
+//! holds a rate for a while instead, and samples the merger's memory and file descriptors.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,128 @@ struct Args {
     copies: usize,
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Sustained mode: send this many alerts a second (paced) for `--duration` seconds,
+    /// table after table over and over (repeats, as Alertmanager sends them), and sample the
+    /// merger's RSS and open file descriptors and each window's p99.
+    #[arg(long)]
+    rate: Option<u32>,
+    #[arg(long, default_value_t = 300)]
+    duration: u64,
+}
+
+/// The merger's resident memory (KiB) and open file descriptors, from /proc.
+fn rss_and_fds(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (rss, fds)
+}
+
+fn p99(mut l: Vec<f64>) -> f64 {
+    if l.is_empty() {
+        return 0.0;
+    }
+    l.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    l[((l.len() as f64 * 0.99) as usize).min(l.len() - 1)]
+}
+
+/// Alerts at `rate` a second for `duration` seconds; a row per 30 s window.
+async fn sustained(
+    http: &reqwest::Client,
+    url: &str,
+    args: &Args,
+    pid: u32,
+    data_dir: &std::path::Path,
+) {
+    let rate = args.rate.unwrap_or(1000).max(1);
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, f64, bool)>();
+    let start = Instant::now();
+    let total = rate as u64 * args.duration;
+    let sender = {
+        let (http, url, sem) = (http.clone(), url.to_string(), sem.clone());
+        let tables = args.tables;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            for i in 0..total {
+                tick.tick().await;
+                let permit = sem.clone().acquire_owned().await.unwrap();
+                let (http, url, tx) = (http.clone(), url.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let sent = Instant::now();
+                    let ok = match http
+                        .post(&url)
+                        .bearer_auth("bench-token")
+                        .header("content-type", "application/json")
+                        .body(payload(i as usize % tables))
+                        .send()
+                        .await
+                    {
+                        Ok(r) => r.status().is_success(),
+                        Err(_) => false,
+                    };
+                    let _ = tx.send((
+                        start.elapsed().as_secs() / 30,
+                        sent.elapsed().as_secs_f64() * 1000.0,
+                        ok,
+                    ));
+                    drop(permit);
+                });
+            }
+        })
+    };
+    let mut windows: std::collections::BTreeMap<u64, (Vec<f64>, u64)> = Default::default();
+    let mut samples = Vec::new();
+    let mut next_sample = Duration::ZERO;
+    let mut received = 0u64;
+    while received < total {
+        tokio::select! {
+            got = rx.recv() => {
+                let Some((w, ms, ok)) = got else { break };
+                received += 1;
+                let e = windows.entry(w).or_default();
+                e.0.push(ms);
+                e.1 += u64::from(!ok);
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        if start.elapsed() >= next_sample {
+            samples.push((start.elapsed().as_secs(), rss_and_fds(pid)));
+            next_sample += Duration::from_secs(10);
+        }
+    }
+    sender.await.unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    println!("sustained: {total} alerts at a target of {rate}/s in {wall:.1} s = {:.0} alerts/s (concurrency {})", total as f64 / wall, args.concurrency);
+    println!("sustained: window   alerts   failed   p99 ms");
+    for (w, (lat, failed)) in &windows {
+        println!(
+            "sustained: {:>3}-{:<3}s {:>7} {:>8} {:>8.1}",
+            w * 30,
+            w * 30 + 30,
+            lat.len(),
+            failed,
+            p99(lat.clone())
+        );
+    }
+    println!("sustained: t(s)  rss MiB  fds");
+    for (t, (rss, fds)) in &samples {
+        println!("sustained: {t:>4} {:>8.1} {fds:>4}", *rss as f64 / 1024.0);
+    }
+    let redb = std::fs::metadata(data_dir.join("merger.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "sustained: redb file {:.1} MiB",
+        redb as f64 / (1 << 20) as f64
+    );
 }
 
 fn payload(table: usize) -> Vec<u8> {
@@ -70,6 +196,10 @@ fn main() {
         merger.wait_ok("/-/ready", Duration::from_secs(20)).await;
         let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().unwrap();
         let url = format!("http://127.0.0.1:{port}/api/v1/alertmanager");
+        if args.rate.is_some() {
+            sustained(&http, &url, &args, merger.child.id(), &dir.path().join("data")).await;
+            return;
+        }
         let order: Vec<usize> = (0..args.copies).flat_map(|_| 0..args.tables).collect();
         let start = Instant::now();
         let results: Vec<(Duration, String)> = futures::stream::iter(order)
