@@ -1,5 +1,5 @@
 //! The exporter over many scan cycles of a changing warehouse: after every scan, files are
-//! added to and removed from partitions, partitions appear and disappear; the next scan's totals
+//! added to and removed from partitions, a partition appears and another goes; the next scan's totals
 //! must equal what is on disk, and the exporter's resident memory and open file descriptors
 //! are sampled — flat after warm-up is the expectation (BENCHMARKS.md, "Reliability").
 //!
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use smallfiles_testkit::process::{free_port, Running};
+use smallfiles_testkit::process::{free_port, rss_and_fds, Running};
 
 #[derive(Parser)]
 struct Args {
@@ -88,19 +88,6 @@ fn sum(page: &str, family: &str) -> f64 {
         .sum()
 }
 
-fn rss_and_fds(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    (rss, fds)
-}
-
 fn main() {
     let args = Args::parse();
     let tmp = tempfile::tempdir().unwrap();
@@ -171,12 +158,16 @@ fn main() {
                     std::fs::remove_file(f).unwrap();
                 }
             }
-            let fresh = root.join(format!("logs.db/events/dt=2027-01-01/hr={cycle:05}"));
-            std::fs::create_dir_all(&fresh).unwrap();
-            std::fs::File::create(fresh.join("000000_0")).unwrap().set_len(2048).unwrap();
-            let gone = &parts[rng.below(parts.len())];
-            if gone.starts_with(root.join("logs.db/events")) {
-                std::fs::remove_dir_all(gone).unwrap();
+            // One partition in, last cycle's out: the warehouse keeps its size, so memory
+            // that grows is the exporter's, not the data's.
+            let fresh = |c: usize| root.join(format!("logs.db/events/dt=2027-01-01/hr={c:05}"));
+            std::fs::create_dir_all(fresh(cycle)).unwrap();
+            std::fs::File::create(fresh(cycle).join("000000_0"))
+                .unwrap()
+                .set_len(2048)
+                .unwrap();
+            if cycle > 0 {
+                std::fs::remove_dir_all(fresh(cycle - 1)).unwrap();
             }
             // A scan must start after the change: directory times have millisecond grain.
             last_scan = last_scan.max(

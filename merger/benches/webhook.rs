@@ -16,7 +16,7 @@ use clap::Parser;
 use futures::StreamExt;
 use smallfiles_cluster::config::MetastoreKind;
 use smallfiles_testkit::metastore::{shared_dir, TableSpec, TestDb};
-use smallfiles_testkit::process::{free_port, Running};
+use smallfiles_testkit::process::{free_port, rss_and_fds, Running};
 
 #[derive(Parser)]
 struct Args {
@@ -35,20 +35,6 @@ struct Args {
     rate: Option<u32>,
     #[arg(long, default_value_t = 300)]
     duration: u64,
-}
-
-/// The merger's resident memory (KiB) and open file descriptors, from /proc.
-fn rss_and_fds(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    (rss, fds)
 }
 
 fn p99(mut l: Vec<f64>) -> f64 {

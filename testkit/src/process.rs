@@ -257,3 +257,17 @@ pub async fn start_prometheus(
     prom.wait_ok("/-/ready", Duration::from_secs(30)).await;
     prom
 }
+
+/// A process' resident memory (KiB) and open file descriptors, from /proc (0 when gone).
+pub fn rss_and_fds(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (rss, fds)
+}
