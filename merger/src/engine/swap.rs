@@ -153,6 +153,7 @@ impl HiveEngine {
         // Once data is switched or being undone, the remaining statements run even if the
         // task is cancelled meanwhile.
         let steady = journal.uncancellable();
+        let finishing = outcome.is_ok();
         let result = match outcome {
             Ok(()) => self
                 .finish(c, task.id, Some(session.as_mut()), &steady)
@@ -177,9 +178,13 @@ impl HiveEngine {
         };
         session.close().await;
         result.unwrap_or_else(|e| {
-            EngineOutcome::Interrupted(format!(
-                "the rollback could not finish ({e}); it is retried by recovery"
-            ))
+            EngineOutcome::Interrupted(if finishing {
+                format!(
+                    "the merge is switched but could not be finished ({e}); recovery finishes it"
+                )
+            } else {
+                format!("the rollback could not finish ({e}); it is retried by recovery")
+            })
         })
     }
 
@@ -375,8 +380,12 @@ impl HiveEngine {
                 own.as_mut()
             }
         };
-        if let Err(e) = self.drop_staging(c, &p.plan, session, journal).await {
-            journal.note(format!("warning: the staging table was not dropped: {e}"));
+        match self.drop_staging(c, &p.plan, session, journal).await {
+            Ok(()) => {}
+            // Whether the staging table may be dropped is the metastore's to say: until it
+            // answers, the task is not done (recovery finishes it).
+            Err(e @ EngineError::Metastore(_)) => return Err(e),
+            Err(e) => journal.note(format!("warning: the staging table was not dropped: {e}")),
         }
         let mut refresh = Vec::new();
         let (mut before, mut after, mut bytes) = (0, 0, 0);
@@ -460,7 +469,12 @@ impl HiveEngine {
                 .await
                 .map_err(|e| EngineError::Hdfs(format!("removing {}: {e}", p.plan.staging_root)))?;
             if done.is_empty() {
-                done.push("nothing had been written; the staging table was removed".into());
+                let rolled_back = p.units.iter().any(|s| s.stage == SwapStage::RolledBack);
+                done.push(if rolled_back {
+                    "the staging table and directory of the rolled-back copy were removed".into()
+                } else {
+                    "nothing had been written; the staging table was removed".into()
+                });
             }
         } else {
             self.finish(c, task_id, Some(session), journal).await?;
@@ -576,43 +590,41 @@ impl HiveEngine {
                     | SwapStage::Switching
             )
         });
-        let none_started = p.units.iter().all(|s| s.stage == SwapStage::Planned);
         let any_switched = p
             .units
             .iter()
             .any(|s| matches!(s.stage, SwapStage::Switched | SwapStage::Finished));
-        if unfinished_write || none_started {
+        // Nothing switched: roll back, which also finishes a rollback whose cleanup (the
+        // staging table, the staging directory) was cut short.
+        if unfinished_write || !any_switched {
             let done = self.roll_back(c, task.id, session, journal).await?;
             let at = task.step.as_deref().unwrap_or("the start");
             return Ok(Recovery::RollBack(format!("interrupted at {at}; {done}")));
         }
-        if any_switched {
-            let (before, after, bytes) = self.finish(c, task.id, Some(session), journal).await?;
-            let not_started: Vec<&str> = p
-                .plan
-                .units
-                .iter()
-                .zip(&p.units)
-                .filter(|(_, s)| s.stage == SwapStage::Planned)
-                .map(|(u, _)| u.partition.as_deref().unwrap_or("table"))
-                .collect();
-            if !not_started.is_empty() {
-                return Ok(Recovery::RollBack(format!(
-                    "interrupted; the switched units were finished; not merged: {} (retry to merge them)",
-                    not_started.join(", ")
-                )));
-            }
-            return Ok(Recovery::Finished {
-                reason: format!(
-                    "interrupted at {} after the switch; finished after the restart: the table reads the same through its new location",
-                    task.step.as_deref().unwrap_or("the switch")
-                ),
-                files_before: Some(before),
-                files_after: Some(after),
-                bytes_rewritten: Some(bytes),
-            });
+        let (before, after, bytes) = self.finish(c, task.id, Some(session), journal).await?;
+        let not_started: Vec<&str> = p
+            .plan
+            .units
+            .iter()
+            .zip(&p.units)
+            .filter(|(_, s)| s.stage == SwapStage::Planned)
+            .map(|(u, _)| u.partition.as_deref().unwrap_or("table"))
+            .collect();
+        if !not_started.is_empty() {
+            return Ok(Recovery::RollBack(format!(
+                "interrupted; the switched units were finished; not merged: {} (retry to merge them)",
+                not_started.join(", ")
+            )));
         }
-        Ok(Recovery::Fail("interrupted; nothing left to do".into()))
+        Ok(Recovery::Finished {
+            reason: format!(
+                "interrupted at {} after the switch; finished by recovery: the table reads the same through its new location",
+                task.step.as_deref().unwrap_or("the switch")
+            ),
+            files_before: Some(before),
+            files_after: Some(after),
+            bytes_rewritten: Some(bytes),
+        })
     }
 }
 

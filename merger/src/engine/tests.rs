@@ -38,6 +38,10 @@ struct World {
     down_after: Option<String>,
     /// Rows every fingerprint reads (50 when unset).
     rows: Option<i64>,
+    /// The metastore cannot be reached.
+    metastore_down: bool,
+    /// The metastore goes away once a statement with this prefix has run.
+    metastore_down_after: Option<String>,
 }
 
 #[derive(Clone)]
@@ -63,6 +67,11 @@ impl Catalog for Fake {
     fn resolve<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Resolved, LookupError>> {
         Box::pin(async move {
             let w = self.0.lock().unwrap();
+            if w.metastore_down {
+                return Err(LookupError::Unavailable(
+                    "metastore: connection refused".into(),
+                ));
+            }
             let root = w.locations["root"].clone();
             let name = target.partition.clone().unwrap_or_default();
             let location = w.locations.get(&name).cloned();
@@ -88,6 +97,11 @@ impl Catalog for Fake {
     ) -> BoxFuture<'a, Result<Option<TableRecord>, LookupError>> {
         Box::pin(async move {
             let w = self.0.lock().unwrap();
+            if w.metastore_down {
+                return Err(LookupError::Unavailable(
+                    "metastore: connection refused".into(),
+                ));
+            }
             Ok(w.staging.then(|| TableRecord {
                 name: name.to_string(),
                 table_type: "EXTERNAL_TABLE".into(),
@@ -119,6 +133,12 @@ impl SqlSession for FakeSession {
             w.statements.push(sql.to_string());
             if w.down_after.as_deref().is_some_and(|p| sql.starts_with(p)) {
                 w.down = true;
+            }
+            if w.metastore_down_after
+                .as_deref()
+                .is_some_and(|p| sql.starts_with(p))
+            {
+                w.metastore_down = true;
             }
             if w.fail.iter().any(|p| sql.starts_with(p.as_str())) {
                 return Err(SqlError::Failed(format!("FAILED: SemanticException {sql}")));
@@ -374,7 +394,7 @@ async fn a_rollback_cut_short_is_finished_by_recovery() {
     else {
         panic!("{recovered:?}")
     };
-    assert!(reason.contains("finished after the restart"), "{reason}");
+    assert!(reason.contains("finished by recovery"), "{reason}");
     assert_eq!(files_before, Some(50));
     assert!(location(&s).contains("_smallfiles/task-1"));
     assert_eq!(
@@ -383,6 +403,90 @@ async fn a_rollback_cut_short_is_finished_by_recovery() {
         "the old directory awaits removal"
     );
     assert!(!s.fake.0.lock().unwrap().staging, "staging table dropped");
+}
+
+#[tokio::test]
+async fn a_rollback_whose_cleanup_was_cut_short_is_completed_by_recovery() {
+    let s = setup();
+    // The copy is written, then the server vanishes: the rollback removes the copy but cannot
+    // drop the staging table.
+    s.fake.0.lock().unwrap().down_after = Some("INSERT OVERWRITE TABLE".into());
+    let t = task(&s.store);
+    let outcome = run(&s, &t).await;
+    let EngineOutcome::Interrupted(why) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(why.contains("the rollback could not finish"), "{why}");
+    let stored = s.store.get(t.id).unwrap();
+    let swap = stored.swap.clone().unwrap();
+    assert_eq!(swap.units[0].stage, SwapStage::RolledBack);
+    assert!(
+        s.fake.0.lock().unwrap().staging,
+        "the staging table is still there"
+    );
+    assert!(matches!(
+        s.engine.recover(&stored, &s.store).await,
+        Recovery::Later(_)
+    ));
+    s.fake.0.lock().unwrap().down = false;
+    let recovered = s.engine.recover(&stored, &s.store).await;
+    let Recovery::RollBack(reason) = recovered else {
+        panic!("{recovered:?}")
+    };
+    assert!(
+        reason.contains("staging table and directory of the rolled-back copy were removed"),
+        "{reason}"
+    );
+    assert!(
+        !s.fake.0.lock().unwrap().staging,
+        "the staging table is dropped"
+    );
+    assert!(!path(&swap.plan.staging_root).exists());
+    assert_eq!(location(&s), format!("file:{}", s.old.display()));
+    assert_eq!(std::fs::read_dir(&s.old).unwrap().count(), 50);
+}
+
+#[tokio::test]
+async fn a_merge_is_not_done_while_the_metastore_cannot_say_its_staging_table_may_go() {
+    let s = setup();
+    // Switched and verified; then the metastore goes away before the staging table is
+    // looked up for its drop.
+    s.fake.0.lock().unwrap().metastore_down_after = Some("ALTER TABLE".into());
+    let t = task(&s.store);
+    let outcome = run(&s, &t).await;
+    let EngineOutcome::Interrupted(why) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        why.contains("switched but could not be finished") && why.contains("metastore"),
+        "{why}"
+    );
+    assert!(s.fake.0.lock().unwrap().staging);
+    assert!(
+        s.engine.retired.all().unwrap().is_empty(),
+        "nothing is retired before the merge is finished"
+    );
+    let stored = s.store.get(t.id).unwrap();
+    assert!(matches!(
+        s.engine.recover(&stored, &s.store).await,
+        Recovery::Later(_)
+    ));
+    s.fake.0.lock().unwrap().metastore_down = false;
+    let recovered = s.engine.recover(&stored, &s.store).await;
+    let Recovery::Finished { reason, .. } = recovered else {
+        panic!("{recovered:?}")
+    };
+    assert!(reason.contains("finished by recovery"), "{reason}");
+    assert!(
+        !s.fake.0.lock().unwrap().staging,
+        "the staging table is dropped"
+    );
+    assert!(location(&s).contains("_smallfiles/task-1"));
+    assert_eq!(
+        s.engine.retired.all().unwrap().len(),
+        1,
+        "the old directory is retired once"
+    );
 }
 
 #[tokio::test]
