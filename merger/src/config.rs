@@ -61,6 +61,10 @@ pub struct MergerConfig {
     pub max_alerts_per_webhook: usize,
     #[serde(default = "default_retention")]
     pub audit_retention: HumanDuration,
+    /// Ended tasks last changed longer ago than this are removed from the store (their
+    /// history: the API, `tasks list`); active ones never are.
+    #[serde(default = "default_retention")]
+    pub task_retention: HumanDuration,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -220,6 +224,15 @@ impl Settings {
                 at("dry_run_statement_delay")
             ));
         }
+        // History kept for less than an hour is a typo (`90` meant as days), not a choice.
+        for (key, d) in [
+            ("audit_retention", merger.audit_retention.0),
+            ("task_retention", merger.task_retention.0),
+        ] {
+            if d < Duration::from_secs(3600) {
+                return Err(format!("{}: {d:?} must be at least 1h", at(key)));
+            }
+        }
         // Bounds that protect the service: a limit set far out is no limit.
         let body = merger.max_body_size.0;
         if !(1 << 10..=64 << 20).contains(&body) {
@@ -315,6 +328,7 @@ mod tests {
         assert_eq!(m.concurrency.per_cluster, 2);
         assert_eq!(m.cooldown.0, Duration::from_secs(86400));
         assert!(m.dry_run);
+        assert_eq!(m.task_retention.0, Duration::from_secs(90 * 86400));
         assert_eq!(clusters.len(), 2);
         let view: MergerView = serde_saphyr::from_str(&text).unwrap();
         let n = view.notify.unwrap();
@@ -364,6 +378,11 @@ mod tests {
         assert!(err.contains("max_connections"), "{err}");
         let err = Settings::parse(&format!("{base}  header_read_timeout: 2h\n")).unwrap_err();
         assert!(err.contains("header_read_timeout"), "{err}");
+        let err = Settings::parse(&format!("{base}  task_retention: 90s\n")).unwrap_err();
+        assert!(
+            err.starts_with("merger.task_retention (line 5)") && err.contains("at least 1h"),
+            "{err}"
+        );
         assert!(Settings::parse(&format!("{base}  max_body_size: 4MiB\n")).is_ok());
     }
 }

@@ -1,11 +1,13 @@
 //! The merger's one redb file and every table in it: tasks, the active-task index, last
 //! successes, the state indexes, alerts seen and the audit log (here), the notification outbox
-//! (`outbox.rs`) and the directories awaiting removal after a merge (`retired.rs`). Its layout
-//! is versioned (`meta.schema_version`, [`SCHEMA_VERSION`]) and upgraded when it is opened.
+//! (`outbox.rs`), the directories awaiting removal after a merge (`retired.rs`) and what ages
+//! out (`retention.rs`). Its layout is versioned (`meta.schema_version`, [`SCHEMA_VERSION`])
+//! and upgraded when it is opened.
 //! Every change of a task is one committed write transaction, so a crash never loses or
 //! duplicates a task.
 
 pub mod outbox;
+mod retention;
 pub mod retired;
 
 use std::path::Path;
@@ -351,30 +353,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Drops audit entries older than `cutoff` (RFC 3339, compared as text: same format).
-    pub fn prune_audit(&self, cutoff: &str) -> Result<usize> {
-        let tx = self.db.begin_write().map_err(store_err)?;
-        let n = {
-            let mut t = tx.open_table(AUDIT).map_err(store_err)?;
-            let mut old = Vec::new();
-            for row in t.iter().map_err(store_err)? {
-                let (k, v) = row.map_err(store_err)?;
-                let e: AuditEntry = decode(v.value())?;
-                if e.at.as_str() < cutoff {
-                    old.push(k.value());
-                } else {
-                    break;
-                }
-            }
-            for k in &old {
-                t.remove(*k).map_err(store_err)?;
-            }
-            old.len()
-        };
-        tx.commit().map_err(store_err)?;
-        Ok(n)
     }
 
     /// Target keys with an active task, for consistency checks.

@@ -33,7 +33,7 @@ impl Service {
         };
         spawn("scheduler", Box::pin(self.clone().run_scheduler()));
         spawn("maintenance", Box::pin(self.clone().run_maintenance()));
-        spawn("audit pruning", Box::pin(self.clone().run_audit_pruning()));
+        spawn("pruning", Box::pin(self.clone().run_pruning()));
         spawn("probes", Box::pin(self.clone().run_probes()));
         if let Some(n) = self.notifier.clone() {
             spawn("notifier", Box::pin(n.run()));
@@ -65,17 +65,25 @@ impl Service {
         }
     }
 
-    /// Removes audit entries older than `merger.audit_retention`, every hour.
-    pub async fn run_audit_pruning(self: Arc<Self>) {
+    /// Every hour: removes audit entries older than `merger.audit_retention` and ended tasks
+    /// older than `merger.task_retention`.
+    pub async fn run_pruning(self: Arc<Self>) {
         loop {
-            let cutoff = chrono::Utc::now()
-                - chrono::Duration::from_std(self.settings.merger.audit_retention.0)
-                    .unwrap_or(chrono::Duration::days(90));
-            if let Err(e) = self
-                .store
-                .prune_audit(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            {
-                tracing::warn!(error = %e, "audit pruning failed");
+            let m = &self.settings.merger;
+            let cutoff = |keep: Duration| {
+                (chrono::Utc::now()
+                    - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::days(90)))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            };
+            match self.store.prune_audit(&cutoff(m.audit_retention.0)) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(entries = n, "old audit entries removed"),
+                Err(e) => tracing::warn!(error = %e, "audit pruning failed"),
+            }
+            match self.store.prune_tasks(&cutoff(m.task_retention.0), 1000) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tasks = n, "old ended tasks removed"),
+                Err(e) => tracing::warn!(error = %e, "task pruning failed"),
             }
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
