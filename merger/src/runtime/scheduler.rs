@@ -2,6 +2,7 @@
 //! partition, each run by its engine and ended through the lifecycle.
 
 use super::*;
+use crate::config::Concurrency;
 
 impl Service {
     /// The scheduler: starts queued tasks inside the windows and within the limits.
@@ -29,30 +30,18 @@ impl Service {
         let queued = self
             .store
             .in_states(&[TaskState::Pending, TaskState::WaitingWindow])?;
-        let limits = &self.settings.merger.concurrency;
-        for task in queued {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            if running.len() >= limits.global {
-                break;
-            }
-            if running
-                .values()
-                .filter(|(t, _)| t.cluster == task.target.cluster)
-                .count()
-                >= limits.per_cluster
-            {
-                continue;
-            }
-            // Never two merges over one partition, even for overlapping tasks queued by an
-            // earlier release (creation refuses them now): the later one waits.
-            if running.values().any(|(t, _)| t.overlaps(&task.target)) {
-                continue;
-            }
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let busy: Vec<Target> = running.values().map(|(t, _)| t.clone()).collect();
+        let start = startable(
+            queued.iter().map(|t| (t.id, &t.target)),
+            &busy,
+            &self.settings.merger.concurrency,
+        );
+        for id in start {
             // Committed before anything acts.
-            let task = self.store.apply(task.id, Event::Started)?;
+            let task = self.store.apply(id, Event::Started)?;
             let token = CancellationToken::new();
             running.insert(task.id, (task.target.clone(), token.clone()));
-            drop(running);
             let me = self.clone();
             tokio::spawn(async move { me.execute(task, token).await });
         }
@@ -140,5 +129,88 @@ impl Service {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&task.id);
         self.wake.notify_one();
+    }
+}
+
+/// Which queued tasks start now, in queue order: at most `global` running in all and
+/// `per_cluster` on one cluster, and never one whose target overlaps a running task or one
+/// chosen before it — two merges over one partition, even of overlapping tasks queued by an
+/// earlier release (creation refuses them now): the later one waits.
+pub(crate) fn startable<'a>(
+    queued: impl IntoIterator<Item = (u64, &'a Target)>,
+    running: &'a [Target],
+    limits: &Concurrency,
+) -> Vec<u64> {
+    let mut busy: Vec<&Target> = running.iter().collect();
+    let mut start = Vec::new();
+    for (id, target) in queued {
+        if busy.len() >= limits.global {
+            break;
+        }
+        let on_cluster = busy.iter().filter(|t| t.cluster == target.cluster).count();
+        if on_cluster >= limits.per_cluster || busy.iter().any(|t| t.overlaps(target)) {
+            continue;
+        }
+        busy.push(target);
+        start.push(id);
+    }
+    start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{startable, Concurrency, Target};
+    use proptest::prelude::*;
+
+    fn target() -> impl Strategy<Value = Target> {
+        (0..2u8, 0..3u8, prop::option::of(0..2u8)).prop_map(|(c, t, p)| Target {
+            cluster: format!("c{c}"),
+            database: "db".into(),
+            table: format!("t{t}"),
+            partition: p.map(|p| format!("dt={p}")),
+        })
+    }
+
+    proptest! {
+        /// Within the limits, never two over one partition, and nothing held back that the
+        /// limits would let start.
+        #[test]
+        fn starts_within_the_limits_and_as_many_as_they_allow(
+            queued in prop::collection::vec(target(), 0..12),
+            running in prop::collection::vec(target(), 0..4),
+            global in 1..6usize,
+            per_cluster in 1..4usize,
+        ) {
+            let limits = Concurrency { global, per_cluster };
+            let start = startable(
+                queued.iter().enumerate().map(|(i, t)| (i as u64, t)),
+                &running,
+                &limits,
+            );
+            let chosen: Vec<&Target> = start.iter().map(|&i| &queued[i as usize]).collect();
+            let mut busy: Vec<&Target> = running.iter().collect();
+            busy.extend(chosen.iter().copied());
+            // In queue order, each once.
+            prop_assert!(start.windows(2).all(|w| w[0] < w[1]));
+            if !chosen.is_empty() {
+                prop_assert!(busy.len() <= global);
+            }
+            for (n, t) in chosen.iter().enumerate() {
+                let on_cluster = busy.iter().filter(|b| b.cluster == t.cluster).count();
+                prop_assert!(on_cluster <= per_cluster.max(
+                    running.iter().filter(|r| r.cluster == t.cluster).count()));
+                prop_assert!(!running.iter().any(|r| r.overlaps(t)), "{t:?} overlaps a running task");
+                prop_assert!(!chosen[..n].iter().any(|c| c.overlaps(t)), "{t:?} overlaps one started with it");
+            }
+            for (i, t) in queued.iter().enumerate() {
+                if start.contains(&(i as u64)) {
+                    continue;
+                }
+                let blocked = busy.len() >= global
+                    || busy.iter().filter(|b| b.cluster == t.cluster).count() >= per_cluster
+                    || busy.iter().any(|b| b.overlaps(t));
+                prop_assert!(blocked, "{t:?} could have started");
+            }
+        }
     }
 }
