@@ -124,11 +124,6 @@ async fn table_at(
             (Vec::new(), Vec::new())
         }
     };
-    let raw = match &loc {
-        Location::Hdfs(p) => format!("hdfs://{p}"),
-        Location::Local(p) => format!("file://{p}"),
-        Location::Unsupported(s) => s.clone(),
-    };
     Ok(DiscoveredTable {
         record: TableRecord {
             id,
@@ -136,7 +131,7 @@ async fn table_at(
             database: db,
             name,
             table_type: "EXTERNAL_TABLE".into(),
-            location: Some(raw),
+            location: loc.uri(),
             partition_keys: keys.into_iter().map(|k| (k, "string".into())).collect(),
             num_buckets: -1,
             ..Default::default()

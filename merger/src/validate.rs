@@ -110,11 +110,7 @@ fn from_layout(found: DiscoveredTable) -> (TableRecord, Vec<PartitionRecord>) {
         .map(|(i, p)| PartitionRecord {
             id: i as i64 + 1,
             table_id: found.record.id,
-            location: Some(match &p.location {
-                Location::Hdfs(path) => format!("hdfs://{path}"),
-                Location::Local(path) => format!("file://{path}"),
-                Location::Unsupported(s) => s.clone(),
-            }),
+            location: p.location.uri(),
             name: p.name,
             ..Default::default()
         })

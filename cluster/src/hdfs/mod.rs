@@ -56,6 +56,17 @@ pub enum Location {
 }
 
 impl Location {
+    /// The location as a URI the metastore would store (`hdfs:///p`, `file:///p`): what
+    /// [`Location::parse`] reads back to the same value. None for an unsupported scheme, which
+    /// keeps only its name.
+    pub fn uri(&self) -> Option<String> {
+        match self {
+            Location::Hdfs(p) => Some(format!("hdfs://{p}")),
+            Location::Local(p) => Some(format!("file://{p}")),
+            Location::Unsupported(_) => None,
+        }
+    }
+
     /// Locations are kept exactly as the metastore stores them: Hive writes escaped partition
     /// values (`%3A`) literally into directory names, so nothing is percent-decoded here.
     pub fn parse(location: &str, bare_paths_are_hdfs: bool) -> Location {
@@ -274,6 +285,19 @@ mod tests {
         assert!(location_problem("hdfs://ns/w/\u{FFFD}")
             .unwrap()
             .contains("UTF-8"));
+    }
+
+    #[test]
+    fn a_location_as_a_uri_reads_back_the_same() {
+        for raw in [
+            "hdfs://ns1/w/a.db/t/dt=2024-01-01",
+            "file:///tmp/w/t/city=Paris, TX ",
+        ] {
+            let loc = Location::parse(raw, true);
+            assert_eq!(Location::parse(&loc.uri().unwrap(), true), loc, "{raw}");
+        }
+        assert_eq!(Location::Hdfs("/w/t".into()).uri().unwrap(), "hdfs:///w/t");
+        assert_eq!(Location::parse("s3a://bucket/w/t", true).uri(), None);
     }
 
     #[test]
