@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::process::{free_port, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -57,19 +58,6 @@ async fn raw(port: u16, request: &[u8]) -> String {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// GETs `path` as the operator and reads the JSON answer.
-async fn get_as_operator(port: u16, path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .bearer_auth(OPS)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 fn status_and_json(answer: &str) -> (u16, Value) {
@@ -373,7 +361,9 @@ async fn roles_hold_on_every_route_and_basic_auth_works() {
         .unwrap();
     assert_eq!(r.status(), 200, "a viewer reads tasks with basic auth");
     // Every refusal is in the audit log.
-    let audit = get_as_operator(h.port, "/api/v1/audit?limit=1000").await;
+    let audit = MergerApi::new(h.port, OPS)
+        .get_json("/api/v1/audit?limit=1000")
+        .await;
     let forbidden = audit["entries"]
         .as_array()
         .unwrap()
@@ -428,7 +418,9 @@ async fn a_graceful_stop_keeps_the_last_audit_entries() {
         &h._dir.path().join("merger-2.log"),
     );
     h.m.wait_ok("/-/ready", Duration::from_secs(20)).await;
-    let audit = get_as_operator(h.port, "/api/v1/audit?limit=10").await;
+    let audit = MergerApi::new(h.port, OPS)
+        .get_json("/api/v1/audit?limit=10")
+        .await;
     assert!(
         audit["entries"]
             .as_array()
@@ -483,7 +475,7 @@ async fn requests_with_ambiguous_lengths_smuggle_nothing() {
         );
     }
     for path in ["/api/v1/tasks", "/api/v1/audit"] {
-        let seen = get_as_operator(h.port, path).await;
+        let seen = MergerApi::new(h.port, OPS).get_json(path).await;
         assert!(
             !seen.to_string().contains("smuggled"),
             "a hidden request ran ({path}): {seen}"

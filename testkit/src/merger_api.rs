@@ -34,9 +34,10 @@ impl MergerApi {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn task(&self, id: u64) -> Value {
+    /// GETs `path` with the token and reads the JSON answer.
+    pub async fn get_json(&self, path: &str) -> Value {
         self.http
-            .get(format!("{}/api/v1/tasks/{id}", self.base))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .send()
             .await
@@ -44,6 +45,10 @@ impl MergerApi {
             .json()
             .await
             .unwrap()
+    }
+
+    pub async fn task(&self, id: u64) -> Value {
+        self.get_json(&format!("/api/v1/tasks/{id}")).await
     }
 
     /// Queues a merge of one partition; the task's id.
