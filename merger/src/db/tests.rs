@@ -1,0 +1,104 @@
+use super::*;
+use crate::lifecycle::Event;
+use crate::model::Strategy;
+
+fn target(t: &str) -> Target {
+    Target {
+        cluster: "prod".into(),
+        database: "db".into(),
+        table: t.into(),
+        partition: None,
+    }
+}
+
+/// A CONCATENATE task for table `t`, as the tests below create them.
+fn concatenate_task(t: &str) -> Task {
+    new_task(target(t), Strategy::Auto, Strategy::Concatenate, false, "x")
+}
+
+#[test]
+fn one_active_task_per_target_and_cooldown_after_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("m.redb")).unwrap();
+    let Created::New(a) = s.create(concatenate_task("t"), 3600, 1000).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        s.create(concatenate_task("t"), 3600, 1000).unwrap(),
+        Created::Duplicate(a.id)
+    );
+    let Created::New(b) = s.create(concatenate_task("u"), 3600, 1000).unwrap() else {
+        panic!()
+    };
+    assert_ne!(a.id, b.id);
+    s.apply(a.id, Event::Started).unwrap();
+    s.apply(
+        a.id,
+        Event::Succeeded {
+            counts: Default::default(),
+            seconds: 1.0,
+            message: "done".into(),
+        },
+    )
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(matches!(
+        s.create(concatenate_task("t"), 3600, now).unwrap(),
+        Created::Cooldown { .. }
+    ));
+    assert!(matches!(
+        s.create(concatenate_task("t"), 3600, now + 3601).unwrap(),
+        Created::New(_)
+    ));
+    s.apply(b.id, Event::Started).unwrap();
+    s.apply(
+        b.id,
+        Event::Failed {
+            message: "boom".into(),
+            seconds: 1.0,
+        },
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            s.create(concatenate_task("u"), 3600, now).unwrap(),
+            Created::New(_)
+        ),
+        "a failure starts no cooldown"
+    );
+    drop(s);
+    let s = Store::open(&dir.path().join("m.redb")).unwrap();
+    assert_eq!(s.count().unwrap(), 4);
+    assert_eq!(s.get(a.id).unwrap().state, TaskState::Succeeded);
+    assert_eq!(
+        s.list(&TaskFilter {
+            state: Some(TaskState::Pending),
+            ..Default::default()
+        })
+        .unwrap()
+        .len(),
+        2
+    );
+}
+
+#[test]
+fn audit_retention_drops_old_entries_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("m.redb")).unwrap();
+    let entry = |at: &str| AuditEntry {
+        id: 0,
+        at: at.into(),
+        who: "ops".into(),
+        peer: "127.0.0.1:1".into(),
+        action: "x".into(),
+        outcome: "ok".into(),
+        detail: serde_json::Value::Null,
+    };
+    s.audit(entry("2026-01-01T00:00:00.000Z")).unwrap();
+    s.audit(entry("2026-02-01T00:00:00.000Z")).unwrap();
+    s.audit(entry("2026-03-01T00:00:00.000Z")).unwrap();
+    assert_eq!(s.prune_audit("2026-02-15T00:00:00.000Z").unwrap(), 2);
+    let left = s.audit_entries(None, 10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].at, "2026-03-01T00:00:00.000Z");
+}
