@@ -65,6 +65,10 @@ pub struct MergerConfig {
     /// history: the API, `tasks list`); active ones never are.
     #[serde(default = "default_retention")]
     pub task_retention: HumanDuration,
+    /// How often tasks left `interrupted` (their HiveServer2 or metastore was unreachable
+    /// when a step or a rollback needed it) are tried again.
+    #[serde(default = "default_recovery_interval")]
+    pub recovery_interval: HumanDuration,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -138,6 +142,9 @@ fn default_body_timeout() -> HumanDuration {
 }
 fn default_max_alerts() -> usize {
     1000
+}
+fn default_recovery_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
 }
 fn default_retention() -> HumanDuration {
     HumanDuration(Duration::from_secs(90 * 86400))
@@ -244,6 +251,7 @@ impl Settings {
         for (key, d) in [
             ("header_read_timeout", merger.header_read_timeout.0),
             ("body_read_timeout", merger.body_read_timeout.0),
+            ("recovery_interval", merger.recovery_interval.0),
         ] {
             if d < Duration::from_secs(1) || d > Duration::from_secs(600) {
                 return Err(format!("{}: {d:?} must be between 1s and 10m", at(key)));
@@ -329,6 +337,7 @@ mod tests {
         assert_eq!(m.cooldown.0, Duration::from_secs(86400));
         assert!(m.dry_run);
         assert_eq!(m.task_retention.0, Duration::from_secs(90 * 86400));
+        assert_eq!(m.recovery_interval.0, Duration::from_secs(60));
         assert_eq!(clusters.len(), 2);
         let view: MergerView = serde_saphyr::from_str(&text).unwrap();
         let n = view.notify.unwrap();
@@ -378,6 +387,8 @@ mod tests {
         assert!(err.contains("max_connections"), "{err}");
         let err = Settings::parse(&format!("{base}  header_read_timeout: 2h\n")).unwrap_err();
         assert!(err.contains("header_read_timeout"), "{err}");
+        let err = Settings::parse(&format!("{base}  recovery_interval: 2h\n")).unwrap_err();
+        assert!(err.starts_with("merger.recovery_interval (line 5)"), "{err}");
         let err = Settings::parse(&format!("{base}  task_retention: 90s\n")).unwrap_err();
         assert!(
             err.starts_with("merger.task_retention (line 5)") && err.contains("at least 1h"),

@@ -100,9 +100,10 @@ impl Service {
     /// window has passed.
     pub async fn run_maintenance(self: Arc<Self>) {
         let mut last_recovery = Instant::now();
+        let every = Duration::from_secs(5).min(self.settings.merger.recovery_interval.0);
         loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            if last_recovery.elapsed() >= Duration::from_secs(60) {
+            tokio::time::sleep(every).await;
+            if last_recovery.elapsed() >= self.settings.merger.recovery_interval.0 {
                 last_recovery = Instant::now();
                 if let Err(e) = self.recover().await {
                     tracing::error!(error = %e, "recovery failed");
