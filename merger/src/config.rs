@@ -388,7 +388,10 @@ mod tests {
         let err = Settings::parse(&format!("{base}  header_read_timeout: 2h\n")).unwrap_err();
         assert!(err.contains("header_read_timeout"), "{err}");
         let err = Settings::parse(&format!("{base}  recovery_interval: 2h\n")).unwrap_err();
-        assert!(err.starts_with("merger.recovery_interval (line 5)"), "{err}");
+        assert!(
+            err.starts_with("merger.recovery_interval (line 5)"),
+            "{err}"
+        );
         let err = Settings::parse(&format!("{base}  task_retention: 90s\n")).unwrap_err();
         assert!(
             err.starts_with("merger.task_retention (line 5)") && err.contains("at least 1h"),
