@@ -1,21 +1,23 @@
 //! Crash safety of merges at scale, on the real Spark Thrift Server (metastore in MariaDB):
 //!
-//! - **kill -9 at random points**: twelve partitions of four tables (text and Parquet) get
-//!   small files and are merged, one to three partitions or a whole table per round, and the
-//!   merger is killed with SIGKILL after a random delay (seeded: the seed is printed, and
-//!   `SMALLFILES_CRASH_SEED` replays a run). Right after each kill, with the merger down, the
-//!   store is opened: no directory it means to remove is one the metastore points at. After the
-//!   restart and recovery: every task in a terminal state, every unit finished, rolled back or
-//!   never started, every partition's rows and checksum unchanged, its location the merged copy
-//!   exactly when its unit finished, no staging table; at the end, once the rollback windows
-//!   passed, no data file left outside the locations the metastore points at (nothing merged
-//!   twice, nothing leaked). `SMALLFILES_CRASH_KILLS` sets the number of kills (CI: 6; the
-//!   figures in BENCHMARKS.md come from longer runs).
-//! - **HiveServer2 dies mid-statement**: Spark's JVM is killed while the copy is written and
-//!   while a switched swap is verified; once it is back the task is settled and the data reads
-//!   the same.
-//! - **The metastore goes away** (the merger's connection to it is cut) in the middle of a
-//!   merge: nothing is declared done that is not; once it is back, the task ends clean.
+//! - **faults at random points**: twelve partitions of four tables (text and Parquet) get
+//!   small files and are merged, one to three partitions or a whole table per round, and after
+//!   a random delay the merger is killed with SIGKILL (six rounds in ten), Spark's Thrift
+//!   Server is killed with SIGKILL mid-statement (two in ten), or the merger's connection to the
+//!   metastore is cut for 1–8 s (two in ten). Seeded: the seed is printed and
+//!   `SMALLFILES_CRASH_SEED` replays the choices (the timing is the machine's).
+//!   Right after each merger kill, with the merger down, the store is opened: no directory it
+//!   means to remove is one the metastore points at. After recovery: every task in a terminal
+//!   state, every unit finished, rolled back or never started, every partition's rows and
+//!   checksum unchanged, its location the merged copy exactly when its unit finished, no
+//!   staging table; at the end, once the rollback windows passed, no data file left outside
+//!   the locations the metastore points at (nothing merged twice, nothing leaked).
+//!   `SMALLFILES_CRASH_FAULTS` sets the number of faults (CI: 8; the figures in BENCHMARKS.md
+//!   come from longer runs).
+//! - **HiveServer2 dies at chosen points**: while the copy is written and while a switched
+//!   swap is verified; once it is back the task is settled and the data reads the same.
+//! - **The metastore goes away** after the copy is written: nothing is declared done that is
+//!   not; once it is back, the task ends clean.
 
 mod spark_lab;
 
@@ -90,11 +92,11 @@ struct Expected {
     next_id: i64,
 }
 
-/// What the kills hit and how recovery ended, for the summary.
+/// What the faults hit and how recovery ended, for the summary.
 #[derive(Default)]
 struct Tally {
-    kills: u32,
-    at_kill: BTreeMap<String, u32>,
+    faults: BTreeMap<&'static str, u32>,
+    at_fault: BTreeMap<String, u32>,
     outcome: BTreeMap<String, u32>,
     units_merged: u32,
     units_rolled_back: u32,
@@ -256,14 +258,44 @@ async fn check_all(lab: &mut Lab, expected: &Expected, context: &str) {
     );
 }
 
-/// One round: small files added, merges asked for, the merger killed after `kill_after` (if
-/// any) and restarted; then every task must end and every check hold.
+/// What a round does to the merge in flight.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// SIGKILL of the merger, restarted at once.
+    KillMerger,
+    /// SIGKILL of Spark's Thrift Server (HiveServer2), restarted at once.
+    KillHiveServer2,
+    /// The merger's connection to the metastore cut for a while.
+    CutMetastore(Duration),
+}
+
+impl Fault {
+    /// Mostly merger kills; one round in five each loses HiveServer2 or the metastore.
+    fn pick(rng: &mut Rng) -> Fault {
+        match rng.below(10) {
+            0 | 1 => Fault::KillHiveServer2,
+            2 | 3 => Fault::CutMetastore(Duration::from_millis(1000 + rng.below(7000))),
+            _ => Fault::KillMerger,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Fault::KillMerger => "merger killed",
+            Fault::KillHiveServer2 => "HiveServer2 killed",
+            Fault::CutMetastore(_) => "metastore cut",
+        }
+    }
+}
+
+/// One round: small files added, merges asked for, `fault` (if any) after its delay; then
+/// every task must end and every check hold.
 async fn round(
     lab: &mut Lab,
     rng: &mut Rng,
     expected: &mut Expected,
     tally: &mut Tally,
-    kill_after: Option<Duration>,
+    fault: Option<(Fault, Duration)>,
 ) -> Duration {
     let parts = Part::all();
     let ids = if rng.below(4) == 0 {
@@ -294,7 +326,7 @@ async fn round(
         ids
     };
     let started = Instant::now();
-    if let Some(after) = kill_after {
+    if let Some((fault, after)) = fault {
         tokio::time::sleep(after).await;
         for id in &ids {
             let t = lab.api.task(*id).await;
@@ -304,14 +336,28 @@ async fn round(
                 None => step.to_string(),
             };
             *tally
-                .at_kill
-                .entry(format!("{} / {at}", t["state"].as_str().unwrap()))
+                .at_fault
+                .entry(format!(
+                    "{}: {} / {at}",
+                    fault.name(),
+                    t["state"].as_str().unwrap()
+                ))
                 .or_default() += 1;
         }
-        lab.kill9();
-        tally.kills += 1;
-        check_store_offline(lab);
-        lab.restart(None).await;
+        *tally.faults.entry(fault.name()).or_default() += 1;
+        match fault {
+            Fault::KillMerger => {
+                lab.kill9();
+                check_store_offline(lab);
+                lab.restart(None).await;
+            }
+            Fault::KillHiveServer2 => lab.restart_spark().await,
+            Fault::CutMetastore(down) => {
+                lab.metastore_proxy.set_down(true);
+                tokio::time::sleep(down).await;
+                lab.metastore_proxy.set_down(false);
+            }
+        }
     }
     for id in &ids {
         let t = lab.api.wait_ended(*id, WAIT).await;
@@ -337,10 +383,10 @@ async fn merges_survive_kill_9_hiveserver2_death_and_metastore_outage() {
     if !spark::available() {
         return;
     }
-    let kills: u32 = std::env::var("SMALLFILES_CRASH_KILLS")
+    let faults: u32 = std::env::var("SMALLFILES_CRASH_FAULTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(8);
     let seed: u64 = std::env::var("SMALLFILES_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -350,32 +396,41 @@ async fn merges_survive_kill_9_hiveserver2_death_and_metastore_outage() {
                 .unwrap()
                 .as_nanos() as u64
         });
-    eprintln!("crash soak: seed {seed} (SMALLFILES_CRASH_SEED={seed} replays it), {kills} kills");
+    eprintln!("crash soak: seed {seed} (SMALLFILES_CRASH_SEED={seed} replays its choices), {faults} faults");
     let mut rng = Rng(seed);
     let mut lab = Lab::start_with(
         MetastoreDb::Mariadb,
         "crash",
+        "recovery_interval: 2s",
         "min_partition_age: 1s\nmax_partitions_per_task: 3",
     )
     .await;
-    // Replaced directories are removed as their 1 s window passes, kills or not.
+    // Replaced directories are removed as their 1 s window passes, faults or not.
     lab.signal("retire");
     let mut expected = Expected::default();
     let mut tally = Tally::default();
     create_tables(&mut lab, &mut expected).await;
 
-    // Uninterrupted: how long a round takes here sets the range of the kill delays.
+    // Uninterrupted: how long a round takes here sets the range of the fault delays.
     let mut longest = Duration::ZERO;
-    for _ in 0..2 {
+    for _ in 0..3 {
         longest = longest.max(round(&mut lab, &mut rng, &mut expected, &mut tally, None).await);
     }
     eprintln!("crash soak: an uninterrupted round took up to {longest:?}");
     let started = Instant::now();
-    for k in 0..kills {
+    for k in 0..faults {
+        let fault = Fault::pick(&mut rng);
         let after = Duration::from_millis(rng.below(longest.as_millis() as u64 + 1));
-        round(&mut lab, &mut rng, &mut expected, &mut tally, Some(after)).await;
+        round(
+            &mut lab,
+            &mut rng,
+            &mut expected,
+            &mut tally,
+            Some((fault, after)),
+        )
+        .await;
         eprintln!(
-            "crash soak: kill {} of {kills} after {after:?} recovered ({:?} so far)",
+            "crash soak: fault {} of {faults} ({fault:?} after {after:?}) recovered ({:?} so far)",
             k + 1,
             started.elapsed()
         );
@@ -418,10 +473,10 @@ async fn merges_survive_kill_9_hiveserver2_death_and_metastore_outage() {
         );
     }
     eprintln!(
-        "crash soak: {} kills survived in {:?}; at the kill (state / stage): {:?}; outcomes: {:?}; units merged {}, rolled back {}",
-        tally.kills,
+        "crash soak: {faults} faults survived in {:?}: {:?}; where they hit (state / stage): {:?}; outcomes: {:?}; units merged {}, rolled back {}",
         started.elapsed(),
-        tally.at_kill,
+        tally.faults,
+        tally.at_fault,
         tally.outcome,
         tally.units_merged,
         tally.units_rolled_back

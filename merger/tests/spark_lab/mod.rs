@@ -54,11 +54,17 @@ impl Drop for Lab {
 
 impl Lab {
     pub async fn start(kind: MetastoreDb, name: &str) -> Lab {
-        Lab::start_with(kind, name, "").await
+        Lab::start_with(kind, name, "", "").await
     }
 
-    /// `merge_settings`: more lines of the cluster's `merge:` section (`key: value`, one per line).
-    pub async fn start_with(kind: MetastoreDb, name: &str, merge_settings: &str) -> Lab {
+    /// More lines (`key: value`, one per line) of the `merger:` section and of the cluster's
+    /// `merge:` section.
+    pub async fn start_with(
+        kind: MetastoreDb,
+        name: &str,
+        merger_settings: &str,
+        merge_settings: &str,
+    ) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let db = MetastoreDatabase::new(kind, &format!("sf_{name}_{}", std::process::id()));
         let port = free_port();
@@ -92,12 +98,18 @@ impl Lab {
             &format!(":{metastore_port}/"),
             &format!(":{}/", metastore_proxy.addr.port()),
         );
-        let extra: String = merge_settings
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| format!("      {l}\n"))
-            .collect();
+        let indent = |lines: &str, by: &str| -> String {
+            lines
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| format!("{by}{l}\n"))
+                .collect()
+        };
+        let (merger_extra, extra) = (
+            indent(merger_settings, "  "),
+            indent(merge_settings, "      "),
+        );
         let merger_port = free_port();
         let config = dir.path().join("smallfiles.yml");
         std::fs::write(
@@ -108,7 +120,7 @@ merger:
   listen_address: "127.0.0.1:{merger_port}"
   data_dir: {data}
   cooldown: 1s
-  auth:
+{merger_extra}  auth:
     tokens:
       - {{ name: ops, token_file: {d}/ops.token, role: operator }}
       - {{ name: alertmanager, token_file: {d}/am.token, role: trigger }}
