@@ -80,6 +80,11 @@ impl<'t> Writes<'t> {
 /// newer one is refused (an older build must not write a layout it does not know).
 pub const SCHEMA_VERSION: u64 = 2;
 
+/// redb's page cache. Its default (1 GiB) lets the merger's memory follow the file as the
+/// audit log and task history grow; what the service reads often (active tasks, indexes, the
+/// newest tasks) is a few MiB.
+const CACHE_BYTES: usize = 32 << 20;
+
 pub struct Store {
     db: std::sync::Arc<Database>,
 }
@@ -124,8 +129,10 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Store(format!("{}: {e}", dir.display())))?;
         }
-        let db =
-            Database::create(path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(store_err)?;
         {
             tx.open_table(TASKS).map_err(store_err)?;
