@@ -497,11 +497,7 @@ async fn hiveserver2_dies_mid_statement(lab: &mut Lab, expected: &mut Expected) 
     };
     add_small_files(lab, expected, p).await;
     let id = submit(lab, p.table, Some(vec![p.name()])).await[0];
-    lab.api
-        .wait_task(id, "writes its copy", WAIT, |t| {
-            t["step"].as_str().is_some_and(|s| s.ends_with(": writing"))
-        })
-        .await;
+    lab.wait_stage(id, "writing").await;
     lab.kill_spark();
     let t = lab
         .api
@@ -538,13 +534,7 @@ async fn hiveserver2_dies_mid_statement(lab: &mut Lab, expected: &mut Expected) 
     };
     add_small_files(lab, expected, p).await;
     let id = submit(lab, p.table, Some(vec![p.name()])).await[0];
-    lab.api
-        .wait_task(id, "switched", WAIT, |t| {
-            t["step"]
-                .as_str()
-                .is_some_and(|s| s.ends_with(": switched"))
-        })
-        .await;
+    lab.wait_stage(id, "switched").await;
     lab.kill_spark();
     lab.signal("hs2-killed");
     let t = lab
@@ -579,11 +569,7 @@ async fn metastore_goes_away(lab: &mut Lab, expected: &mut Expected) {
     };
     add_small_files(lab, expected, p).await;
     let id = submit(lab, p.table, Some(vec![p.name()])).await[0];
-    lab.api
-        .wait_task(id, "wrote its copy", WAIT, |t| {
-            t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
-        })
-        .await;
+    lab.wait_stage(id, "written").await;
     lab.metastore_proxy.set_down(true);
     lab.signal("metastore-down");
     // Whatever the merge can do without the metastore, it must not call a task done that

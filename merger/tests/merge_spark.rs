@@ -245,11 +245,7 @@ async fn scenario(kind: MetastoreDb, name: &str) {
     let text_f2 = "dt='2026-11-24' AND hr=2";
     let old = lab.location("events_text", text_p2);
     let id = lab.api.submit("lab", "sales", "events_text", text_p2).await;
-    lab.api
-        .wait_task(id, "wrote its copy", WAIT, |t| {
-            t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
-        })
-        .await;
+    lab.wait_stage(id, "written").await;
     lab.exec("INSERT INTO sales.events_text PARTITION (dt='2026-11-24', hr=2) VALUES (5000, 'late writer', 1.0)").await;
     lab.signal("writer-done");
     let t = lab.api.wait_ended(id, WAIT).await;
@@ -289,13 +285,7 @@ async fn scenario(kind: MetastoreDb, name: &str) {
     lab.kill9();
     lab.restart(Some(("switched", "late-file-written"))).await;
     let id = lab.api.submit("lab", "sales", "events_text", text_p2).await;
-    lab.api
-        .wait_task(id, "switched", WAIT, |t| {
-            t["step"]
-                .as_str()
-                .is_some_and(|s| s.ends_with(": switched"))
-        })
-        .await;
+    lab.wait_stage(id, "switched").await;
     std::fs::write(
         Path::new(old.trim_start_matches("file:")).join("late_file_000"),
         "9999,a late file,2.0\n",
@@ -327,11 +317,7 @@ async fn scenario(kind: MetastoreDb, name: &str) {
         .api
         .submit("lab", "sales", "events_parquet", pq_p2)
         .await;
-    lab.api
-        .wait_task(cancelled, "wrote its copy", WAIT, |t| {
-            t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
-        })
-        .await;
+    lab.wait_stage(cancelled, "written").await;
     let (status, r) = lab
         .api
         .post(&format!("/api/v1/tasks/{cancelled}/cancel"), json!({}))
@@ -355,11 +341,7 @@ async fn scenario(kind: MetastoreDb, name: &str) {
         .api
         .submit("lab", "sales", "events_parquet", pq_p2)
         .await;
-    lab.api
-        .wait_task(id, "wrote its copy", WAIT, |t| {
-            t["step"].as_str().is_some_and(|s| s.ends_with(": written"))
-        })
-        .await;
+    lab.wait_stage(id, "written").await;
     let staging_dir = format!(
         "{}/_smallfiles/task-{id}",
         old.rsplit_once("/dt=").unwrap().0
@@ -395,13 +377,7 @@ async fn scenario(kind: MetastoreDb, name: &str) {
         .await;
     assert_eq!(status, 201, "{r}");
     let retry = r["task_id"].as_u64().unwrap();
-    lab.api
-        .wait_task(retry, "switched", WAIT, |t| {
-            t["step"]
-                .as_str()
-                .is_some_and(|s| s.ends_with(": switched"))
-        })
-        .await;
+    lab.wait_stage(retry, "switched").await;
     lab.kill9();
     lab.restart(None).await;
     let t = lab.api.wait_ended(retry, WAIT).await;

@@ -103,18 +103,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::db::retired::{Retired, RetiredDir};
+    use crate::db::tests::target;
     use crate::db::{new_task, Created, Store};
     use crate::lifecycle::Event;
-    use crate::model::{Strategy, Target, TaskState};
-
-    fn target(t: &str) -> Target {
-        Target {
-            cluster: "prod".into(),
-            database: "db".into(),
-            table: t.into(),
-            partition: None,
-        }
-    }
+    use crate::model::{Strategy, TaskState};
 
     fn create(s: &Store, t: &str) -> u64 {
         let task = new_task(target(t), Strategy::Auto, Strategy::Concatenate, false, "x");

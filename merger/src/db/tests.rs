@@ -2,7 +2,7 @@ use super::*;
 use crate::lifecycle::Event;
 use crate::model::Strategy;
 
-fn target(t: &str) -> Target {
+pub(super) fn target(t: &str) -> Target {
     Target {
         cluster: "prod".into(),
         database: "db".into(),

@@ -212,6 +212,16 @@ clusters:
         drop(self.server.take());
     }
 
+    /// Waits until the task's swap records `stage` (`writing`, `written`, `switched`, …).
+    pub async fn wait_stage(&self, id: u64, stage: &str) -> Value {
+        let suffix = format!(": {stage}");
+        self.api
+            .wait_task(id, stage, WAIT, |t| {
+                t["step"].as_str().is_some_and(|s| s.ends_with(&suffix))
+            })
+            .await
+    }
+
     pub fn signal_path(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("signal-{name}"))
     }
