@@ -14,7 +14,7 @@
 use smallfiles_cluster::metastore::TableRecord;
 
 use super::hive::{lookup_error, same_location, summarize, ClusterEngine, HiveEngine};
-use super::sql::{Journal, SqlSession};
+use super::sql::{Journal, SqlError, SqlSession};
 use super::{EngineError, EngineOutcome, FailureReason, Recovery, RunContext};
 use crate::db::Store;
 use crate::model::{SwapProgress, SwapStage, Target, Task, UnitProgress};
@@ -382,9 +382,12 @@ impl HiveEngine {
         };
         match self.drop_staging(c, &p.plan, session, journal).await {
             Ok(()) => {}
-            // Whether the staging table may be dropped is the metastore's to say: until it
-            // answers, the task is not done (recovery finishes it).
-            Err(e @ EngineError::Metastore(_)) => return Err(e),
+            // The metastore (which says whether the staging table may be dropped) or
+            // HiveServer2 (which drops it) cannot be reached: the task is not done until they
+            // can (recovery finishes it). A drop the server refuses is left to the operator.
+            Err(e @ (EngineError::Metastore(_) | EngineError::Sql(SqlError::Unreachable(_)))) => {
+                return Err(e)
+            }
             Err(e) => journal.note(format!("warning: the staging table was not dropped: {e}")),
         }
         let mut refresh = Vec::new();

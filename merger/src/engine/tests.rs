@@ -36,6 +36,8 @@ struct World {
     down: bool,
     /// The server goes down once a statement with this prefix has run.
     down_after: Option<String>,
+    /// The server dies during a statement with this prefix (it does not run).
+    dies_during: Option<String>,
     /// Rows every fingerprint reads (50 when unset).
     rows: Option<i64>,
     /// The metastore cannot be reached.
@@ -129,6 +131,10 @@ impl SqlSession for FakeSession {
                 return Err(SqlError::Unreachable(
                     "connection closed by the server".into(),
                 ));
+            }
+            if w.dies_during.as_deref().is_some_and(|p| sql.starts_with(p)) {
+                w.down = true;
+                return Err(SqlError::Unreachable("connection reset by peer".into()));
             }
             w.statements.push(sql.to_string());
             if w.down_after.as_deref().is_some_and(|p| sql.starts_with(p)) {
@@ -487,6 +493,43 @@ async fn a_merge_is_not_done_while_the_metastore_cannot_say_its_staging_table_ma
         1,
         "the old directory is retired once"
     );
+}
+
+#[tokio::test]
+async fn a_merge_is_not_done_while_hiveserver2_cannot_drop_its_staging_table() {
+    let s = setup();
+    // Switched and verified; HiveServer2 dies during the drop of the staging table.
+    s.fake.0.lock().unwrap().dies_during = Some("DROP TABLE".into());
+    let t = task(&s.store);
+    let outcome = run(&s, &t).await;
+    let EngineOutcome::Interrupted(why) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(why.contains("switched but could not be finished"), "{why}");
+    assert!(
+        s.fake.0.lock().unwrap().staging,
+        "the staging table is still there"
+    );
+    let stored = s.store.get(t.id).unwrap();
+    assert!(matches!(
+        s.engine.recover(&stored, &s.store).await,
+        Recovery::Later(_)
+    ));
+    {
+        let mut w = s.fake.0.lock().unwrap();
+        w.down = false;
+        w.dies_during = None;
+    }
+    let recovered = s.engine.recover(&stored, &s.store).await;
+    assert!(
+        matches!(recovered, Recovery::Finished { .. }),
+        "{recovered:?}"
+    );
+    assert!(
+        !s.fake.0.lock().unwrap().staging,
+        "the staging table is dropped"
+    );
+    assert!(location(&s).contains("_smallfiles/task-1"));
 }
 
 #[tokio::test]
