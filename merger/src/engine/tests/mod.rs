@@ -3,305 +3,12 @@
 //! server can vanish in the middle of a rollback, and recovery can find it unreachable. The
 //! happy paths and crashes against a real server are in `tests/merge_spark.rs`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod fake;
 
-use futures::future::BoxFuture;
-use smallfiles_cluster::hdfs::{ClusterFs, LocalFs};
-use smallfiles_cluster::hiveserver2::{Cell, ResultSet};
-use smallfiles_cluster::metastore::{PartitionRecord, TableRecord};
-use tokio_util::sync::CancellationToken;
-
-use super::hive::{ClusterEngine, HiveEngine};
-use super::sql::{Connector, Opened, SqlError, SqlSession};
-use super::{Engine, EngineError, EngineOutcome, Recovery, RunContext};
-use crate::db::retired::Retired;
-use crate::db::{new_task, Created, Store};
-use crate::model::{Strategy, SwapStage, Target, TaskState};
-use crate::plan::Dialect;
-use crate::validate::{Catalog, LookupError, Resolved};
-
-/// What the fake server and metastore hold, and the faults to play.
-#[derive(Default)]
-struct World {
-    /// partition name → location of `sales.orders`.
-    locations: HashMap<String, String>,
-    /// Whether the staging table exists (and is external).
-    staging: bool,
-    statements: Vec<String>,
-    /// Statement prefixes that fail.
-    fail: Vec<String>,
-    /// The server refuses connections and statements.
-    down: bool,
-    /// The server goes down once a statement with this prefix has run.
-    down_after: Option<String>,
-    /// The server dies during a statement with this prefix (it does not run).
-    dies_during: Option<String>,
-    /// Rows every fingerprint reads (50 when unset).
-    rows: Option<i64>,
-    /// The metastore cannot be reached.
-    metastore_down: bool,
-    /// The metastore goes away once a statement with this prefix has run.
-    metastore_down_after: Option<String>,
-}
-
-#[derive(Clone)]
-struct Fake(Arc<Mutex<World>>);
-
-fn table(root: &str) -> TableRecord {
-    TableRecord {
-        id: 1,
-        catalog: "hive".into(),
-        database: "sales".into(),
-        name: "orders".into(),
-        table_type: "MANAGED_TABLE".into(),
-        location: Some(format!("file:{root}/orders")),
-        input_format: Some("org.apache.hadoop.mapred.TextInputFormat".into()),
-        num_buckets: -1,
-        partition_keys: vec![("dt".into(), "string".into())],
-        columns: vec![("id".into(), "bigint".into())],
-        ..Default::default()
-    }
-}
-
-impl Catalog for Fake {
-    fn resolve<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Resolved, LookupError>> {
-        Box::pin(async move {
-            let w = self.0.lock().unwrap();
-            if w.metastore_down {
-                return Err(LookupError::Unavailable(
-                    "metastore: connection refused".into(),
-                ));
-            }
-            let root = w.locations["root"].clone();
-            let name = target.partition.clone().unwrap_or_default();
-            let location = w.locations.get(&name).cloned();
-            Ok(Resolved {
-                table: table(&root),
-                partitions: vec![PartitionRecord {
-                    id: 1,
-                    table_id: 1,
-                    name,
-                    location,
-                    ..Default::default()
-                }],
-                one_partition: true,
-            })
-        })
-    }
-
-    fn table<'a>(
-        &'a self,
-        _cluster: &'a str,
-        _database: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TableRecord>, LookupError>> {
-        Box::pin(async move {
-            let w = self.0.lock().unwrap();
-            if w.metastore_down {
-                return Err(LookupError::Unavailable(
-                    "metastore: connection refused".into(),
-                ));
-            }
-            Ok(w.staging.then(|| TableRecord {
-                name: name.to_string(),
-                table_type: "EXTERNAL_TABLE".into(),
-                ..Default::default()
-            }))
-        })
-    }
-}
-
-struct FakeSession(Fake);
-
-fn path(location: &str) -> std::path::PathBuf {
-    location.trim_start_matches("file:").into()
-}
-
-impl SqlSession for FakeSession {
-    fn execute<'a>(
-        &'a mut self,
-        sql: &'a str,
-        _cancel: Option<CancellationToken>,
-    ) -> BoxFuture<'a, Result<ResultSet, SqlError>> {
-        Box::pin(async move {
-            let mut w = self.0 .0.lock().unwrap();
-            if w.down {
-                return Err(SqlError::Unreachable(
-                    "connection closed by the server".into(),
-                ));
-            }
-            if w.dies_during.as_deref().is_some_and(|p| sql.starts_with(p)) {
-                w.down = true;
-                return Err(SqlError::Unreachable("connection reset by peer".into()));
-            }
-            w.statements.push(sql.to_string());
-            if w.down_after.as_deref().is_some_and(|p| sql.starts_with(p)) {
-                w.down = true;
-            }
-            if w.metastore_down_after
-                .as_deref()
-                .is_some_and(|p| sql.starts_with(p))
-            {
-                w.metastore_down = true;
-            }
-            if w.fail.iter().any(|p| sql.starts_with(p.as_str())) {
-                return Err(SqlError::Failed(format!("FAILED: SemanticException {sql}")));
-            }
-            let quoted = |s: &str| s.split('\'').nth(1).map(str::to_string);
-            if sql.starts_with("CREATE EXTERNAL TABLE") {
-                w.staging = true;
-            } else if sql.starts_with("DROP TABLE") {
-                w.staging = false;
-            } else if sql.starts_with("INSERT OVERWRITE TABLE") {
-                let id = sql
-                    .split("smallfiles_task_")
-                    .nth(1)
-                    .and_then(|r| r.split('_').next())
-                    .unwrap();
-                let part = path(&format!(
-                    "{}/orders/_smallfiles/task-{id}/dt=2026-11-24",
-                    w.locations["root"]
-                ));
-                std::fs::create_dir_all(&part).unwrap();
-                std::fs::write(part.join("000000_0"), "merged").unwrap();
-            } else if sql.contains("SET LOCATION") {
-                let to = sql
-                    .rsplit(" SET LOCATION ")
-                    .next()
-                    .and_then(quoted)
-                    .unwrap();
-                w.locations.insert("dt=2026-11-24".into(), to);
-            } else if sql.starts_with("SELECT COUNT(*)") {
-                return Ok(ResultSet {
-                    columns: vec!["c".into(), "s".into()],
-                    rows: vec![vec![Cell::Int(w.rows.unwrap_or(50)), Cell::Int(12345)]],
-                });
-            }
-            Ok(ResultSet::default())
-        })
-    }
-
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
-
-impl Connector for Fake {
-    fn open(&self) -> BoxFuture<'_, Result<Opened, SqlError>> {
-        Box::pin(async move {
-            if self.0.lock().unwrap().down {
-                return Err(SqlError::Unreachable("connection refused".into()));
-            }
-            Ok((
-                Box::new(FakeSession(self.clone())) as Box<dyn SqlSession>,
-                "Apache Hive".into(),
-            ))
-        })
-    }
-}
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    fake: Fake,
-    store: Store,
-    engine: HiveEngine,
-    old: std::path::PathBuf,
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let store = Store::open(&dir.path().join("merger.redb")).unwrap();
-    setup_at(dir, &root, store)
-}
-
-/// The fake world with its data under `root`, and an engine over `store`.
-fn setup_at(dir: tempfile::TempDir, root: &std::path::Path, store: Store) -> Setup {
-    let old = root.join("orders/dt=2026-11-24");
-    std::fs::create_dir_all(&old).unwrap();
-    for i in 0..50 {
-        std::fs::write(old.join(format!("part-{i:05}")), "x").unwrap();
-    }
-    let root = root.display().to_string();
-    let fake = Fake(Arc::new(Mutex::new(World {
-        locations: HashMap::from([
-            ("root".to_string(), root.clone()),
-            (
-                "dt=2026-11-24".to_string(),
-                format!("file:{}", old.display()),
-            ),
-        ]),
-        ..Default::default()
-    })));
-    let config: smallfiles_cluster::config::ClusterConfig =
-        serde_saphyr::from_str("name: prod\n").unwrap();
-    let engine = HiveEngine {
-        clusters: HashMap::from([(
-            "prod".to_string(),
-            ClusterEngine {
-                config,
-                hs2: Some(Arc::new(fake.clone())),
-                impala: None,
-                fs: ClusterFs {
-                    webhdfs: None,
-                    local: LocalFs,
-                },
-                dialect: Some(Dialect::Hive),
-                retention: Duration::from_secs(3600),
-                compaction_poll: Duration::from_millis(10),
-                selection: Default::default(),
-            },
-        )]),
-        catalog: Arc::new(fake.clone()),
-        retired: Retired::new(store.database()).unwrap(),
-        hooks: Default::default(),
-    };
-    Setup {
-        _dir: dir,
-        fake,
-        store,
-        engine,
-        old,
-    }
-}
-
-fn task(store: &Store) -> crate::model::Task {
-    let mut t = new_task(
-        Target {
-            cluster: "prod".into(),
-            database: "sales".into(),
-            table: "orders".into(),
-            partition: Some("dt=2026-11-24".into()),
-        },
-        Strategy::InsertOverwrite,
-        Strategy::InsertOverwrite,
-        false,
-        "test",
-    );
-    t.state = TaskState::Running;
-    match store.create(t, 0, 0).unwrap() {
-        Created::New(t) => *t,
-        other => panic!("{other:?}"),
-    }
-}
-
-async fn run(s: &Setup, t: &crate::model::Task) -> EngineOutcome {
-    s.engine
-        .run(
-            t,
-            RunContext {
-                store: &s.store,
-                cancel: CancellationToken::new(),
-            },
-        )
-        .await
-}
-
-fn location(s: &Setup) -> String {
-    s.fake.0.lock().unwrap().locations["dt=2026-11-24"].clone()
-}
+use super::{Engine, EngineError, EngineOutcome, Recovery};
+use crate::db::Store;
+use crate::model::{SwapStage, TaskState};
+use fake::*;
 
 #[tokio::test]
 async fn a_failed_switch_is_rolled_back() {
@@ -369,10 +76,7 @@ async fn a_rollback_cut_short_is_finished_by_recovery() {
     s.fake.0.lock().unwrap().down_after =
         Some("ALTER TABLE `sales`.`orders` PARTITION (`dt`='2026-11-24') SET LOCATION".into());
     let t = task(&s.store);
-    let outcome = run(&s, &t).await;
-    let EngineOutcome::Interrupted(why) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let why = run_interrupted(&s, &t).await;
     assert!(why.contains("retried by recovery"), "{why}");
     let switched = location(&s);
     assert!(switched.contains("_smallfiles/task-1"), "{switched}");
@@ -381,10 +85,7 @@ async fn a_rollback_cut_short_is_finished_by_recovery() {
 
     // While the server is down, recovery waits.
     let stored = s.store.get(t.id).unwrap();
-    assert!(matches!(
-        s.engine.recover(&stored, &s.store).await,
-        Recovery::Later(_)
-    ));
+    assert_recovery_waits(&s, &stored).await;
     // Back up: the switched unit reads the same, the old directory is unchanged — finished.
     {
         let mut w = s.fake.0.lock().unwrap();
@@ -418,10 +119,7 @@ async fn a_rollback_whose_cleanup_was_cut_short_is_completed_by_recovery() {
     // drop the staging table.
     s.fake.0.lock().unwrap().down_after = Some("INSERT OVERWRITE TABLE".into());
     let t = task(&s.store);
-    let outcome = run(&s, &t).await;
-    let EngineOutcome::Interrupted(why) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let why = run_interrupted(&s, &t).await;
     assert!(why.contains("the rollback could not finish"), "{why}");
     let stored = s.store.get(t.id).unwrap();
     let swap = stored.swap.clone().unwrap();
@@ -430,10 +128,7 @@ async fn a_rollback_whose_cleanup_was_cut_short_is_completed_by_recovery() {
         s.fake.0.lock().unwrap().staging,
         "the staging table is still there"
     );
-    assert!(matches!(
-        s.engine.recover(&stored, &s.store).await,
-        Recovery::Later(_)
-    ));
+    assert_recovery_waits(&s, &stored).await;
     s.fake.0.lock().unwrap().down = false;
     let recovered = s.engine.recover(&stored, &s.store).await;
     let Recovery::RollBack(reason) = recovered else {
@@ -459,10 +154,7 @@ async fn a_merge_is_not_done_while_the_metastore_cannot_say_its_staging_table_ma
     // looked up for its drop.
     s.fake.0.lock().unwrap().metastore_down_after = Some("ALTER TABLE".into());
     let t = task(&s.store);
-    let outcome = run(&s, &t).await;
-    let EngineOutcome::Interrupted(why) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let why = run_interrupted(&s, &t).await;
     assert!(
         why.contains("switched but could not be finished") && why.contains("metastore"),
         "{why}"
@@ -473,10 +165,7 @@ async fn a_merge_is_not_done_while_the_metastore_cannot_say_its_staging_table_ma
         "nothing is retired before the merge is finished"
     );
     let stored = s.store.get(t.id).unwrap();
-    assert!(matches!(
-        s.engine.recover(&stored, &s.store).await,
-        Recovery::Later(_)
-    ));
+    assert_recovery_waits(&s, &stored).await;
     s.fake.0.lock().unwrap().metastore_down = false;
     let recovered = s.engine.recover(&stored, &s.store).await;
     let Recovery::Finished { reason, .. } = recovered else {
@@ -501,20 +190,14 @@ async fn a_merge_is_not_done_while_hiveserver2_cannot_drop_its_staging_table() {
     // Switched and verified; HiveServer2 dies during the drop of the staging table.
     s.fake.0.lock().unwrap().dies_during = Some("DROP TABLE".into());
     let t = task(&s.store);
-    let outcome = run(&s, &t).await;
-    let EngineOutcome::Interrupted(why) = outcome else {
-        panic!("{outcome:?}")
-    };
+    let why = run_interrupted(&s, &t).await;
     assert!(why.contains("switched but could not be finished"), "{why}");
     assert!(
         s.fake.0.lock().unwrap().staging,
         "the staging table is still there"
     );
     let stored = s.store.get(t.id).unwrap();
-    assert!(matches!(
-        s.engine.recover(&stored, &s.store).await,
-        Recovery::Later(_)
-    ));
+    assert_recovery_waits(&s, &stored).await;
     {
         let mut w = s.fake.0.lock().unwrap();
         w.down = false;
@@ -645,7 +328,7 @@ async fn a_store_of_the_previous_release_opens_lists_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("merger.redb");
     let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(&include_bytes!("../../tests/fixtures/store-v1.redb.gz")[..])
+    flate2::read::GzDecoder::new(&include_bytes!("../../../tests/fixtures/store-v1.redb.gz")[..])
         .read_to_end(&mut bytes)
         .unwrap();
     std::fs::write(&path, bytes).unwrap();
