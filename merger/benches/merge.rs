@@ -13,7 +13,7 @@ use clap::Parser;
 use serde_json::Value;
 use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::process::{free_port, Running};
-use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
+use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb};
 
 #[derive(Parser)]
 struct Args {
@@ -61,15 +61,7 @@ fn main() {
             &format!("sf_bench_merge_{}", std::process::id()),
         );
         let hs2_port = free_port();
-        let _server = spark::start(
-            &db,
-            dir.path(),
-            Options {
-                auth: "NOSASL",
-                transport: "binary",
-                port: hs2_port,
-            },
-        );
+        let _server = spark::start_nosasl(&db, dir.path(), hs2_port);
         let mut sql = spark::open(&spark::nosasl_config(hs2_port)).await;
         let t0 = Instant::now();
         for s in [

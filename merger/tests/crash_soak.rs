@@ -373,11 +373,6 @@ async fn round(
     took
 }
 
-/// The merger's log of a task, joined.
-fn log_of(t: &Value) -> String {
-    log_text(t)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merges_survive_kill_9_hiveserver2_death_and_metastore_outage() {
     if !spark::available() {
@@ -590,7 +585,7 @@ async fn metastore_goes_away(lab: &mut Lab, expected: &mut Expected) {
         during["state"],
         t["state"],
         t["reason"],
-        log_of(&t)
+        log_text(&t)
             .lines()
             .rev()
             .take(4)

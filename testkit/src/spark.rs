@@ -121,6 +121,19 @@ pub struct Options<'a> {
 }
 
 /// Starts a server on a metastore database (created if needed).
+/// Spark's Thrift Server on `port`: binary transport, no authentication (NOSASL).
+pub fn start_nosasl(db: &MetastoreDatabase, lab: &Path, port: u16) -> SparkServer {
+    start(
+        db,
+        lab,
+        Options {
+            auth: "NOSASL",
+            transport: "binary",
+            port,
+        },
+    )
+}
+
 pub fn start(db: &MetastoreDatabase, lab: &Path, o: Options<'_>) -> SparkServer {
     start_with_warehouse(db, lab, o, None)
 }

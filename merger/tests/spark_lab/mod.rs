@@ -12,7 +12,7 @@ use smallfiles_testkit::hs2_server::{self, Table};
 use smallfiles_testkit::merger_api::MergerApi;
 use smallfiles_testkit::process::{free_port, Running};
 use smallfiles_testkit::proxy::Proxy;
-use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb, Options};
+use smallfiles_testkit::spark::{self, MetastoreDatabase, MetastoreDb};
 
 pub const OPS_TOKEN: &str = "ops-secret-token-0002";
 pub const AM_TOKEN: &str = "am-secret-token-0001";
@@ -68,15 +68,7 @@ impl Lab {
         let dir = tempfile::tempdir().unwrap();
         let db = MetastoreDatabase::new(kind, &format!("sf_{name}_{}", std::process::id()));
         let port = free_port();
-        let server = spark::start(
-            &db,
-            dir.path(),
-            Options {
-                auth: "NOSASL",
-                transport: "binary",
-                port,
-            },
-        );
+        let server = spark::start_nosasl(&db, dir.path(), port);
         let sql = spark::open(&spark::nosasl_config(port)).await;
         for (f, t) in [("ops.token", OPS_TOKEN), ("am.token", AM_TOKEN)] {
             std::fs::write(dir.path().join(f), t).unwrap();
@@ -194,15 +186,7 @@ clusters:
     pub async fn restart_spark(&mut self) {
         let port = self.spark_port;
         self.kill_spark();
-        let server = spark::start(
-            &self.db,
-            self.dir.path(),
-            Options {
-                auth: "NOSASL",
-                transport: "binary",
-                port,
-            },
-        );
+        let server = spark::start_nosasl(&self.db, self.dir.path(), port);
         self.server = Some(server);
         self.sql = spark::open(&spark::nosasl_config(port)).await;
     }
@@ -251,32 +235,9 @@ clusters:
         .await
     }
 
-    /// The partition's location as the metastore stores it, read with the database's own client.
+    /// The partition's location as the metastore stores it ("" when there is none).
     pub fn location(&self, table: &str, partition: &str) -> String {
-        let q = format!(
-            "SELECT s.\"LOCATION\" FROM \"PARTITIONS\" p JOIN \"SDS\" s ON p.\"SD_ID\" = s.\"SD_ID\" JOIN \"TBLS\" t ON p.\"TBL_ID\" = t.\"TBL_ID\" WHERE t.\"TBL_NAME\" = '{table}' AND p.\"PART_NAME\" = '{partition}'"
-        );
-        let out = match self.db.kind {
-            MetastoreDb::Mariadb => std::process::Command::new("mysql")
-                .args(["-h", "127.0.0.1", "-uroot", "-N", "-B", &self.db.name, "-e"])
-                .arg(q.replace('"', "`"))
-                .output()
-                .unwrap(),
-            MetastoreDb::Postgres => std::process::Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-d",
-                    &self.db.name,
-                    "-tAc",
-                ])
-                .arg(q)
-                .output()
-                .unwrap(),
-        };
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        locations(self, table).remove(partition).unwrap_or_default()
     }
 
     pub async fn tables(&mut self) -> Vec<String> {
@@ -350,20 +311,39 @@ pub fn locations(lab: &Lab, table: &str) -> std::collections::BTreeMap<String, S
     let q = format!(
         "SELECT p.\"PART_NAME\", s.\"LOCATION\" FROM \"PARTITIONS\" p JOIN \"SDS\" s ON p.\"SD_ID\" = s.\"SD_ID\" JOIN \"TBLS\" t ON p.\"TBL_ID\" = t.\"TBL_ID\" WHERE t.\"TBL_NAME\" = '{table}'"
     );
-    let out = std::process::Command::new("mysql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-uroot",
-            "-N",
-            "-B",
-            "-r",
-            &lab.db.name,
-            "-e",
-        ])
-        .arg(q.replace('"', "`"))
-        .output()
-        .unwrap();
+    // Raw, tab-separated rows: names and locations as stored, trailing spaces included.
+    let out = match lab.db.kind {
+        MetastoreDb::Mariadb => std::process::Command::new("mysql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-uroot",
+                "-N",
+                "-B",
+                "-r",
+                &lab.db.name,
+                "-e",
+            ])
+            .arg(q.replace('"', "`"))
+            .output()
+            .unwrap(),
+        MetastoreDb::Postgres => std::process::Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                &lab.db.name,
+                "-tA",
+                "-F",
+                "\t",
+                "-c",
+            ])
+            .arg(q)
+            .output()
+            .unwrap(),
+    };
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once('\t'))
