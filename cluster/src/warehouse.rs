@@ -2,9 +2,49 @@
 //! `<warehouse>/<db>.db/<table>/<k1=v1>/<k2=v2>/…`; tables directly under the warehouse root
 //! belong to the `default` database, as in Hive.
 
-use crate::hdfs::{is_hidden, ClusterFs, FileKind, Location};
+use std::future::Future;
+
+use crate::hdfs::fsimage::Namespace;
+use crate::hdfs::{is_hidden, ClusterFs, FileKind, FileStatus, Location};
 use crate::metastore::TableRecord;
-use crate::Result;
+use crate::{Error, HdfsErrorKind, Result};
+
+/// What the layout is read from: the file system's listings, or the directories of an
+/// fsimage (`hdfs.mode: fsimage`), where only directories are listed and times are 0.
+pub trait Layout: Sync {
+    fn list(&self, loc: &Location) -> impl Future<Output = Result<Vec<FileStatus>>> + Send;
+}
+
+impl Layout for ClusterFs {
+    fn list(&self, loc: &Location) -> impl Future<Output = Result<Vec<FileStatus>>> + Send {
+        ClusterFs::list(self, loc)
+    }
+}
+
+impl Layout for Namespace {
+    async fn list(&self, loc: &Location) -> Result<Vec<FileStatus>> {
+        let path = match loc {
+            Location::Hdfs(p) => p,
+            Location::Local(p) | Location::Unsupported(p) => {
+                return Err(Error::UnsupportedScheme(p.clone()))
+            }
+        };
+        let dirs = self.list_dirs(path).ok_or_else(|| Error::Hdfs {
+            op: "FSIMAGE",
+            path: path.clone(),
+            kind: HdfsErrorKind::NotFound(format!("{path} is not a directory of the image")),
+        })?;
+        Ok(dirs
+            .into_iter()
+            .map(|name| FileStatus {
+                name,
+                kind: FileKind::Directory,
+                length: 0,
+                modification_time: 0,
+            })
+            .collect())
+    }
+}
 
 /// A table found on disk, with its partitions. The directory times come from the listings the
 /// discovery made anyway, so the incremental scan needs no status call of its own.
@@ -30,7 +70,7 @@ fn is_partition_dir(name: &str) -> bool {
 }
 
 pub async fn discover(
-    fs: &ClusterFs,
+    fs: &impl Layout,
     root: &Location,
     wanted: impl Fn(&str, &str) -> bool,
 ) -> Result<Vec<DiscoveredTable>> {
@@ -75,7 +115,7 @@ pub async fn discover(
 /// One table of the layout, `<root>/<db>.db/<table>` (`<root>/<table>` for `default`), as
 /// [`discover`] would find it; `Ok(None)` when there is no such directory.
 pub async fn find_table(
-    fs: &ClusterFs,
+    fs: &impl Layout,
     root: &Location,
     database: &str,
     table: &str,
@@ -107,7 +147,7 @@ pub async fn find_table(
 /// The table at `loc` with the partitions its directories show; its record is what the
 /// metastore would say of an external text table there (the layout tells no more).
 async fn table_at(
-    fs: &ClusterFs,
+    fs: &impl Layout,
     id: i64,
     db: String,
     name: String,
@@ -145,7 +185,7 @@ async fn table_at(
 /// Descends `k=v` directories as long as a level consists of them; the keys are those of the
 /// first partition found.
 async fn partitions_of(
-    fs: &ClusterFs,
+    fs: &impl Layout,
     table: &Location,
 ) -> Result<(Vec<String>, Vec<DiscoveredPartition>)> {
     let mut keys: Vec<String> = Vec::new();

@@ -465,6 +465,7 @@ fn encode(tables: usize) {
                         small_files: 20,
                     })
                     .collect(),
+                small_files_by_owner: vec![("etl".into(), 15), ("hive".into(), 5)],
                 listed: true,
             })
             .collect(),

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod demo;
 pub mod dir_times;
 pub mod error;
+pub mod image;
 pub mod metrics;
 pub mod scan;
 pub mod scheduler;

@@ -138,6 +138,26 @@ pub fn render(registry: &Registry) -> String {
     }
 
     p.family(
+        "smallfiles_table_small_files_by_owner",
+        "gauge",
+        "Small files of the table by the owner of the file: who makes them (each table's owners with most small files, as many as top_partitions).",
+    );
+    for (c, snap) in &snapshots {
+        let Some(snap) = snap else { continue };
+        for t in snap.tables.iter().filter(|t| t.listed) {
+            for (owner, n) in &t.small_files_by_owner {
+                let labels = [
+                    ("cluster", c.name.as_str()),
+                    ("database", &t.database),
+                    ("table", &t.table),
+                    ("owner", owner),
+                ];
+                p.sample("smallfiles_table_small_files_by_owner", &labels, n);
+            }
+        }
+    }
+
+    p.family(
         "smallfiles_file_size_bytes",
         "histogram",
         "Sizes of the data files of the last complete scan.",
@@ -211,6 +231,48 @@ pub fn render(registry: &Registry) -> String {
     p.out
 }
 
+type ImageValue = fn(&crate::image::ImageInfo, f64) -> f64;
+
+const IMAGE_GAUGES: [(&str, &str, ImageValue); 5] = [
+    (
+        "smallfiles_fsimage_txid",
+        "Transaction id of the fsimage the last complete scan read (hdfs.mode: fsimage).",
+        |i, _| i.txid as f64,
+    ),
+    (
+        "smallfiles_fsimage_age_seconds",
+        "Seconds since that fsimage file was written (or fetched): how old the counts are.",
+        |i, now| (now - i.written_at).max(0.0),
+    ),
+    (
+        "smallfiles_fsimage_load_duration_seconds",
+        "Time to fetch (when configured) and read that fsimage.",
+        |i, _| i.load_seconds,
+    ),
+    (
+        "smallfiles_fsimage_size_bytes",
+        "Size of that fsimage file.",
+        |i, _| i.size_bytes as f64,
+    ),
+    (
+        "smallfiles_fsimage_inodes",
+        "Inodes (files, directories, symlinks) in that fsimage.",
+        |i, _| i.inodes as f64,
+    ),
+];
+
+fn render_fsimage(p: &mut Page, health: &[(&ClusterState, crate::snapshot::ScanHealth)]) {
+    let now = crate::image::now();
+    for (name, help, value) in IMAGE_GAUGES {
+        p.family(name, "gauge", help);
+        for (c, h) in health {
+            if let Some(info) = &h.fsimage {
+                p.sample(name, &[("cluster", &c.name)], value(info, now));
+            }
+        }
+    }
+}
+
 fn render_health(p: &mut Page, registry: &Registry) {
     let health: Vec<(&ClusterState, _)> = registry
         .clusters
@@ -227,6 +289,7 @@ fn render_health(p: &mut Page, registry: &Registry) {
             ("metastore", h.metastore_up),
             ("hdfs", h.hdfs_up),
             ("warehouse", h.warehouse_up),
+            ("fsimage", h.fsimage_up),
         ] {
             if let Some(up) = up {
                 p.sample(
@@ -237,6 +300,7 @@ fn render_health(p: &mut Page, registry: &Registry) {
             }
         }
     }
+    render_fsimage(p, &health);
     p.family(
         "smallfiles_scan_duration_seconds",
         "gauge",
@@ -360,6 +424,7 @@ mod tests {
                     files: 2,
                     small_files: 1,
                 }],
+                small_files_by_owner: vec![("etl".into(), 1)],
                 listed: true,
             }],
             sizes: stats,
@@ -388,6 +453,9 @@ mod tests {
         assert!(page.contains(r#"smallfiles_file_size_bytes_bucket{cluster="prod",le="+Inf"} 2"#));
         assert!(
             page.contains(r#"smallfiles_scan_errors_total{cluster="prod",stage="metastore"} 0"#)
+                && page.contains(
+                    r#"smallfiles_table_small_files_by_owner{cluster="prod",database="db",table="we\"ird\\name",owner="etl"} 1"#
+                )
         );
     }
 }

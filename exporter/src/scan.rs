@@ -20,9 +20,12 @@ use smallfiles_cluster::Error as ClusterError;
 use crate::cache::UnitMap;
 use crate::classify::{table_format, FileStats};
 use crate::dir_times::{DirTime, DirTimes};
+use crate::image::{ImageInfo, ImageSource};
 use crate::snapshot::{ClusterSnapshot, PartitionSnapshot, TableSnapshot};
 use crate::unit::{scan_unit, Unit, UnitOutcome};
 use crate::walk::EntryBudget;
+use smallfiles_cluster::config::HdfsMode;
+use smallfiles_cluster::hdfs::fsimage::Namespace;
 use smallfiles_cluster::shard::Shard;
 use smallfiles_cluster::warehouse;
 
@@ -35,6 +38,8 @@ pub struct ClusterScanner {
     pub fs: ClusterFs,
     pub requests: Arc<RequestCounters>,
     shard: Option<Shard>,
+    /// `hdfs.mode: fsimage`: directories are counted in the image, never listed.
+    image: Option<ImageSource>,
 }
 
 /// Why a scan did not complete. `stage` is the label of `smallfiles_scan_errors_total`.
@@ -50,6 +55,8 @@ pub struct ScanReport {
     /// Directories that could not be listed (the tables are reported failed).
     pub unit_errors: u64,
     pub cache: UnitMap,
+    /// The image the counts come from (`hdfs.mode: fsimage`).
+    pub image: Option<ImageInfo>,
 }
 
 /// Progress of a scan: directories done, directories known so far.
@@ -71,6 +78,8 @@ struct TableAcc {
     any_unsupported: bool,
     top: BinaryHeap<Reverse<(u64, u64, String)>>,
     partition_metastore_files: Option<u64>,
+    /// Small files by the owner of the file.
+    owners: HashMap<String, u64>,
 }
 
 /// A NameNode that cannot be reached fails the whole scan; any other error fails a directory.
@@ -104,7 +113,25 @@ impl ClusterScanner {
             fs,
             requests,
             shard,
+            image: config
+                .hdfs
+                .as_ref()
+                .filter(|h| h.mode == HdfsMode::Fsimage)
+                .and_then(|h| h.fsimage.as_ref())
+                .map(|f| ImageSource::new(f, &config.name, None)),
         })
+    }
+
+    /// Where fetched images are kept (`state_dir/fsimage/<cluster>`).
+    pub fn with_state_dir(mut self, state_dir: Option<&std::path::Path>) -> ClusterScanner {
+        if let Some(image) = &mut self.image {
+            *image = ImageSource::new(&image.config, &self.name, state_dir);
+        }
+        self
+    }
+
+    pub fn reads_image(&self) -> bool {
+        self.image.is_some()
     }
 
     /// Whether a scan covers `database.table`: the cluster's include and exclude globs, and
@@ -136,32 +163,51 @@ impl ClusterScanner {
             .as_ref()
             .map(|h| h.listing)
             .unwrap_or_default();
+        let (image, image_info) = match &self.image {
+            Some(source) => {
+                let (ns, info) = source.load(&self.fs).await?;
+                (Some(ns), Some(info))
+            }
+            None => (None, None),
+        };
         let mut run = Run {
+            image,
             scanner: self,
             budget: EntryBudget::new(limits.max_entries_per_scan)
                 .with_bytes(self.requests.clone(), limits.max_bytes_per_scan.0),
             cache,
-            tables: Vec::new(),
-            new_cache: HashMap::with_capacity(cache.len()),
-            sizes: FileStats::default(),
-            unit_errors: 0,
-            done: 0,
-            known: 0,
-            progress,
+            tally: Tally {
+                tables: Vec::new(),
+                new_cache: HashMap::with_capacity(cache.len()),
+                sizes: FileStats::default(),
+                unit_errors: 0,
+                done: 0,
+                known: 0,
+                progress,
+            },
             dir_times: DirTimes::default(),
         };
         match &self.metastore {
             Some((ms, page)) => run.scan_metastore(ms.clone(), *page).await?,
             None => run.scan_warehouse().await?,
         }
-        Ok(run.finish(previous))
+        let mut report = run.finish(previous);
+        report.image = image_info;
+        Ok(report)
     }
 }
 
 struct Run<'a> {
     scanner: &'a ClusterScanner,
+    image: Option<Arc<Namespace>>,
     budget: EntryBudget,
     cache: &'a UnitMap,
+    tally: Tally<'a>,
+    dir_times: DirTimes,
+}
+
+/// What a scan has counted so far, table by table.
+struct Tally<'a> {
     tables: Vec<TableAcc>,
     new_cache: UnitMap,
     sizes: FileStats,
@@ -169,7 +215,6 @@ struct Run<'a> {
     done: u64,
     known: u64,
     progress: Option<&'a Progress>,
-    dir_times: DirTimes,
 }
 
 impl Run<'_> {
@@ -186,7 +231,7 @@ impl Run<'_> {
         } else {
             Disposition::Listed
         };
-        self.tables.push(TableAcc {
+        self.tally.tables.push(TableAcc {
             snap: TableSnapshot {
                 database: t.qualified_database(),
                 table: t.name.clone(),
@@ -200,6 +245,7 @@ impl Run<'_> {
                 metastore_files: t.params.num_files,
                 top_partitions: Vec::new(),
                 listed: false,
+                small_files_by_owner: Vec::new(),
             },
             disposition,
             any_scanned: false,
@@ -208,16 +254,17 @@ impl Run<'_> {
             any_unsupported: false,
             top: BinaryHeap::new(),
             partition_metastore_files: None,
+            owners: HashMap::new(),
         });
-        self.tables.len() - 1
+        self.tally.tables.len() - 1
     }
 
     /// A metastore row whose location cannot be a path fails its table alone.
     fn bad_location(&mut self, idx: usize, why: &str) {
-        let acc = &mut self.tables[idx];
+        let acc = &mut self.tally.tables[idx];
         tracing::warn!(cluster = %self.scanner.name, database = %acc.snap.database, table = %acc.snap.table, error = %why, "location skipped");
         acc.any_failed = true;
-        self.unit_errors += 1;
+        self.tally.unit_errors += 1;
     }
 
     async fn scan_metastore(&mut self, ms: Arc<Metastore>, page: u32) -> Result<(), ScanFailure> {
@@ -235,7 +282,7 @@ impl Run<'_> {
             }
             let location = t.data_location().map(|l| self.scanner.fs.location(l));
             let idx = self.add_table(t, location.clone());
-            if self.tables[idx].disposition == Disposition::Skipped {
+            if self.tally.tables[idx].disposition == Disposition::Skipped {
                 continue;
             }
             if !t.is_partitioned() {
@@ -247,9 +294,9 @@ impl Run<'_> {
             if t.is_partitioned() {
                 // Partitions may live elsewhere, even under another scheme: list them whatever
                 // the table's own location says.
-                self.tables[idx].disposition = Disposition::Listed;
+                self.tally.tables[idx].disposition = Disposition::Listed;
                 partitioned.insert(t.id, idx);
-            } else if self.tables[idx].disposition == Disposition::Listed {
+            } else if self.tally.tables[idx].disposition == Disposition::Listed {
                 units.push(Unit {
                     table: idx,
                     partition: None,
@@ -274,7 +321,7 @@ impl Run<'_> {
                 let Some(&idx) = partitioned.get(&p.table_id) else {
                     continue;
                 };
-                let acc = &mut self.tables[idx];
+                let acc = &mut self.tally.tables[idx];
                 acc.snap.partitions += 1;
                 if let Some(n) = p.num_files {
                     *acc.partition_metastore_files.get_or_insert(0) += n;
@@ -304,17 +351,24 @@ impl Run<'_> {
         let raw = self.scanner.config.warehouse.clone().unwrap_or_default();
         let root = self.scanner.fs.location(&raw);
         let scanner = self.scanner;
-        let found = warehouse::discover(&self.scanner.fs, &root, |db, t| scanner.selects(db, t))
-            .await
-            .map_err(|e| ScanFailure {
-                stage: "hdfs",
-                message: e.to_string(),
-            })?;
+        let wanted = |db: &str, t: &str| scanner.selects(db, t);
+        let found = match &self.image {
+            Some(ns) => warehouse::discover(ns.as_ref(), &root, wanted).await,
+            None => warehouse::discover(&self.scanner.fs, &root, wanted).await,
+        }
+        .map_err(|e| ScanFailure {
+            stage: if self.image.is_some() {
+                "fsimage"
+            } else {
+                "hdfs"
+            },
+            message: e.to_string(),
+        })?;
         let mut units = Vec::new();
         for t in found {
             let idx = self.add_table(&t.record, Some(t.location.clone()));
             if t.record.is_partitioned() {
-                self.tables[idx].snap.partitions = t.partitions.len() as u64;
+                self.tally.tables[idx].snap.partitions = t.partitions.len() as u64;
                 for p in t.partitions {
                     units.push(Unit {
                         table: idx,
@@ -372,7 +426,15 @@ impl Run<'_> {
     }
 
     async fn run_units(&mut self, units: Vec<Unit>) -> Result<(), ScanFailure> {
-        self.known += units.len() as u64;
+        self.tally.known += units.len() as u64;
+        if let Some(ns) = self.image.clone() {
+            let threshold = self.scanner.settings.small_file_threshold;
+            for unit in units {
+                let outcome = count_in_image(&ns, &unit.location, threshold);
+                self.tally.record(self.scanner, unit, outcome)?;
+            }
+            return Ok(());
+        }
         self.list_parents(&units).await?;
         let s = self.scanner;
         let cache = self.cache;
@@ -390,48 +452,7 @@ impl Run<'_> {
             })
             .buffer_unordered(concurrency);
         while let Some((unit, outcome)) = results.next().await {
-            self.done += 1;
-            if let Some(p) = self.progress {
-                p(self.done, self.known);
-            }
-            let acc = &mut self.tables[unit.table];
-            match outcome {
-                UnitOutcome::Counted {
-                    stats,
-                    cached,
-                    key,
-                    entry,
-                } => {
-                    if cached {
-                        acc.any_cached = true;
-                    } else {
-                        acc.any_scanned = true;
-                    }
-                    self.sizes.merge(&stats);
-                    acc.snap.stats.merge(&stats);
-                    if let Some(name) = unit.partition {
-                        acc.top
-                            .push(Reverse((stats.small_files, stats.files, name)));
-                        if acc.top.len() > s.top_partitions {
-                            acc.top.pop();
-                        }
-                    }
-                    self.new_cache.insert(key, entry);
-                }
-                UnitOutcome::Missing => {}
-                UnitOutcome::Unsupported => acc.any_unsupported = true,
-                UnitOutcome::Failed(e) if is_fatal(&e) => {
-                    return Err(ScanFailure {
-                        stage: "hdfs",
-                        message: e.to_string(),
-                    });
-                }
-                UnitOutcome::Failed(e) => {
-                    tracing::warn!(cluster = %s.name, database = %acc.snap.database, table = %acc.snap.table, error = %e, "listing failed");
-                    self.unit_errors += 1;
-                    acc.any_failed = true;
-                }
-            }
+            self.tally.record(s, unit, outcome)?;
         }
         Ok(())
     }
@@ -449,9 +470,10 @@ impl Run<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let mut sizes = self.sizes;
-        let mut tables = Vec::with_capacity(self.tables.len());
-        for mut acc in self.tables {
+        let mut sizes = self.tally.sizes;
+        let s_top_owners = self.scanner.top_partitions;
+        let mut tables = Vec::with_capacity(self.tally.tables.len());
+        for mut acc in self.tally.tables {
             let result = match acc.disposition {
                 Disposition::Skipped => "skipped",
                 Disposition::Unsupported => "unsupported",
@@ -477,6 +499,7 @@ impl Run<'_> {
                     small_files,
                 })
                 .collect();
+            acc.snap.small_files_by_owner = top_owners(acc.owners, s_top_owners);
             acc.snap.listed = result == "scanned" || result == "cached";
             if result == "failed" {
                 // Keep the last good numbers of a table that could not be listed this time.
@@ -495,12 +518,118 @@ impl Run<'_> {
         }
         tables.sort_by(|a, b| (&a.database, &a.table).cmp(&(&b.database, &b.table)));
         ScanReport {
+            image: None,
             snapshot: ClusterSnapshot { tables, sizes },
             table_results: results,
-            unit_errors: self.unit_errors,
-            cache: self.new_cache,
+            unit_errors: self.tally.unit_errors,
+            cache: self.tally.new_cache,
         }
     }
+}
+
+impl Tally<'_> {
+    /// Adds one unit's outcome to its table.
+    fn record(
+        &mut self,
+        s: &ClusterScanner,
+        unit: Unit,
+        outcome: UnitOutcome,
+    ) -> Result<(), ScanFailure> {
+        self.done += 1;
+        if let Some(p) = self.progress {
+            p(self.done, self.known);
+        }
+        let acc = &mut self.tables[unit.table];
+        match outcome {
+            UnitOutcome::Counted {
+                stats,
+                cached,
+                key,
+                entry,
+                owners,
+            } => {
+                if cached {
+                    acc.any_cached = true;
+                } else {
+                    acc.any_scanned = true;
+                }
+                self.sizes.merge(&stats);
+                acc.snap.stats.merge(&stats);
+                for (owner, n) in owners {
+                    *acc.owners.entry(owner).or_default() += n;
+                }
+                if let Some(name) = unit.partition {
+                    acc.top
+                        .push(Reverse((stats.small_files, stats.files, name)));
+                    if acc.top.len() > s.top_partitions {
+                        acc.top.pop();
+                    }
+                }
+                if !key.is_empty() {
+                    self.new_cache.insert(key, entry);
+                }
+            }
+            UnitOutcome::Missing => {}
+            UnitOutcome::Unsupported => acc.any_unsupported = true,
+            UnitOutcome::Failed(e) if is_fatal(&e) => {
+                return Err(ScanFailure {
+                    stage: "hdfs",
+                    message: e.to_string(),
+                });
+            }
+            UnitOutcome::Failed(e) => {
+                tracing::warn!(cluster = %s.name, database = %acc.snap.database, table = %acc.snap.table, error = %e, "listing failed");
+                self.unit_errors += 1;
+                acc.any_failed = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A unit counted in the image: what a recursive listing of its directory would have seen.
+fn count_in_image(ns: &Namespace, location: &Location, threshold: u64) -> UnitOutcome {
+    let Location::Hdfs(path) = location else {
+        // The image describes HDFS only.
+        return UnitOutcome::Unsupported;
+    };
+    let mut stats = FileStats::default();
+    let mut owners: HashMap<String, u64> = HashMap::new();
+    let found = ns.walk(path, |f| {
+        stats.add_file(f.length, threshold);
+        if f.length < threshold {
+            match owners.get_mut(f.owner) {
+                Some(n) => *n += 1,
+                None => {
+                    owners.insert(f.owner.to_string(), 1);
+                }
+            }
+        }
+    });
+    if !found {
+        return UnitOutcome::Missing;
+    }
+    UnitOutcome::Counted {
+        owners: owners.into_iter().collect(),
+        entry: crate::cache::CacheEntry {
+            threshold,
+            ddl_time: None,
+            mtime: 0,
+            stats: stats.clone(),
+        },
+        stats,
+        cached: false,
+        // Image counts are never cached: the next image is read whole anyway.
+        key: String::new(),
+    }
+}
+
+/// The owners with most small files, most first (ties by name), at most `n`.
+fn top_owners(owners: HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = owners.into_iter().filter(|(_, k)| *k > 0).collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    all.truncate(n);
+    all
 }
 
 /// Probes a cluster for `smallfiles-exporter check`.

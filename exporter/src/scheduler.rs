@@ -26,7 +26,8 @@ impl Exporter {
                 continue;
             }
             let s =
-                ClusterScanner::new(c, &config.defaults, config.exporter.top_partitions, shard)?;
+                ClusterScanner::new(c, &config.defaults, config.exporter.top_partitions, shard)?
+                    .with_state_dir(config.exporter.state_dir.as_deref());
             clusters.push(Arc::new(ClusterState::new(
                 &c.name,
                 s.settings.small_file_threshold,
@@ -35,6 +36,11 @@ impl Exporter {
                 c.hdfs.is_some(),
                 s.requests.clone(),
             )));
+            if s.reads_image() {
+                clusters.last().expect("just pushed").update_health(|h| {
+                    h.errors_total.insert("fsimage", 0);
+                });
+            }
             scanners.push(Arc::new(s));
         }
         Ok(Exporter {
@@ -106,6 +112,10 @@ pub async fn scan_once(
                 h.last_duration_seconds = Some(elapsed);
                 h.last_success_timestamp = Some(now_seconds());
                 h.table_results = report.table_results.clone();
+                if report.image.is_some() {
+                    h.fsimage_up = Some(true);
+                    h.fsimage = report.image.clone();
+                }
                 if state.has_metastore {
                     h.metastore_up = Some(true);
                 }
@@ -133,6 +143,7 @@ pub async fn scan_once(
                 *h.errors_total.entry(failure.stage).or_default() += 1;
                 match failure.stage {
                     "metastore" => h.metastore_up = Some(false),
+                    "fsimage" => h.fsimage_up = Some(false),
                     "hdfs" => {
                         if state.has_hdfs {
                             h.hdfs_up = Some(false);

@@ -23,6 +23,8 @@ pub struct TableSnapshot {
     pub metastore_files: Option<u64>,
     /// The partitions with most small files, most first.
     pub top_partitions: Vec<PartitionSnapshot>,
+    /// Small files by the files' owner, most first (`top_partitions` of them).
+    pub small_files_by_owner: Vec<(String, u64)>,
     /// Whether the numbers come from a listing; unsupported and never-listed tables carry
     /// only their info.
     pub listed: bool,
@@ -55,6 +57,9 @@ pub struct ScanHealth {
     pub last_duration_seconds: Option<f64>,
     pub last_success_timestamp: Option<f64>,
     pub errors_total: BTreeMap<&'static str, u64>,
+    /// `hdfs.mode: fsimage`: whether the last scan could read its image, and the image.
+    pub fsimage_up: Option<bool>,
+    pub fsimage: Option<crate::image::ImageInfo>,
     pub table_results: BTreeMap<&'static str, u64>,
     pub schema_version: Option<String>,
 }

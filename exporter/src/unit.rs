@@ -19,12 +19,16 @@ pub(crate) struct Unit {
     pub mtime: Option<i64>,
 }
 
+// One outcome per directory, consumed as it comes: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum UnitOutcome {
     Counted {
         stats: FileStats,
         cached: bool,
         key: String,
         entry: CacheEntry,
+        /// Small files by their owner (empty when the listing did not say).
+        owners: Vec<(String, u64)>,
     },
     /// Registered in the metastore, absent on disk: Hive reads it as empty.
     Missing,
@@ -69,6 +73,7 @@ pub(crate) async fn scan_unit(
                 cached: true,
                 key,
                 entry: prev.clone(),
+                owners: Vec::new(),
             };
         }
     }
@@ -83,6 +88,7 @@ pub(crate) async fn scan_unit(
             stats,
             cached: false,
             key,
+            owners: Vec::new(),
         },
         Err(e) if e.is_not_found() => UnitOutcome::Missing,
         Err(e) => UnitOutcome::Failed(e),

@@ -3,6 +3,7 @@
 //! (MiniDFSCluster).
 
 pub mod dingtalk;
+pub mod fsimage;
 pub mod hs2_server;
 pub mod merger_api;
 pub mod metastore;

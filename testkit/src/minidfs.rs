@@ -277,6 +277,31 @@ impl MiniDfs {
             .unwrap_or_else(|e| panic!("times {path}: {e}"));
     }
 
+    /// Sets a path's owner and group (the launcher runs as the superuser).
+    pub fn chown(&self, path: &str, owner: &str, group: &str) {
+        self.command(&["chown", path, owner, group])
+            .unwrap_or_else(|e| panic!("chown {path}: {e}"));
+    }
+
+    /// A checkpoint: safe mode, `saveNamespace`, safe mode off. Returns the active
+    /// NameNode's `current/` directory, where the new `fsimage_<txid>` is.
+    pub fn save_namespace(&self) -> PathBuf {
+        PathBuf::from(
+            self.command(&["save"])
+                .unwrap_or_else(|e| panic!("saveNamespace: {e}")),
+        )
+    }
+
+    /// Hadoop's own image reader (`hdfs oiv -p Delimited`) on `image`: the number of files
+    /// and their bytes under `prefix`.
+    pub fn offline_image_viewer(&self, image: &Path, prefix: &str) -> (u64, u64) {
+        let out = self
+            .command(&["oiv", &image.display().to_string(), prefix])
+            .unwrap_or_else(|e| panic!("oiv {}: {e}", image.display()));
+        let mut it = out.split(' ').map(|n| n.parse::<u64>().expect("a number"));
+        (it.next().expect("files"), it.next().expect("bytes"))
+    }
+
     /// HA only: the active NameNode steps down and the standby takes over. Returns the index
     /// of the new active NameNode.
     pub fn failover(&self) -> usize {

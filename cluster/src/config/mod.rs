@@ -351,7 +351,15 @@ fn default_metastore_timeout() -> HumanDuration {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HdfsConfig {
-    /// WebHDFS base URLs of the NameNodes (HA: all of them, in preference order).
+    /// How table directories are counted: listed over WebHDFS, or read from the fsimage.
+    #[serde(default)]
+    pub mode: HdfsMode,
+    /// Where the fsimage comes from (`mode: fsimage`).
+    #[serde(default)]
+    pub fsimage: Option<FsImageConfig>,
+    /// WebHDFS base URLs of the NameNodes (HA: all of them, in preference order). Optional
+    /// only for `mode: fsimage` with an image `path` and no merger deletes.
+    #[serde(default)]
     pub namenodes: Vec<String>,
     #[serde(default)]
     pub user: Option<String>,
@@ -375,6 +383,28 @@ pub struct HdfsConfig {
     /// The NameNodes' SPNEGO principal; `_HOST` is each NameNode's host name.
     #[serde(default = "default_spnego_principal")]
     pub spnego_principal: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HdfsMode {
+    /// List every table and partition directory (WebHDFS, or `file://`).
+    #[default]
+    Webhdfs,
+    /// Read the NameNode's fsimage and join it to the metastore: no listing requests.
+    Fsimage,
+}
+
+/// `hdfs.fsimage`: an image on disk, or fetched from the NameNodes.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FsImageConfig {
+    /// A file, or a directory whose newest `fsimage_<txid>` is read (a NameNode's
+    /// `dfs.namenode.name.dir/current`, or where a checkpoint job copies it).
+    pub path: Option<PathBuf>,
+    /// Download the newest image from the NameNodes (the standby in HA) at each scan into
+    /// `exporter.state_dir`; on a Kerberized cluster the principal must be an HDFS admin.
+    pub fetch: bool,
 }
 
 fn default_spnego_principal() -> String {

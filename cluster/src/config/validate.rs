@@ -127,11 +127,48 @@ impl Config {
                         ));
                     }
                 }
-                if h.namenodes.is_empty() {
+                let image_on_disk = h.mode == HdfsMode::Fsimage
+                    && h.fsimage.as_ref().is_some_and(|f| f.path.is_some());
+                if h.namenodes.is_empty() && !image_on_disk {
                     return Err(format!(
                         "{}: at least one NameNode URL is required",
                         at("hdfs.namenodes")
                     ));
+                }
+                match (h.mode, &h.fsimage) {
+                    (HdfsMode::Webhdfs, Some(_)) => {
+                        return Err(format!(
+                            "{}: an image is read only with hdfs.mode: fsimage",
+                            at("hdfs.fsimage")
+                        ))
+                    }
+                    (HdfsMode::Fsimage, None) => {
+                        return Err(format!(
+                            "{}: mode fsimage needs hdfs.fsimage: {{ path: <file or directory> }} or {{ fetch: true }}",
+                            at("hdfs.mode")
+                        ))
+                    }
+                    (HdfsMode::Fsimage, Some(f)) => {
+                        if f.path.is_some() == f.fetch {
+                            return Err(format!(
+                                "{}: give either path or fetch: true",
+                                at("hdfs.fsimage")
+                            ));
+                        }
+                        if f.fetch && self.exporter.state_dir.is_none() {
+                            return Err(format!(
+                                "{}: fetched images are kept in exporter.state_dir; set it",
+                                at("hdfs.fsimage.fetch")
+                            ));
+                        }
+                        if c.metastore.is_none() && c.warehouse.is_none() {
+                            return Err(format!(
+                                "{}: the image is joined to the tables of the metastore or the warehouse",
+                                at("hdfs.mode")
+                            ));
+                        }
+                    }
+                    (HdfsMode::Webhdfs, None) => {}
                 }
                 for nn in &h.namenodes {
                     let u = url::Url::parse(nn)

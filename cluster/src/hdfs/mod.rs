@@ -2,6 +2,7 @@
 //! Both answer the same two questions — what is in this directory, what is this path — behind
 //! [`FileSystem`]; [`ClusterFs`] picks one by the location's scheme.
 
+pub mod fsimage;
 mod limiter;
 mod local;
 pub mod reply;

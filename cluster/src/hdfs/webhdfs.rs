@@ -48,6 +48,9 @@ pub struct WebHdfs {
     /// Index of the NameNode that last answered as active.
     active: AtomicUsize,
     http: reqwest::Client,
+    /// For downloads that take longer than a request may (the fsimage): no bound on the
+    /// whole exchange, `request_timeout` between two reads.
+    download: reqwest::Client,
     user: Option<String>,
     delegation: Option<Secret>,
     retries: u32,
@@ -97,23 +100,30 @@ impl WebHdfs {
         limiter: Arc<RequestLimiter>,
         counters: Arc<RequestCounters>,
     ) -> Result<WebHdfs> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(cfg.request_timeout.0)
-            .connect_timeout(cfg.request_timeout.0.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(64)
-            .user_agent(concat!("smallfiles/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &cfg.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| Error::Invalid(format!("hdfs.ca_file {}: {e}", ca.display())))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| Error::Invalid(format!("hdfs.ca_file {}: {e}", ca.display())))?
-            {
-                builder = builder.add_root_certificate(cert);
+        let client = |total: Option<Duration>| -> Result<reqwest::Client> {
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(cfg.request_timeout.0.min(Duration::from_secs(10)))
+                .read_timeout(cfg.request_timeout.0)
+                .pool_max_idle_per_host(64)
+                .user_agent(concat!("smallfiles/", env!("CARGO_PKG_VERSION")));
+            if let Some(total) = total {
+                builder = builder.timeout(total);
             }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Invalid(format!("http client: {e}")))?;
+            if let Some(ca) = &cfg.ca_file {
+                let pem = std::fs::read(ca)
+                    .map_err(|e| Error::Invalid(format!("hdfs.ca_file {}: {e}", ca.display())))?;
+                for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| Error::Invalid(format!("hdfs.ca_file {}: {e}", ca.display())))?
+                {
+                    builder = builder.add_root_certificate(cert);
+                }
+            }
+            builder
+                .build()
+                .map_err(|e| Error::Invalid(format!("http client: {e}")))
+        };
+        let http = client(Some(cfg.request_timeout.0))?;
+        let download = client(None)?;
         let delegation = Secret::resolve(cfg.delegation_token_file.as_deref(), None)?;
         Ok(WebHdfs {
             namenodes: cfg
@@ -123,6 +133,7 @@ impl WebHdfs {
                 .collect(),
             active: AtomicUsize::new(0),
             http,
+            download,
             user: cfg.user.clone(),
             delegation,
             retries: cfg.retries,
@@ -148,7 +159,88 @@ impl WebHdfs {
 
     /// The NameNode that answered last as active.
     pub fn active_namenode(&self) -> &str {
-        &self.namenodes[self.active.load(Ordering::Relaxed) % self.namenodes.len()]
+        let n = self.namenodes.len().max(1);
+        self.namenodes
+            .get(self.active.load(Ordering::Relaxed) % n)
+            .map_or("none", String::as_str)
+    }
+
+    /// The NameNodes' base URLs, in configuration order.
+    pub fn namenodes(&self) -> &[String] {
+        &self.namenodes
+    }
+
+    /// A GET of a NameNode servlet other than WebHDFS (`/jmx`, `/imagetransfer`) with this
+    /// cluster's credentials (SPNEGO, or `user.name`), for a download of any length; the
+    /// caller reads the reply. Counted as `op` in `smallfiles_hdfs_requests_total`.
+    pub async fn get_servlet(
+        &self,
+        nn: &str,
+        op: &'static str,
+        path_and_query: &str,
+    ) -> std::result::Result<reqwest::Response, HdfsErrorKind> {
+        let mut url = format!("{nn}{path_and_query}");
+        if let (Some(user), None) = (&self.user, &self.spnego) {
+            url.push_str(if url.contains('?') { "&" } else { "?" });
+            url.push_str("user.name=");
+            url.extend(utf8_percent_encode(user, QUERY));
+        }
+        let mut fresh = false;
+        loop {
+            let mut request = self.download.get(&url);
+            let mut negotiated = false;
+            if let Some(s) = &self.spnego {
+                let (r, n) = s.authorize(nn, request, fresh).await.inspect_err(|_| {
+                    self.counters.add(op, "denied");
+                })?;
+                (request, negotiated) = (r, n);
+            }
+            let reply = request.send().await.map_err(|e| {
+                self.counters.add(
+                    op,
+                    if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "unreachable"
+                    },
+                );
+                HdfsErrorKind::Unreachable(format!("{nn}: connection failed"))
+            })?;
+            if let Some(s) = &self.spnego {
+                match s.check(nn, &reply, negotiated) {
+                    Ok(true) => {
+                        fresh = true;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        self.counters.add(op, "denied");
+                        return Err(HdfsErrorKind::Kerberos(e));
+                    }
+                }
+            }
+            let status = reply.status();
+            if status.is_success() {
+                self.counters.add(op, "success");
+                return Ok(reply);
+            }
+            let outcome = if status == reqwest::StatusCode::FORBIDDEN
+                || status == reqwest::StatusCode::UNAUTHORIZED
+            {
+                "denied"
+            } else {
+                "error"
+            };
+            self.counters.add(op, outcome);
+            return Err(if outcome == "denied" {
+                HdfsErrorKind::AccessDenied(format!("{nn} answered HTTP {}", status.as_u16()))
+            } else {
+                HdfsErrorKind::Protocol {
+                    status: status.as_u16(),
+                    body: String::new(),
+                }
+            });
+        }
     }
 
     pub fn counters(&self) -> &Arc<RequestCounters> {

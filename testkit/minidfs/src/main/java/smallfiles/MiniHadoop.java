@@ -187,6 +187,37 @@ public final class MiniHadoop {
         return n;
     }
 
+    /** Hadoop's own reader of an image (the Delimited processor of `hdfs oiv`): "files bytes"
+     *  of the files under `prefix`. */
+    private static String offlineImageViewer(String image, String prefix) throws Exception {
+        java.io.File out = java.io.File.createTempFile("oiv", ".tsv");
+        try {
+            int rc = org.apache.hadoop.hdfs.tools.offlineImageViewer.OfflineImageViewerPB.run(
+                new String[] {"-i", image, "-o", out.getAbsolutePath(), "-p", "Delimited"});
+            if (rc != 0) {
+                throw new IllegalStateException("oiv exited with " + rc);
+            }
+            long files = 0;
+            long bytes = 0;
+            boolean header = true;
+            for (String line : java.nio.file.Files.readAllLines(out.toPath(), StandardCharsets.UTF_8)) {
+                if (header) {
+                    header = false;
+                    continue;
+                }
+                String[] c = line.split("\t");
+                if (c.length < 10 || !c[0].startsWith(prefix) || c[9].startsWith("d")) {
+                    continue;
+                }
+                files++;
+                bytes += Long.parseLong(c[6]);
+            }
+            return files + " " + bytes;
+        } finally {
+            out.delete();
+        }
+    }
+
     private static String run(MiniDFSCluster cluster, int active, String[] f) throws Exception {
         FileSystem fs = cluster.getFileSystem(active);
         switch (f[0]) {
@@ -220,6 +251,21 @@ public final class MiniHadoop {
             }
             case "active":
                 return Integer.toString(active);
+            case "chown":
+                fs.setOwner(new Path(f[1]), f[2], f[3]);
+                return "";
+            case "save": {
+                // A checkpoint as an operator makes one: safe mode, saveNamespace, leave.
+                org.apache.hadoop.hdfs.DistributedFileSystem dfs =
+                    (org.apache.hadoop.hdfs.DistributedFileSystem) fs;
+                dfs.setSafeMode(org.apache.hadoop.hdfs.protocol.HdfsConstants.SafeModeAction.SAFEMODE_ENTER);
+                dfs.saveNamespace();
+                dfs.setSafeMode(org.apache.hadoop.hdfs.protocol.HdfsConstants.SafeModeAction.SAFEMODE_LEAVE);
+                return cluster.getNameNode(active).getFSImage().getStorage().getStorageDir(0)
+                    .getCurrentDir().getAbsolutePath();
+            }
+            case "oiv":
+                return offlineImageViewer(f[1], f[2]);
             case "token": {
                 Token<?> t = fs.getDelegationToken(f[1]);
                 if (t == null) {
