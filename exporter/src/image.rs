@@ -80,6 +80,26 @@ impl ImageSource {
     }
 }
 
+impl ImageSource {
+    /// For `check`: the image on disk (its header only), or the NameNode a fetch would ask.
+    pub async fn probe(&self, fs: &ClusterFs) -> Result<String, String> {
+        match (&self.config.path, &fs.webhdfs) {
+            (Some(path), _) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || fsimage::describe(&path))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
+            }
+            (None, Some(webhdfs)) => {
+                let order = fsimage::namenodes_for_fetch(webhdfs).await;
+                Ok(format!("fsimage fetched from {}", order.join(", then ")))
+            }
+            (None, None) => Err("fetch: true needs hdfs.namenodes".into()),
+        }
+    }
+}
+
 fn failure(e: FsImageError) -> ScanFailure {
     ScanFailure {
         stage: "fsimage",

@@ -267,7 +267,17 @@ async fn check(config: &Config) -> anyhow::Result<()> {
                 }
             }
         }
-        if let Some(w) = &s.config().warehouse {
+        if let Some(image) = s.image_source() {
+            match image.probe(&s.fs).await {
+                Ok(detail) => println!("{:<16} {:<10} {:<6} {detail}", s.name, "fsimage", "ok"),
+                Err(e) => {
+                    failed = true;
+                    println!("{:<16} {:<10} {:<6} {e}", s.name, "fsimage", "FAIL");
+                }
+            }
+        }
+        let listed = !s.reads_image();
+        if let Some(w) = s.config().warehouse.as_ref().filter(|_| listed) {
             let loc = s.fs.location(w);
             match s.fs.status(&loc).await {
                 Ok(_) => println!(
@@ -280,7 +290,11 @@ async fn check(config: &Config) -> anyhow::Result<()> {
                 }
             }
         }
-        if s.fs.webhdfs.is_some() {
+        let namenodes =
+            s.fs.webhdfs
+                .as_ref()
+                .is_some_and(|w| !w.namenodes().is_empty());
+        if namenodes {
             match probe_hdfs(&s.fs).await {
                 Ok(detail) => println!("{:<16} {:<10} {:<6} {detail}", s.name, "hdfs", "ok"),
                 Err(e) => {

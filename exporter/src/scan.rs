@@ -134,6 +134,10 @@ impl ClusterScanner {
         self.image.is_some()
     }
 
+    pub fn image_source(&self) -> Option<&ImageSource> {
+        self.image.as_ref()
+    }
+
     /// Whether a scan covers `database.table`: the cluster's include and exclude globs, and
     /// this replica's shard.
     pub fn selects(&self, database: &str, table: &str) -> bool {

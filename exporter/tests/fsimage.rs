@@ -5,7 +5,10 @@
 //! kept, never a panic). The images Hadoop's own NameNode writes are read in
 //! `real_namenode.rs`.
 
+mod common;
+
 use std::path::Path;
+use std::time::Duration;
 
 use smallfiles_cluster::config::{ClusterConfig, Defaults, MetastoreKind};
 use smallfiles_exporter::cache::UnitMap;
@@ -371,4 +374,168 @@ async fn the_image_is_joined_to_the_metastore() {
     assert!(!table(&r, "web", "s3").listed, "the image holds HDFS only");
     assert_eq!(r.table_results["unsupported"], 1);
     assert_eq!(r.table_results["failed"], 0);
+}
+
+/// `check` reads the image's header (not its inodes) and says what it found; a file that is
+/// no image fails the check with the reason.
+#[test]
+fn check_reports_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("fsimage_0000000000000000321");
+    write_tree(&image, WriteCodec::Gzip, 0, 321, &warehouse_files(), &[]).unwrap();
+    let check = |image: &Path| {
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "clusters:\n  - name: img\n    warehouse: hdfs:///user/hive/warehouse\n    hdfs:\n      mode: fsimage\n      fsimage:\n        path: {}\n",
+                image.display()
+            ),
+        )
+        .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_smallfiles-exporter"))
+            .args(["--config.file", &cfg.to_string_lossy(), "check"])
+            .output()
+            .unwrap()
+    };
+    let out = check(dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("fsimage") && text.contains("txid 321") && text.contains("GzipCodec"),
+        "{text}"
+    );
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"not an image").unwrap();
+    let out = check(&junk);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("FAIL") && text.contains("not an fsimage"),
+        "{text}"
+    );
+}
+
+/// The exporter serving an image: its gauges; then the image replaced by a broken file — the
+/// last good counts stay served and `smallfiles_up{component="fsimage"}` says 0; a good image
+/// again brings it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_image_keeps_the_last_counts_served() {
+    use smallfiles_testkit::prom::value;
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let image = images.join("fsimage_0000000000000000010");
+    write_tree(&image, WriteCodec::Zlib, 0, 10, &warehouse_files(), &[]).unwrap();
+    let port = smallfiles_testkit::process::free_port();
+    let cfg = common::write_config(
+        dir.path(),
+        &format!(
+            "exporter:\n  listen_address: \"127.0.0.1:{port}\"\ndefaults:\n  scan_interval: 1s\nclusters:\n  - name: img\n    warehouse: hdfs:///user/hive/warehouse\n    hdfs:\n      mode: fsimage\n      fsimage:\n        path: {}\n",
+            images.display()
+        ),
+    );
+    let mut exporter = common::start_exporter(dir.path(), &cfg, port);
+    exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    let s = common::complete_scan(&mut exporter, "img", Duration::from_secs(30)).await;
+    let clicks = [("cluster", "img"), ("database", "web"), ("table", "clicks")];
+    assert_eq!(
+        value(&s, "smallfiles_table_small_files", &clicks),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(&s, "smallfiles_fsimage_txid", &[("cluster", "img")]),
+        Some(10.0)
+    );
+    let size = std::fs::metadata(&image).unwrap().len() as f64;
+    assert_eq!(
+        value(&s, "smallfiles_fsimage_size_bytes", &[("cluster", "img")]),
+        Some(size)
+    );
+    assert!(
+        value(&s, "smallfiles_fsimage_age_seconds", &[("cluster", "img")])
+            .is_some_and(|a| a < 600.0)
+    );
+    let up = |s: &[smallfiles_testkit::prom::Sample]| {
+        value(
+            s,
+            "smallfiles_up",
+            &[("cluster", "img"), ("component", "fsimage")],
+        )
+    };
+    assert_eq!(up(&s), Some(1.0));
+    assert_eq!(
+        value(
+            &s,
+            "smallfiles_scan_errors_total",
+            &[("cluster", "img"), ("stage", "fsimage")]
+        ),
+        Some(0.0),
+        "declared at 0 for the alert's increase()"
+    );
+
+    // A newer image that is cut short.
+    let bytes = std::fs::read(&image).unwrap();
+    std::fs::write(
+        images.join("fsimage_0000000000000000020"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let s = exporter
+        .wait_metrics(Duration::from_secs(30), "fsimage down", |s| {
+            up(s) == Some(0.0)
+        })
+        .await;
+    assert_eq!(
+        value(&s, "smallfiles_table_small_files", &clicks),
+        Some(3.0),
+        "the last counts stay"
+    );
+    assert_eq!(
+        value(&s, "smallfiles_fsimage_txid", &[("cluster", "img")]),
+        Some(10.0)
+    );
+    assert!(value(
+        &s,
+        "smallfiles_scan_errors_total",
+        &[("cluster", "img"), ("stage", "fsimage")]
+    )
+    .is_some_and(|n| n >= 1.0));
+    assert!(
+        exporter.log_text().contains("corrupt or truncated"),
+        "{}",
+        exporter.log_text()
+    );
+
+    // A good newer image.
+    std::fs::remove_file(images.join("fsimage_0000000000000000020")).unwrap();
+    let mut files = warehouse_files();
+    files.push(file(
+        "/user/hive/warehouse/web.db/clicks/dt=1/part-9",
+        1,
+        "etl",
+    ));
+    write_tree(
+        &images.join("fsimage_0000000000000000030"),
+        WriteCodec::Zlib,
+        0,
+        30,
+        &files,
+        &[],
+    )
+    .unwrap();
+    let s = exporter
+        .wait_metrics(Duration::from_secs(30), "the new image", |s| {
+            value(s, "smallfiles_fsimage_txid", &[("cluster", "img")]) == Some(30.0)
+        })
+        .await;
+    assert_eq!(up(&s), Some(1.0));
+    assert_eq!(
+        value(&s, "smallfiles_table_small_files", &clicks),
+        Some(4.0)
+    );
 }

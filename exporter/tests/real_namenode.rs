@@ -242,3 +242,144 @@ fn unix_now() -> f64 {
         .unwrap()
         .as_secs_f64()
 }
+
+/// `hdfs.mode: fsimage` on the image Hadoop's own NameNode writes at a checkpoint
+/// (`saveNamespace`), read from its `current/` directory and fetched over HTTP from the
+/// NameNode: every count equals the WebHDFS listing of the same warehouse, table by table, and
+/// the small files are told by their owners.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_namenodes_own_image_counts_as_the_listing_does() {
+    if !minidfs::available() {
+        return;
+    }
+    let hdfs = Arc::new(tokio::task::spawn_blocking(MiniDfs::start).await.unwrap());
+    let mut w = Warehouse::on_hdfs(hdfs.clone(), "/warehouse");
+    let (w, image_dir) = tokio::task::spawn_blocking(move || {
+        build(&mut w);
+        // Two owners of clicks' small files: one partition is the analysts'.
+        for i in 0..6 {
+            w.hdfs_chown(
+                &format!("web.db/clicks/dt=2024-01-02/part-{i:05}"),
+                "analyst",
+            );
+        }
+        let dir = w.hdfs().save_namespace();
+        (w, dir)
+    })
+    .await
+    .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let nn = &hdfs.http[0];
+    let extra = format!(
+        r#"  - name: image
+    warehouse: hdfs://minidfs-ns/warehouse
+    hdfs:
+      mode: fsimage
+      fsimage:
+        path: {image}
+  - name: fetched
+    warehouse: hdfs://minidfs-ns/warehouse
+    hdfs:
+      mode: fsimage
+      fsimage:
+        fetch: true
+      namenodes: ["{nn}"]
+      user: {user}
+"#,
+        image = image_dir.display(),
+        user = whoami(),
+    );
+    let cfg = config(tmp.path(), port, &hdfs, &extra);
+    let mut exporter = start_exporter(tmp.path(), &cfg, port);
+    exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    let mut s = Vec::new();
+    for cluster in ["real", "image", "fetched"] {
+        s = complete_scan(&mut exporter, cluster, Duration::from_secs(60)).await;
+    }
+    for cluster in ["real", "image", "fetched"] {
+        assert_tables(&s, cluster, &w, 3);
+    }
+    let txid = |c: &str| value(&s, "smallfiles_fsimage_txid", &[("cluster", c)]);
+    assert!(
+        txid("image").is_some_and(|t| t > 0.0),
+        "{}",
+        exporter.log_text()
+    );
+    assert_eq!(
+        txid("image"),
+        txid("fetched"),
+        "the fetched image is the checkpoint's"
+    );
+    assert_eq!(txid("real"), None, "a listing cluster has no image");
+    for c in ["image", "fetched"] {
+        let up = value(
+            &s,
+            "smallfiles_up",
+            &[("cluster", c), ("component", "fsimage")],
+        );
+        assert_eq!(up, Some(1.0), "{c}");
+    }
+    // Not one listing for the image clusters; the fetch is counted as what it is.
+    let listings = |c: &str| {
+        ["GETFILESTATUS", "LISTSTATUS_BATCH", "LISTSTATUS"]
+            .iter()
+            .map(|op| hdfs_requests(&s, c, op, "success"))
+            .sum::<f64>()
+    };
+    assert!(listings("real") > 0.0);
+    assert_eq!(listings("fetched"), 0.0);
+    // One request per scan; an image already here is not downloaded again.
+    assert!(hdfs_requests(&s, "fetched", "GETIMAGE", "success") >= 1.0);
+    let fetched = tmp.path().join("state/fsimage/fetched");
+    let kept: Vec<_> = std::fs::read_dir(&fetched).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1, "only the newest image is kept: {kept:?}");
+    // Who makes the small files, in both modes of reading the image.
+    for c in ["image", "fetched"] {
+        let by = |owner: &str| {
+            value(
+                &s,
+                "smallfiles_table_small_files_by_owner",
+                &[
+                    ("cluster", c),
+                    ("database", "web"),
+                    ("table", "clicks"),
+                    ("owner", owner),
+                ],
+            )
+        };
+        assert_eq!(by("analyst"), Some(6.0), "{c}");
+        let clicks = &w.tables[&("web".to_string(), "clicks".to_string())];
+        assert_eq!(by(&whoami()), Some((clicks.small - 6) as f64), "{c}");
+    }
+}
+
+/// The test kit's image writer (the benchmarks' images) checked by Hadoop's own reader
+/// (`hdfs oiv`): the files and bytes it reads are those the writer put in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hadoop_reads_the_images_the_test_kit_writes() {
+    use smallfiles_testkit::fsimage::{write_warehouse, WarehouseShape, WriteCodec, WAREHOUSE};
+    if !minidfs::available() {
+        return;
+    }
+    let hdfs = Arc::new(tokio::task::spawn_blocking(MiniDfs::start).await.unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    for codec in [WriteCodec::None, WriteCodec::Zlib, WriteCodec::Gzip] {
+        let image = tmp.path().join(format!("fsimage_{codec:?}"));
+        let shape = WarehouseShape {
+            databases: 2,
+            tables: 3,
+            partitions: 4,
+            files: 5,
+        };
+        let totals = write_warehouse(&image, codec, shape, 64 << 20).unwrap();
+        let hdfs = hdfs.clone();
+        let read =
+            tokio::task::spawn_blocking(move || hdfs.offline_image_viewer(&image, WAREHOUSE))
+                .await
+                .unwrap();
+        assert_eq!(read, (totals.files, totals.bytes), "{codec:?}");
+        assert_eq!(totals.files, 2 * 3 * 4 * 5);
+    }
+}

@@ -184,7 +184,7 @@ fn file_inode(id: u64, name: &[u8], length: u64, user: u32) -> INode {
         }
     }
     INode {
-        r#type: INodeType::File as i32,
+        r#type: Some(INodeType::File as i32),
         id,
         name: name.to_vec(),
         file: Some(INodeFile {
@@ -199,7 +199,7 @@ fn file_inode(id: u64, name: &[u8], length: u64, user: u32) -> INode {
 
 fn dir_inode(id: u64, name: &[u8]) -> INode {
     INode {
-        r#type: INodeType::Directory as i32,
+        r#type: Some(INodeType::Directory as i32),
         id,
         name: name.to_vec(),
         file: None,

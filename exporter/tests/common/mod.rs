@@ -137,6 +137,17 @@ impl Warehouse {
         e.parts.push((partition.into(), 0, 0));
     }
 
+    /// The MiniDFSCluster under this warehouse.
+    pub fn hdfs(&self) -> &MiniDfs {
+        self.hdfs.as_ref().expect("a warehouse on HDFS")
+    }
+
+    /// Gives a file (relative to the root) to `owner`.
+    pub fn hdfs_chown(&self, rel: &str, owner: &str) {
+        let path = self.root.join(rel.trim_start_matches('/'));
+        self.hdfs().chown(&path.to_string_lossy(), owner, "hadoop");
+    }
+
     pub fn total_files(&self) -> u64 {
         self.tables.values().map(|e| e.files).sum()
     }

@@ -26,7 +26,7 @@ pub struct FetchedImage {
 pub async fn fetch_latest(webhdfs: &WebHdfs, dir: &Path) -> Result<FetchedImage, FsImageError> {
     std::fs::create_dir_all(dir)?;
     let mut last = FsImageError::Fetch("no namenode configured".into());
-    for nn in standby_first(webhdfs).await {
+    for nn in namenodes_for_fetch(webhdfs).await {
         match fetch_from(webhdfs, &nn, dir).await {
             Ok(fetched) => {
                 remove_older(dir, &fetched.path);
@@ -42,7 +42,7 @@ pub async fn fetch_latest(webhdfs: &WebHdfs, dir: &Path) -> Result<FetchedImage,
 }
 
 /// The NameNodes, those that say they are standby first (from `/jmx`).
-async fn standby_first(webhdfs: &WebHdfs) -> Vec<String> {
+pub async fn namenodes_for_fetch(webhdfs: &WebHdfs) -> Vec<String> {
     let mut standby = Vec::new();
     let mut others = Vec::new();
     for nn in webhdfs.namenodes() {

@@ -10,7 +10,7 @@ mod read;
 
 use std::path::{Path, PathBuf};
 
-pub use fetch::{fetch_latest, FetchedImage};
+pub use fetch::{fetch_latest, namenodes_for_fetch, FetchedImage};
 pub use namespace::{ImageFileEntry, Namespace};
 pub use read::{Codec, ImageFile};
 
@@ -55,6 +55,28 @@ pub fn load(path: &Path) -> Result<LoadedImage, FsImageError> {
         path: file,
         namespace,
     })
+}
+
+/// What `check` says of an image without reading its inodes: the file, its transaction id,
+/// layout version, codec and size.
+pub fn describe(path: &Path) -> Result<String, FsImageError> {
+    let file = if path.is_dir() {
+        newest_in(path)?
+    } else {
+        path.to_path_buf()
+    };
+    let image = ImageFile::open(&file)?;
+    let txid = match image.messages("NS_INFO")? {
+        Some(mut m) => m.header::<proto::NameSystemSection>()?.transaction_id,
+        None => return Err(FsImageError::Corrupt("no NS_INFO section".into())),
+    };
+    Ok(format!(
+        "fsimage {} txid {txid} layout {} codec {} {} bytes",
+        file.display(),
+        image.summary.layout_version as i32,
+        image.summary.codec.as_deref().unwrap_or("none"),
+        image.size_bytes()
+    ))
 }
 
 /// The `fsimage_<txid>` with the highest transaction id in `dir` (not its `.md5` files, nor

@@ -128,7 +128,7 @@ impl Namespace {
             let i = u32::try_from(nodes.len())
                 .map_err(|_| FsImageError::Corrupt("more than 4 billion inodes".into()))?;
             let hidden = matches!(inode.name.first(), Some(b'_' | b'.'));
-            let node = match INodeType::try_from(inode.r#type) {
+            let node = match INodeType::try_from(inode.r#type.unwrap_or(0)) {
                 Ok(INodeType::File) => {
                     let file = inode.file.unwrap_or_default();
                     let length = file
@@ -158,7 +158,7 @@ impl Namespace {
                 },
                 Err(_) => {
                     return Err(FsImageError::Corrupt(format!(
-                        "inode {} has the unknown type {}",
+                        "inode {} has the unknown type {:?}",
                         inode.id, inode.r#type
                     )))
                 }

@@ -56,8 +56,10 @@ pub enum INodeType {
 
 #[derive(Clone, PartialEq, Message)]
 pub struct INode {
-    #[prost(enumeration = "INodeType", tag = "1")]
-    pub r#type: i32,
+    /// Required in Hadoop's schema: optional here so that FILE, prost's default for the
+    /// enum, is still written (the test kit's images are read by Hadoop too).
+    #[prost(enumeration = "INodeType", optional, tag = "1")]
+    pub r#type: Option<i32>,
     #[prost(uint64, tag = "2")]
     pub id: u64,
     #[prost(bytes = "vec", tag = "3")]

@@ -1,3 +1,6 @@
+//! The reader on the real images of `../shared/fixtures/fsimage/` (inode counts from
+//! ORIGINS.txt); the exporter's tests count tables in them.
+
 use std::path::PathBuf;
 
 use super::*;
@@ -14,37 +17,44 @@ fn fixture(name: &str) -> Option<PathBuf> {
     }
 }
 
-fn totals(ns: &Namespace, path: &str) -> (u64, u64, Vec<String>) {
-    let (mut files, mut bytes, mut owners) = (0, 0, Vec::new());
-    assert!(
-        ns.walk(path, |f| {
-            files += 1;
-            bytes += f.length;
-            if !owners.iter().any(|o| o == f.owner) {
-                owners.push(f.owner.to_string());
-            }
-        }),
-        "{path} exists"
-    );
-    owners.sort();
-    (files, bytes, owners)
+#[test]
+fn every_inode_of_the_real_images_is_read() {
+    for (name, dirs, files) in [
+        ("fsimage_0001", 14, 16),
+        ("fsi_small_h2x.img", 14, 16),
+        ("fsi_small_h3_2.img", 14, 16),
+        ("fsimage_0000000000000000000", 1, 0),
+        ("fsimage_d800_f210k_compressed.img", 807, 209_560),
+    ] {
+        let Some(p) = fixture(name) else { continue };
+        let image = load(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(image.namespace.inodes, dirs + files, "{name}");
+        let mut seen = 0;
+        assert!(image.namespace.walk("/", |_| seen += 1));
+        assert_eq!(seen, files, "{name}: every file under /");
+    }
 }
 
 #[test]
-fn probe() {
+fn a_directory_yields_its_newest_image() {
+    let dir = tempfile::tempdir().unwrap();
     for name in [
-        "fsimage_0001",
-        "fsi_small_h2x.img",
-        "fsi_small_h3_2.img",
-        "fsimage_0000000000000000000",
-        "fsimage_d800_f210k_compressed.img",
+        "fsimage_0000000000000000007",
+        "fsimage_0000000000000000012",
+        "fsimage_0000000000000000012.md5",
+        "fsimage.ckpt_0000000000000000099",
+        "fsimage_",
+        "edits_0000000000000000100-0000000000000000200",
     ] {
-        let Some(p) = fixture(name) else { continue };
-        let img = load(&p).unwrap();
-        let t = totals(&img.namespace, "/");
-        eprintln!(
-            "{name}: txid {} layout {} inodes {} -> {t:?}",
-            img.namespace.txid, img.namespace.layout_version, img.namespace.inodes
-        );
+        std::fs::write(dir.path().join(name), b"").unwrap();
     }
+    assert_eq!(
+        newest_in(dir.path()).unwrap(),
+        dir.path().join("fsimage_0000000000000000012")
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        newest_in(empty.path()),
+        Err(FsImageError::NoImage(_))
+    ));
 }
