@@ -41,6 +41,7 @@ impl Layout for Namespace {
                 kind: FileKind::Directory,
                 length: 0,
                 modification_time: 0,
+                owner: String::new(),
             })
             .collect())
     }

@@ -30,6 +30,9 @@ pub struct CacheEntry {
     pub ddl_time: Option<i64>,
     pub mtime: i64,
     pub stats: FileStats,
+    /// Small files by owner; empty in entries written before owners were counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<(String, u64)>,
 }
 
 pub type UnitMap = HashMap<String, CacheEntry>;
@@ -189,7 +192,16 @@ mod tests {
                 files,
                 ..Default::default()
             },
+            owners: vec![("etl".into(), files)],
         }
+    }
+
+    /// Entries written before owners were counted still load (with no owners).
+    #[test]
+    fn an_entry_without_owners_loads() {
+        let old = r#"{"threshold":1,"ddl_time":null,"mtime":5,"stats":{"files":2,"small_files":1,"bytes":3,"small_files_bytes":1,"size_buckets":[2,0,0,0,0,0,0,0,0,0]}}"#;
+        let e: CacheEntry = serde_json::from_str(old).unwrap();
+        assert_eq!((e.mtime, e.stats.files, e.owners.len()), (5, 2, 0));
     }
 
     #[test]

@@ -132,6 +132,7 @@ mod tests {
             kind: FileKind::Directory,
             length: 0,
             modification_time: mtime,
+            owner: String::new(),
         }
     }
 

@@ -598,28 +598,29 @@ fn count_in_image(ns: &Namespace, location: &Location, threshold: u64) -> UnitOu
         return UnitOutcome::Unsupported;
     };
     let mut stats = FileStats::default();
-    let mut owners: HashMap<String, u64> = HashMap::new();
+    // Owners by serial while walking (a cluster has few): named once at the end.
+    let mut by_serial: HashMap<u32, u64> = HashMap::new();
     let found = ns.walk(path, |f| {
         stats.add_file(f.length, threshold);
         if f.length < threshold {
-            match owners.get_mut(f.owner) {
-                Some(n) => *n += 1,
-                None => {
-                    owners.insert(f.owner.to_string(), 1);
-                }
-            }
+            *by_serial.entry(f.owner).or_default() += 1;
         }
     });
+    let mut owners = crate::walk::OwnerTally::default();
+    for (serial, n) in by_serial {
+        owners.add_n(ns.user(serial), n);
+    }
     if !found {
         return UnitOutcome::Missing;
     }
     UnitOutcome::Counted {
-        owners: owners.into_iter().collect(),
+        owners: owners.into_counts(),
         entry: crate::cache::CacheEntry {
             threshold,
             ddl_time: None,
             mtime: 0,
             stats: stats.clone(),
+            owners: Vec::new(),
         },
         stats,
         cached: false,

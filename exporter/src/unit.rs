@@ -8,7 +8,7 @@ use crate::cache::{CacheEntry, UnitMap};
 use crate::classify::FileStats;
 use crate::dir_times::DirTime;
 use crate::scan::ClusterScanner;
-use crate::walk::{count_files, EntryBudget};
+use crate::walk::{count_files_by_owner, EntryBudget};
 
 pub(crate) struct Unit {
     pub table: usize,
@@ -72,23 +72,24 @@ pub(crate) async fn scan_unit(
                 stats: prev.stats.clone(),
                 cached: true,
                 key,
+                owners: prev.owners.clone(),
                 entry: prev.clone(),
-                owners: Vec::new(),
             };
         }
     }
-    match count_files(&s.fs, &unit.location, threshold, budget).await {
-        Ok(stats) => UnitOutcome::Counted {
+    match count_files_by_owner(&s.fs, &unit.location, threshold, budget).await {
+        Ok((stats, owners)) => UnitOutcome::Counted {
             entry: CacheEntry {
                 threshold,
                 ddl_time: unit.ddl_time,
                 mtime,
                 stats: stats.clone(),
+                owners: owners.clone(),
             },
             stats,
             cached: false,
             key,
-            owners: Vec::new(),
+            owners,
         },
         Err(e) if e.is_not_found() => UnitOutcome::Missing,
         Err(e) => UnitOutcome::Failed(e),
@@ -133,6 +134,7 @@ mod tests {
                 ddl_time: Some(100),
                 mtime: status.modification_time,
                 stats: cached_stats,
+                owners: Vec::new(),
             },
         );
         let budget = EntryBudget::new(1_000);

@@ -69,15 +69,62 @@ pub async fn count_files(
     threshold: u64,
     budget: &EntryBudget,
 ) -> Result<FileStats> {
+    count_files_by_owner(fs, root, threshold, budget)
+        .await
+        .map(|(stats, _)| stats)
+}
+
+/// Small files by their owner, as the walk sees them.
+pub type OwnerCounts = Vec<(String, u64)>;
+
+/// [`count_files`], and who owns the small files.
+pub async fn count_files_by_owner(
+    fs: &ClusterFs,
+    root: &Location,
+    threshold: u64,
+    budget: &EntryBudget,
+) -> Result<(FileStats, OwnerCounts)> {
     let mut stats = FileStats::default();
+    let mut owners: OwnerTally = OwnerTally::default();
     walk_data_files(
         fs,
         root,
         |dir, listing| budget.spend(listing.len(), dir),
-        |_, file| stats.add_file(file.length, threshold),
+        |_, file| {
+            stats.add_file(file.length, threshold);
+            if file.length < threshold {
+                owners.add(&file.owner);
+            }
+        },
     )
     .await?;
-    Ok(stats)
+    Ok((stats, owners.into_counts()))
+}
+
+/// Counting files by owner without allocating a name per file.
+#[derive(Default)]
+pub struct OwnerTally(std::collections::HashMap<String, u64>);
+
+impl OwnerTally {
+    pub fn add(&mut self, owner: &str) {
+        self.add_n(owner, 1);
+    }
+
+    pub fn add_n(&mut self, owner: &str, n: u64) {
+        if owner.is_empty() {
+            return;
+        }
+        match self.0.get_mut(owner) {
+            Some(count) => *count += n,
+            None => {
+                self.0.insert(owner.to_string(), n);
+            }
+        }
+    }
+
+    pub fn into_counts(self) -> OwnerCounts {
+        self.0.into_iter().collect()
+    }
 }
 
 #[cfg(test)]

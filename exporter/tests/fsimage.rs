@@ -123,12 +123,19 @@ fn check_warehouse(r: &ScanReport) {
     assert!(big.small_files_by_owner.is_empty());
 }
 
-/// The same warehouse written uncompressed, with zlib (Hadoop's DefaultCodec) and gzip, with
+/// The same warehouse written uncompressed, with zlib (Hadoop's DefaultCodec), gzip, Snappy and
+/// LZ4 (Hadoop's block framing), with
 /// and without the string table's mask bits (Hadoop 3.2+): the same counts every time.
 #[tokio::test]
 async fn written_images_count_the_same_in_every_codec() {
     let dir = tempfile::tempdir().unwrap();
-    for codec in [WriteCodec::None, WriteCodec::Zlib, WriteCodec::Gzip] {
+    for codec in [
+        WriteCodec::None,
+        WriteCodec::Zlib,
+        WriteCodec::Gzip,
+        WriteCodec::Snappy,
+        WriteCodec::Lz4,
+    ] {
         for mask_bits in [0, 3] {
             let image = dir.path().join(format!("fsimage_{codec:?}_{mask_bits}"));
             write_tree(

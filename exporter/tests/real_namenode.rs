@@ -335,8 +335,8 @@ async fn the_namenodes_own_image_counts_as_the_listing_does() {
     let fetched = tmp.path().join("state/fsimage/fetched");
     let kept: Vec<_> = std::fs::read_dir(&fetched).unwrap().flatten().collect();
     assert_eq!(kept.len(), 1, "only the newest image is kept: {kept:?}");
-    // Who makes the small files, in both modes of reading the image.
-    for c in ["image", "fetched"] {
+    // Who makes the small files: from the listing and from the image alike.
+    for c in ["real", "image", "fetched"] {
         let by = |owner: &str| {
             value(
                 &s,
@@ -365,13 +365,20 @@ async fn hadoop_reads_the_images_the_test_kit_writes() {
     }
     let hdfs = Arc::new(tokio::task::spawn_blocking(MiniDfs::start).await.unwrap());
     let tmp = tempfile::tempdir().unwrap();
-    for codec in [WriteCodec::None, WriteCodec::Zlib, WriteCodec::Gzip] {
+    for codec in [
+        WriteCodec::None,
+        WriteCodec::Zlib,
+        WriteCodec::Gzip,
+        WriteCodec::Snappy,
+        WriteCodec::Lz4,
+    ] {
         let image = tmp.path().join(format!("fsimage_{codec:?}"));
+        // Enough inodes for several 256 KiB blocks of the block codecs.
         let shape = WarehouseShape {
             databases: 2,
             tables: 3,
-            partitions: 4,
-            files: 5,
+            partitions: 40,
+            files: 50,
         };
         let totals = write_warehouse(&image, codec, shape, 64 << 20).unwrap();
         let hdfs = hdfs.clone();
@@ -380,6 +387,16 @@ async fn hadoop_reads_the_images_the_test_kit_writes() {
                 .await
                 .unwrap();
         assert_eq!(read, (totals.files, totals.bytes), "{codec:?}");
-        assert_eq!(totals.files, 2 * 3 * 4 * 5);
+        assert_eq!(totals.files, 2 * 3 * 40 * 50);
+        // And ours reads what Hadoop read.
+        let ours =
+            smallfiles_cluster::hdfs::fsimage::load(&tmp.path().join(format!("fsimage_{codec:?}")))
+                .unwrap();
+        let (mut files, mut bytes) = (0, 0);
+        assert!(ours.namespace.walk(WAREHOUSE, |f| {
+            files += 1;
+            bytes += f.length;
+        }));
+        assert_eq!((files, bytes), read, "{codec:?}");
     }
 }

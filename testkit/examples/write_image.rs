@@ -1,4 +1,4 @@
-//! Writes a generated warehouse image: `write_image <path> <databases> <tables> <partitions> <files> [none|zlib|gzip]`.
+//! Writes a generated warehouse image: `write_image <path> <databases> <tables> <partitions> <files> [none|zlib|gzip|snappy|lz4]`.
 use smallfiles_testkit::fsimage::{write_warehouse, WarehouseShape, WriteCodec};
 
 fn main() {
@@ -7,6 +7,8 @@ fn main() {
     let codec = match a.get(6).map(String::as_str) {
         Some("zlib") => WriteCodec::Zlib,
         Some("gzip") => WriteCodec::Gzip,
+        Some("snappy") => WriteCodec::Snappy,
+        Some("lz4") => WriteCodec::Lz4,
         _ => WriteCodec::None,
     };
     let shape = WarehouseShape {

@@ -26,6 +26,9 @@ pub enum WriteCodec {
     /// `DefaultCodec`.
     Zlib,
     Gzip,
+    /// `SnappyCodec` and `Lz4Codec`: Hadoop's block framing, 256 KiB blocks as Hadoop writes.
+    Snappy,
+    Lz4,
 }
 
 impl WriteCodec {
@@ -34,6 +37,8 @@ impl WriteCodec {
             WriteCodec::None => None,
             WriteCodec::Zlib => Some("org.apache.hadoop.io.compress.DefaultCodec".into()),
             WriteCodec::Gzip => Some("org.apache.hadoop.io.compress.GzipCodec".into()),
+            WriteCodec::Snappy => Some("org.apache.hadoop.io.compress.SnappyCodec".into()),
+            WriteCodec::Lz4 => Some("org.apache.hadoop.io.compress.Lz4Codec".into()),
         }
     }
 }
@@ -51,6 +56,53 @@ impl<W: Write> Write for Counting<W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Hadoop's `BlockCompressorStream` buffer (`io.compression.codec.snappy.buffersize`).
+const BLOCK: usize = 256 * 1024;
+
+/// Blocks of [uncompressed length][compressed length][bytes], one chunk per block (as
+/// Hadoop's compressors produce them for a block that compresses into its buffer).
+struct BlockWriter<W: Write> {
+    out: W,
+    codec: WriteCodec,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> BlockWriter<W> {
+    fn emit(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let compressed = match self.codec {
+            WriteCodec::Snappy => snap::raw::Encoder::new()
+                .compress_vec(&self.pending)
+                .map_err(io::Error::other)?,
+            _ => lz4_flex::block::compress(&self.pending),
+        };
+        self.out
+            .write_all(&(self.pending.len() as u32).to_be_bytes())?;
+        self.out
+            .write_all(&(compressed.len() as u32).to_be_bytes())?;
+        self.out.write_all(&compressed)?;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for BlockWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(BLOCK - self.pending.len());
+        self.pending.extend_from_slice(&buf[..n]);
+        if self.pending.len() == BLOCK {
+            self.emit()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.emit()?;
+        self.out.flush()
     }
 }
 
@@ -107,6 +159,11 @@ impl ImageWriter {
                     &mut self.out,
                     flate2::Compression::fast(),
                 )),
+                codec @ (WriteCodec::Snappy | WriteCodec::Lz4) => Box::new(BlockWriter {
+                    out: &mut self.out,
+                    codec,
+                    pending: Vec::with_capacity(BLOCK),
+                }),
             };
             let mut sink = SectionSink {
                 out,
@@ -174,7 +231,7 @@ fn file_inode(id: u64, name: &[u8], length: u64, user: u32) -> INode {
         let n = left.min(128 << 20);
         blocks.push(BlockProto {
             block_id: 1_073_741_824 + block,
-            gen_stamp: 1001,
+            gen_stamp: 1001 + block,
             num_bytes: n,
         });
         block += 1;
@@ -187,8 +244,13 @@ fn file_inode(id: u64, name: &[u8], length: u64, user: u32) -> INode {
         r#type: Some(INodeType::File as i32),
         id,
         name: name.to_vec(),
+        // The fields a NameNode writes for every file, so that an image's size per inode is
+        // a real one's (~90 bytes with one block).
         file: Some(INodeFile {
-            modification_time: 1_700_000_000_000,
+            replication: 3,
+            modification_time: 1_700_000_000_000 + id,
+            access_time: 1_700_000_000_000 + id * 7,
+            preferred_block_size: 128 << 20,
             permission: permission(user),
             blocks,
         }),

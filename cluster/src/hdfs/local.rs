@@ -26,6 +26,7 @@ fn status_of(name: String, meta: &std::fs::Metadata) -> FileStatus {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0),
+        owner: std::os::unix::fs::MetadataExt::uid(meta).to_string(),
     }
 }
 

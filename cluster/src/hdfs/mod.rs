@@ -34,6 +34,8 @@ pub struct FileStatus {
     pub length: u64,
     /// Milliseconds since the epoch.
     pub modification_time: i64,
+    /// The owning user (WebHDFS `owner`; on local disk the numeric uid); empty when unknown.
+    pub owner: String,
 }
 
 /// Directory listing and status of a path, in one file system; and removing a tree (the

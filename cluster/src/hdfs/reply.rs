@@ -19,6 +19,8 @@ struct RawStatus {
     length: u64,
     #[serde(rename = "modificationTime", default)]
     modification_time: i64,
+    #[serde(default)]
+    owner: String,
 }
 
 impl RawStatus {
@@ -118,6 +120,7 @@ impl From<RawStatus> for FileStatus {
             },
             length: r.length,
             modification_time: r.modification_time,
+            owner: r.owner,
         }
     }
 }

@@ -23,7 +23,7 @@ pub enum FsImageError {
     NotAnImage,
     #[error("corrupt or truncated image: {0}")]
     Corrupt(String),
-    #[error("compressed with {0}, which this reader does not support (gzip and DefaultCodec are)")]
+    #[error("compressed with {0}, which this reader does not support (DefaultCodec, GzipCodec, SnappyCodec and Lz4Codec are)")]
     UnsupportedCodec(String),
     #[error("no fsimage_<txid> file in {0}")]
     NoImage(PathBuf),

@@ -100,9 +100,10 @@ pub struct Namespace {
 
 /// One data file under a location, as a walk of the listing would see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageFileEntry<'a> {
+pub struct ImageFileEntry {
     pub length: u64,
-    pub owner: &'a str,
+    /// The owner's serial: [`Namespace::user`] names it.
+    pub owner: u32,
 }
 
 impl Namespace {
@@ -263,7 +264,7 @@ impl Namespace {
 
     /// Visits the data files under `path` as a recursive listing would (names starting with
     /// `_` or `.` are skipped with everything under them); `false` when `path` does not exist.
-    pub fn walk(&self, path: &str, mut on_file: impl FnMut(ImageFileEntry<'_>)) -> bool {
+    pub fn walk(&self, path: &str, mut on_file: impl FnMut(ImageFileEntry)) -> bool {
         let Some(start) = self.resolve(path) else {
             return false;
         };
@@ -278,11 +279,11 @@ impl Namespace {
                     KIND_DIR => pending.push(child),
                     KIND_FILE => on_file(ImageFileEntry {
                         length: n.value,
-                        owner: self.user(n.owner),
+                        owner: n.owner,
                     }),
                     _ => on_file(ImageFileEntry {
                         length: 0,
-                        owner: self.user(n.owner),
+                        owner: n.owner,
                     }),
                 }
             }
@@ -303,7 +304,8 @@ impl Namespace {
         )
     }
 
-    fn user(&self, serial: u32) -> &str {
+    /// The user name of an owner serial ("" when the string table has none).
+    pub fn user(&self, serial: u32) -> &str {
         self.users.get(&serial).map(String::as_str).unwrap_or("")
     }
 }

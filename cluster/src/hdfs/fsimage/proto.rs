@@ -74,8 +74,14 @@ pub struct INode {
 
 #[derive(Clone, PartialEq, Message)]
 pub struct INodeFile {
+    #[prost(uint32, tag = "1")]
+    pub replication: u32,
     #[prost(uint64, tag = "2")]
     pub modification_time: u64,
+    #[prost(uint64, tag = "3")]
+    pub access_time: u64,
+    #[prost(uint64, tag = "4")]
+    pub preferred_block_size: u64,
     /// User string id (bits 63–40), group string id (39–16), mode (15–0).
     #[prost(fixed64, tag = "5")]
     pub permission: u64,

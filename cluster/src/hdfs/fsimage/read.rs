@@ -27,6 +27,10 @@ pub enum Codec {
     Zlib,
     /// `GzipCodec`.
     Gzip,
+    /// `SnappyCodec`, in Hadoop's block framing.
+    Snappy,
+    /// `Lz4Codec`, in Hadoop's block framing.
+    Lz4,
 }
 
 impl Codec {
@@ -35,6 +39,8 @@ impl Codec {
             "" => Ok(Codec::None),
             "org.apache.hadoop.io.compress.DefaultCodec" => Ok(Codec::Zlib),
             "org.apache.hadoop.io.compress.GzipCodec" => Ok(Codec::Gzip),
+            "org.apache.hadoop.io.compress.SnappyCodec" => Ok(Codec::Snappy),
+            "org.apache.hadoop.io.compress.Lz4Codec" => Ok(Codec::Lz4),
             other => Err(FsImageError::UnsupportedCodec(other.to_string())),
         }
     }
@@ -111,6 +117,10 @@ impl ImageFile {
                 1 << 20,
                 flate2::bufread::MultiGzDecoder::new(raw),
             )),
+            Codec::Snappy | Codec::Lz4 => Box::new(BufReader::with_capacity(
+                1 << 20,
+                HadoopBlocks::new(raw, self.codec),
+            )),
         };
         Ok(Some(Messages {
             section: section.name.clone(),
@@ -154,6 +164,109 @@ impl<R: BufRead> Read for ZlibStreams<R> {
     }
 }
 
+/// The largest block Hadoop's block codecs write is their buffer size
+/// (`io.compression.codec.{snappy,lz4}.buffersize`, 256 KiB by default); 64 MiB allows any sane
+/// setting and bounds what a corrupt length can ask for.
+const MAX_BLOCK: u64 = 64 << 20;
+
+/// Hadoop's `BlockCompressorStream` framing, as `SnappyCodec` and `Lz4Codec` write it: each
+/// block is its uncompressed length (4 bytes, big-endian), then chunks of a compressed length
+/// and that many bytes, until the block's length is produced.
+struct HadoopBlocks<R: Read> {
+    inner: R,
+    codec: Codec,
+    out: Vec<u8>,
+    pos: usize,
+    block_left: u64,
+    chunk: Vec<u8>,
+}
+
+impl<R: Read> HadoopBlocks<R> {
+    fn new(inner: R, codec: Codec) -> Self {
+        HadoopBlocks {
+            inner,
+            codec,
+            out: Vec::new(),
+            pos: 0,
+            block_left: 0,
+            chunk: Vec::new(),
+        }
+    }
+
+    /// A 4-byte length; `None` at a clean end of the stream (only between blocks).
+    fn length(&mut self, end_ok: bool) -> std::io::Result<Option<u64>> {
+        let mut b = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match self.inner.read(&mut b[got..])? {
+                0 if got == 0 && end_ok => return Ok(None),
+                0 => return Err(bad("a block length is cut short")),
+                n => got += n,
+            }
+        }
+        let n = u64::from(u32::from_be_bytes(b));
+        if n > MAX_BLOCK {
+            return Err(bad(&format!("a block of {n} bytes")));
+        }
+        Ok(Some(n))
+    }
+
+    /// Decompresses the next chunk of the current block into `out`.
+    fn next_chunk(&mut self) -> std::io::Result<()> {
+        let len = self.length(false)?.expect("not at an end");
+        self.chunk.clear();
+        let read = (&mut self.inner).take(len).read_to_end(&mut self.chunk)?;
+        if read as u64 != len {
+            return Err(bad("a compressed chunk is cut short"));
+        }
+        self.out.clear();
+        self.out.resize(self.block_left as usize, 0);
+        let produced = match self.codec {
+            Codec::Snappy => {
+                let n = snap::raw::decompress_len(&self.chunk).map_err(|e| bad(&e.to_string()))?;
+                if n as u64 > self.block_left {
+                    return Err(bad("a chunk longer than its block"));
+                }
+                snap::raw::Decoder::new()
+                    .decompress(&self.chunk, &mut self.out)
+                    .map_err(|e| bad(&e.to_string()))?
+            }
+            _ => lz4_flex::block::decompress_into(&self.chunk, &mut self.out)
+                .map_err(|e| bad(&e.to_string()))?,
+        };
+        if produced == 0 {
+            return Err(bad("an empty chunk"));
+        }
+        self.out.truncate(produced);
+        self.pos = 0;
+        self.block_left -= produced as u64;
+        Ok(())
+    }
+}
+
+fn bad(why: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string())
+}
+
+impl<R: Read> Read for HadoopBlocks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.out.len() {
+            if self.block_left == 0 {
+                match self.length(true)? {
+                    None => return Ok(0),
+                    Some(n) => self.block_left = n,
+                }
+                continue;
+            }
+            self.next_chunk()?;
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// The length-delimited messages of one section.
 pub struct Messages {
     section: String,
@@ -169,6 +282,16 @@ impl Messages {
         };
         if len > MAX_MESSAGE {
             return Err(self.corrupt(format!("a message of {len} bytes")));
+        }
+        // Most messages lie whole in the reader's buffer: decoded in place, not copied.
+        let buffered = self
+            .reader
+            .fill_buf()
+            .map_err(|e| FsImageError::Corrupt(format!("section {}: {e}", self.section)))?;
+        if buffered.len() as u64 >= len {
+            let decoded = M::decode(&buffered[..len as usize]);
+            self.reader.consume(len as usize);
+            return decoded.map(Some).map_err(|e| self.corrupt(e.to_string()));
         }
         self.buf.clear();
         let read = (&mut self.reader as &mut dyn BufRead)
@@ -195,11 +318,26 @@ impl Messages {
 
     /// A varint, or `None` at a clean end of the stream.
     fn varint(&mut self) -> Result<Option<u64>, FsImageError> {
+        let buffered = self
+            .reader
+            .fill_buf()
+            .map_err(|e| FsImageError::Corrupt(format!("section {}: {e}", self.section)))?;
+        if buffered.is_empty() {
+            return Ok(None);
+        }
+        // The whole varint in the buffer: decoded there.
+        if let Some(end) = buffered.iter().take(10).position(|b| b & 0x80 == 0) {
+            let value = buffered[..=end]
+                .iter()
+                .enumerate()
+                .fold(0u64, |v, (i, b)| v | (u64::from(b & 0x7f) << (7 * i)));
+            self.reader.consume(end + 1);
+            return Ok(Some(value));
+        }
         let mut value = 0u64;
         for i in 0..10 {
             let mut byte = [0u8; 1];
             match self.reader.read(&mut byte) {
-                Ok(0) if i == 0 => return Ok(None),
                 Ok(0) => return Err(self.corrupt("a length is cut short".into())),
                 Ok(_) => {}
                 Err(e) => return Err(self.corrupt(e.to_string())),

@@ -167,7 +167,8 @@ public final class MiniHadoop {
                 if (f[0].equals("failover")) {
                     active = 1 - active;
                 }
-            } catch (Exception e) {
+            } catch (Throwable e) {
+                // Errors too (a missing class): the protocol answers, the launcher lives on.
                 out.println("ERR " + e.toString().replace('\n', ' '));
             }
         }
