@@ -370,3 +370,72 @@ fn assert_tables_of(s: &[Sample], cluster: &str, w: &Warehouse) {
         .collect();
     assert_tables(&own, cluster, w, 3);
 }
+
+/// `hdfs.fsimage.fetch` on a Kerberized NameNode: SPNEGO to `/imagetransfer`; an ordinary
+/// principal is refused (HTTP 403) with what to do about it, `smallfiles_up{component=
+/// "fsimage"}` 0; a cluster administrator's principal gets the image, and the counts equal the
+/// listing's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_is_fetched_by_an_hdfs_admin_only() {
+    if !minidfs::available() {
+        return;
+    }
+    let hdfs = Arc::new(
+        tokio::task::spawn_blocking(|| MiniDfs::start_secure(Duration::from_secs(600)))
+            .await
+            .unwrap(),
+    );
+    let kdc = hdfs.kdc.clone().expect("a secure cluster has a KDC");
+    let nn = hdfs.http[0].clone();
+    let mut w = Warehouse::on_hdfs(hdfs.clone(), "/warehouse");
+    let w = tokio::task::spawn_blocking(move || {
+        build(&mut w);
+        w.hdfs().save_namespace();
+        w
+    })
+    .await
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let admin = format!(
+        "{{ principal: \"other@{}\", keytab: {}, krb5_conf: {} }}",
+        kdc.realm,
+        kdc.other_keytab.display(),
+        kdc.krb5_conf.display()
+    );
+    let fetch = "\n      mode: fsimage\n      fsimage: { fetch: true }";
+    let mut clusters = cluster_yaml("listed", &nn, &keytab_login(&kdc, &kdc.client_keytab), "");
+    clusters += &cluster_yaml("admin", &nn, &admin, fetch);
+    clusters += &cluster_yaml("user", &nn, &keytab_login(&kdc, &kdc.client_keytab), fetch);
+    let cfg = write_config(
+        tmp.path(),
+        &format!(
+            "exporter:\n  listen_address: \"127.0.0.1:{port}\"\n  state_dir: {}\n  top_partitions: 3\ndefaults:\n  small_file_threshold: 64KiB\n  scan_interval: 2s\nclusters:{clusters}",
+            tmp.path().join("state").display()
+        ),
+    );
+    let mut exporter = start_exporter(tmp.path(), &cfg, port);
+    exporter.wait_ok("/-/ready", Duration::from_secs(20)).await;
+    let mut s = Vec::new();
+    for c in ["listed", "admin"] {
+        s = complete_scan(&mut exporter, c, Duration::from_secs(60)).await;
+    }
+    assert_tables_of(&s, "listed", &w);
+    assert_tables_of(&s, "admin", &w);
+    assert!(value(&s, "smallfiles_fsimage_txid", &[("cluster", "admin")]).is_some_and(|t| t > 0.0));
+    let s = exporter
+        .wait_metrics(Duration::from_secs(60), "the user's fetch refused", |s| {
+            value(
+                s,
+                "smallfiles_up",
+                &[("cluster", "user"), ("component", "fsimage")],
+            ) == Some(0.0)
+        })
+        .await;
+    assert!(hdfs_requests(&s, "user", "GETIMAGE", "denied") > 0.0);
+    let log = exporter.log_text();
+    assert!(
+        log.contains("dfs.cluster.administrators") && log.contains("HTTP 403"),
+        "{log}"
+    );
+}

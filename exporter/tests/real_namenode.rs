@@ -400,3 +400,57 @@ async fn hadoop_reads_the_images_the_test_kit_writes() {
         assert_eq!((files, bytes), read, "{codec:?}");
     }
 }
+
+/// Fetching the image asks the standby NameNode first (its checkpoint costs the active
+/// nothing), as each NameNode's own answer tells, and follows a failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_is_fetched_from_the_standby_first() {
+    use smallfiles_cluster::config::HdfsConfig;
+    use smallfiles_cluster::hdfs::fsimage::{fetch_latest, namenodes_for_fetch};
+    use smallfiles_cluster::hdfs::{RequestCounters, RequestLimiter, WebHdfs};
+    if !minidfs::available() {
+        return;
+    }
+    let hdfs = Arc::new(
+        tokio::task::spawn_blocking(MiniDfs::start_ha)
+            .await
+            .unwrap(),
+    );
+    let yaml = hdfs.webhdfs_yaml(&whoami());
+    let cfg: HdfsConfig = serde_saphyr::from_str(&yaml.replace("\n      ", "\n")).unwrap();
+    let webhdfs = WebHdfs::new(
+        &cfg,
+        Arc::new(RequestLimiter::new(4, 100)),
+        Arc::new(RequestCounters::default()),
+    )
+    .unwrap();
+    let standby = 1 - hdfs.active();
+    assert_eq!(
+        namenodes_for_fetch(&webhdfs).await,
+        vec![hdfs.http[standby].clone(), hdfs.http[1 - standby].clone()]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fetched = fetch_latest(&webhdfs, dir.path()).await.unwrap();
+    assert_eq!(fetched.namenode, hdfs.http[standby]);
+    assert!(fetched.downloaded);
+    smallfiles_cluster::hdfs::fsimage::load(&fetched.path).expect("a readable image");
+    // Asked again: the same image is not downloaded twice.
+    let again = fetch_latest(&webhdfs, dir.path()).await.unwrap();
+    assert!(!again.downloaded);
+
+    let hdfs2 = hdfs.clone();
+    tokio::task::spawn_blocking(move || hdfs2.failover())
+        .await
+        .unwrap();
+    let now_active = hdfs.active();
+    assert_eq!(now_active, standby, "the standby took over");
+    assert_eq!(
+        namenodes_for_fetch(&webhdfs).await,
+        vec![
+            hdfs.http[1 - now_active].clone(),
+            hdfs.http[now_active].clone()
+        ],
+        "after a failover the other NameNode is the standby (http {:?})",
+        hdfs.http
+    );
+}

@@ -224,22 +224,25 @@ impl WebHdfs {
                 self.counters.add(op, "success");
                 return Ok(reply);
             }
-            let outcome = if status == reqwest::StatusCode::FORBIDDEN
-                || status == reqwest::StatusCode::UNAUTHORIZED
-            {
+            // What the NameNode says, typed as for WebHDFS (a standby, a RemoteException).
+            let body = read_capped(reply, 64 * 1024).await.unwrap_or_default();
+            let (outcome, meaning) = reply::error_reply(status.as_u16(), &body);
+            let kind = match meaning {
+                ErrorReply::Failover(k) | ErrorReply::Retry(k) | ErrorReply::Fail(k) => k,
+            };
+            let kind = match kind {
+                HdfsErrorKind::Protocol {
+                    status: 401 | 403, ..
+                } => HdfsErrorKind::AccessDenied(format!("{nn} answered HTTP {}", status.as_u16())),
+                k => k,
+            };
+            let outcome = if matches!(kind, HdfsErrorKind::AccessDenied(_)) {
                 "denied"
             } else {
-                "error"
+                outcome
             };
             self.counters.add(op, outcome);
-            return Err(if outcome == "denied" {
-                HdfsErrorKind::AccessDenied(format!("{nn} answered HTTP {}", status.as_u16()))
-            } else {
-                HdfsErrorKind::Protocol {
-                    status: status.as_u16(),
-                    body: String::new(),
-                }
-            });
+            return Err(kind);
         }
     }
 

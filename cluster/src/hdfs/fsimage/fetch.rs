@@ -41,27 +41,17 @@ pub async fn fetch_latest(webhdfs: &WebHdfs, dir: &Path) -> Result<FetchedImage,
     Err(last)
 }
 
-/// The NameNodes, those that say they are standby first (from `/jmx`).
+/// The NameNodes, those that answer as a standby first. Asked with a WebHDFS status of `/`,
+/// which a standby refuses with its StandbyException: each NameNode's own answer (`/jmx` would
+/// do on real clusters, but NameNodes sharing a JVM, as in tests, share their beans).
 pub async fn namenodes_for_fetch(webhdfs: &WebHdfs) -> Vec<String> {
     let mut standby = Vec::new();
     let mut others = Vec::new();
     for nn in webhdfs.namenodes() {
-        let state = match webhdfs
-            .get_servlet(
-                nn,
-                "JMX",
-                "/jmx?qry=Hadoop:service=NameNode,name=NameNodeStatus",
-            )
-            .await
-        {
-            Ok(reply) => reply
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|v| v["beans"][0]["State"].as_str().map(str::to_string)),
-            Err(_) => None,
-        };
-        if state.as_deref() == Some("standby") {
+        let answer = webhdfs
+            .get_servlet(nn, "HA_STATE", "/webhdfs/v1/?op=GETFILESTATUS")
+            .await;
+        if matches!(answer, Err(crate::HdfsErrorKind::Standby(_))) {
             standby.push(nn.clone());
         } else {
             others.push(nn.clone());
@@ -75,7 +65,13 @@ async fn fetch_from(webhdfs: &WebHdfs, nn: &str, dir: &Path) -> Result<FetchedIm
     let mut reply = webhdfs
         .get_servlet(nn, "GETIMAGE", "/imagetransfer?getimage=1&txid=latest")
         .await
-        .map_err(|e| FsImageError::Fetch(format!("{nn}: {e}")))?;
+        .map_err(|e| match e {
+            crate::HdfsErrorKind::AccessDenied(_) => FsImageError::Fetch(format!(
+                "{nn}: {e}: the NameNode serves its image only to the NameNodes and to \
+                 dfs.cluster.administrators (log in as an HDFS admin principal)"
+            )),
+            e => FsImageError::Fetch(format!("{nn}: {e}")),
+        })?;
     let header = |name: &str| {
         reply
             .headers()

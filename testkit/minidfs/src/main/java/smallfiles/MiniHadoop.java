@@ -119,6 +119,9 @@ public final class MiniHadoop {
             // The hadoop.auth cookie lives as long as a ticket, so that a long test sees both
             // expire and be replaced.
             conf.set("hadoop.http.authentication.token.validity", Long.toString(ticketLifetimeSecs));
+            // `other` is the cluster's administrator (the NameNode hands its fsimage to admins);
+            // `smallfiles` is an ordinary user.
+            conf.set("dfs.cluster.administrators", "other");
             org.apache.hadoop.security.UserGroupInformation.setConfiguration(conf);
             org.apache.hadoop.security.UserGroupInformation.loginUserFromKeytab("hdfs/localhost@" + realm, sk);
             secureJson = ",\"realm\":\"" + realm + "\",\"krb5_conf\":\"" + kdc.getKrb5conf().getAbsolutePath()
