@@ -3,13 +3,17 @@
 //! The image is read afresh at each scan and dropped after it: the exporter holds the
 //! namespace only while it counts.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use smallfiles_cluster::config::FsImageConfig;
 use smallfiles_cluster::hdfs::fsimage::{self, FsImageError, Namespace};
-use smallfiles_cluster::hdfs::ClusterFs;
+use smallfiles_cluster::hdfs::{ClusterFs, Location};
+
+use crate::classify::FileStats;
+use crate::unit::UnitOutcome;
 
 use crate::scan::ScanFailure;
 
@@ -112,4 +116,42 @@ pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A unit counted in the image: what a recursive listing of its directory would have seen.
+pub(crate) fn count_in_image(ns: &Namespace, location: &Location, threshold: u64) -> UnitOutcome {
+    let Location::Hdfs(path) = location else {
+        // The image describes HDFS only.
+        return UnitOutcome::Unsupported;
+    };
+    let mut stats = FileStats::default();
+    // Owners by serial while walking (a cluster has few): named once at the end.
+    let mut by_serial: HashMap<u32, u64> = HashMap::new();
+    let found = ns.walk(path, |f| {
+        stats.add_file(f.length, threshold);
+        if f.length < threshold {
+            *by_serial.entry(f.owner).or_default() += 1;
+        }
+    });
+    let mut owners = crate::walk::OwnerTally::default();
+    for (serial, n) in by_serial {
+        owners.add_n(ns.user(serial), n);
+    }
+    if !found {
+        return UnitOutcome::Missing;
+    }
+    UnitOutcome::Counted {
+        owners: owners.into_counts(),
+        entry: crate::cache::CacheEntry {
+            threshold,
+            ddl_time: None,
+            mtime: 0,
+            stats: stats.clone(),
+            owners: Vec::new(),
+        },
+        stats,
+        cached: false,
+        // Image counts are never cached: the next image is read whole anyway.
+        key: String::new(),
+    }
 }

@@ -12,6 +12,7 @@ pub mod scan;
 pub mod scheduler;
 pub mod server;
 pub mod snapshot;
+mod tally;
 mod unit;
 pub mod walk;
 

@@ -3,7 +3,6 @@
 //! limits, unchanged ones taken from the cache. The result replaces the previous snapshot whole;
 //! a metastore or NameNode outage fails the scan and leaves the previous snapshot in place.
 
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
@@ -20,9 +19,10 @@ use smallfiles_cluster::Error as ClusterError;
 use crate::cache::UnitMap;
 use crate::classify::{table_format, FileStats};
 use crate::dir_times::{DirTime, DirTimes};
-use crate::image::{ImageInfo, ImageSource};
-use crate::snapshot::{ClusterSnapshot, PartitionSnapshot, TableSnapshot};
-use crate::unit::{scan_unit, Unit, UnitOutcome};
+use crate::image::{count_in_image, ImageInfo, ImageSource};
+use crate::snapshot::{ClusterSnapshot, TableSnapshot};
+use crate::tally::{Disposition, TableAcc, Tally};
+use crate::unit::{scan_unit, Unit};
 use crate::walk::EntryBudget;
 use smallfiles_cluster::config::HdfsMode;
 use smallfiles_cluster::hdfs::fsimage::Namespace;
@@ -33,7 +33,7 @@ pub struct ClusterScanner {
     pub name: String,
     pub settings: EffectiveSettings,
     config: ClusterConfig,
-    top_partitions: usize,
+    pub(crate) top_partitions: usize,
     metastore: Option<(Arc<Metastore>, u32)>,
     pub fs: ClusterFs,
     pub requests: Arc<RequestCounters>,
@@ -61,26 +61,6 @@ pub struct ScanReport {
 
 /// Progress of a scan: directories done, directories known so far.
 pub type Progress = dyn Fn(u64, u64) + Send + Sync;
-
-#[derive(PartialEq, Eq)]
-enum Disposition {
-    Listed,
-    Skipped,
-    Unsupported,
-}
-
-struct TableAcc {
-    snap: TableSnapshot,
-    disposition: Disposition,
-    any_scanned: bool,
-    any_cached: bool,
-    any_failed: bool,
-    any_unsupported: bool,
-    top: BinaryHeap<Reverse<(u64, u64, String)>>,
-    partition_metastore_files: Option<u64>,
-    /// Small files by the owner of the file.
-    owners: HashMap<String, u64>,
-}
 
 /// A NameNode that cannot be reached fails the whole scan; any other error fails a directory.
 pub(crate) fn is_fatal(e: &ClusterError) -> bool {
@@ -208,17 +188,6 @@ struct Run<'a> {
     cache: &'a UnitMap,
     tally: Tally<'a>,
     dir_times: DirTimes,
-}
-
-/// What a scan has counted so far, table by table.
-struct Tally<'a> {
-    tables: Vec<TableAcc>,
-    new_cache: UnitMap,
-    sizes: FileStats,
-    unit_errors: u64,
-    done: u64,
-    known: u64,
-    progress: Option<&'a Progress>,
 }
 
 impl Run<'_> {
@@ -462,179 +431,8 @@ impl Run<'_> {
     }
 
     fn finish(self, previous: Option<&ClusterSnapshot>) -> ScanReport {
-        let mut results: BTreeMap<&'static str, u64> = crate::snapshot::TABLE_RESULTS
-            .iter()
-            .map(|r| (*r, 0))
-            .collect();
-        let prev: HashMap<(&str, &str), &TableSnapshot> = previous
-            .map(|p| {
-                p.tables
-                    .iter()
-                    .map(|t| ((t.database.as_str(), t.table.as_str()), t))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut sizes = self.tally.sizes;
-        let s_top_owners = self.scanner.top_partitions;
-        let mut tables = Vec::with_capacity(self.tally.tables.len());
-        for mut acc in self.tally.tables {
-            let result = match acc.disposition {
-                Disposition::Skipped => "skipped",
-                Disposition::Unsupported => "unsupported",
-                Disposition::Listed if acc.any_failed => "failed",
-                Disposition::Listed if acc.any_unsupported && !acc.any_scanned => "unsupported",
-                Disposition::Listed if acc.any_cached && !acc.any_scanned => "cached",
-                Disposition::Listed => "scanned",
-            };
-            *results.entry(result).or_default() += 1;
-            if acc.disposition == Disposition::Skipped {
-                continue;
-            }
-            if acc.partition_metastore_files.is_some() {
-                acc.snap.metastore_files = acc.partition_metastore_files;
-            }
-            let mut top: Vec<_> = acc.top.into_iter().map(|Reverse(t)| t).collect();
-            top.sort_by(|a, b| b.cmp(a));
-            acc.snap.top_partitions = top
-                .into_iter()
-                .map(|(small_files, files, name)| PartitionSnapshot {
-                    name,
-                    files,
-                    small_files,
-                })
-                .collect();
-            acc.snap.small_files_by_owner = top_owners(acc.owners, s_top_owners);
-            acc.snap.listed = result == "scanned" || result == "cached";
-            if result == "failed" {
-                // Keep the last good numbers of a table that could not be listed this time.
-                if let Some(old) = prev
-                    .get(&(acc.snap.database.as_str(), acc.snap.table.as_str()))
-                    .filter(|o| o.listed)
-                {
-                    sizes.merge(&FileStats {
-                        size_buckets: old.stats.size_buckets,
-                        ..Default::default()
-                    });
-                    acc.snap = (*old).clone();
-                }
-            }
-            tables.push(acc.snap);
-        }
-        tables.sort_by(|a, b| (&a.database, &a.table).cmp(&(&b.database, &b.table)));
-        ScanReport {
-            image: None,
-            snapshot: ClusterSnapshot { tables, sizes },
-            table_results: results,
-            unit_errors: self.tally.unit_errors,
-            cache: self.tally.new_cache,
-        }
+        self.tally.finish(self.scanner.top_partitions, previous)
     }
-}
-
-impl Tally<'_> {
-    /// Adds one unit's outcome to its table.
-    fn record(
-        &mut self,
-        s: &ClusterScanner,
-        unit: Unit,
-        outcome: UnitOutcome,
-    ) -> Result<(), ScanFailure> {
-        self.done += 1;
-        if let Some(p) = self.progress {
-            p(self.done, self.known);
-        }
-        let acc = &mut self.tables[unit.table];
-        match outcome {
-            UnitOutcome::Counted {
-                stats,
-                cached,
-                key,
-                entry,
-                owners,
-            } => {
-                if cached {
-                    acc.any_cached = true;
-                } else {
-                    acc.any_scanned = true;
-                }
-                self.sizes.merge(&stats);
-                acc.snap.stats.merge(&stats);
-                for (owner, n) in owners {
-                    *acc.owners.entry(owner).or_default() += n;
-                }
-                if let Some(name) = unit.partition {
-                    acc.top
-                        .push(Reverse((stats.small_files, stats.files, name)));
-                    if acc.top.len() > s.top_partitions {
-                        acc.top.pop();
-                    }
-                }
-                if !key.is_empty() {
-                    self.new_cache.insert(key, entry);
-                }
-            }
-            UnitOutcome::Missing => {}
-            UnitOutcome::Unsupported => acc.any_unsupported = true,
-            UnitOutcome::Failed(e) if is_fatal(&e) => {
-                return Err(ScanFailure {
-                    stage: "hdfs",
-                    message: e.to_string(),
-                });
-            }
-            UnitOutcome::Failed(e) => {
-                tracing::warn!(cluster = %s.name, database = %acc.snap.database, table = %acc.snap.table, error = %e, "listing failed");
-                self.unit_errors += 1;
-                acc.any_failed = true;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A unit counted in the image: what a recursive listing of its directory would have seen.
-fn count_in_image(ns: &Namespace, location: &Location, threshold: u64) -> UnitOutcome {
-    let Location::Hdfs(path) = location else {
-        // The image describes HDFS only.
-        return UnitOutcome::Unsupported;
-    };
-    let mut stats = FileStats::default();
-    // Owners by serial while walking (a cluster has few): named once at the end.
-    let mut by_serial: HashMap<u32, u64> = HashMap::new();
-    let found = ns.walk(path, |f| {
-        stats.add_file(f.length, threshold);
-        if f.length < threshold {
-            *by_serial.entry(f.owner).or_default() += 1;
-        }
-    });
-    let mut owners = crate::walk::OwnerTally::default();
-    for (serial, n) in by_serial {
-        owners.add_n(ns.user(serial), n);
-    }
-    if !found {
-        return UnitOutcome::Missing;
-    }
-    UnitOutcome::Counted {
-        owners: owners.into_counts(),
-        entry: crate::cache::CacheEntry {
-            threshold,
-            ddl_time: None,
-            mtime: 0,
-            stats: stats.clone(),
-            owners: Vec::new(),
-        },
-        stats,
-        cached: false,
-        // Image counts are never cached: the next image is read whole anyway.
-        key: String::new(),
-    }
-}
-
-/// The owners with most small files, most first (ties by name), at most `n`.
-fn top_owners(owners: HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
-    let mut all: Vec<(String, u64)> = owners.into_iter().filter(|(_, k)| *k > 0).collect();
-    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    all.truncate(n);
-    all
 }
 
 /// Probes a cluster for `smallfiles-exporter check`.
