@@ -24,15 +24,6 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn main() {
     if let Some(image) = arg("--scan") {
         scan(Path::new(&image));
@@ -96,7 +87,7 @@ fn scan(image: &Path) {
     let info = report.image.expect("an image");
     let files: u64 = report.snapshot.tables.iter().map(|t| t.stats.files).sum();
     let size_mib = info.size_bytes as f64 / (1 << 20) as f64;
-    let rss = peak_rss_mib();
+    let rss = smallfiles_testkit::process::peak_rss_mib();
     println!(
         "scan: {} tables, {files} files from {} inodes: read {:.2} s, read + join {seconds:.2} s, {:.2} M inodes/s; peak RSS {rss:.0} MiB = {:.2} x the image",
         report.snapshot.tables.len(),

@@ -381,16 +381,6 @@ async fn scan(tables: usize, partitions: usize, files: usize, concurrency: usize
     let _ = server.wait();
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(0.0)
-}
-
 async fn scan_child(config: &Path) {
     let config = Config::load(config).unwrap();
     let scanner = ClusterScanner::new(&config.clusters[0], &config.defaults, 5, None).unwrap();
@@ -429,7 +419,10 @@ async fn scan_child(config: &Path) {
         again.table_results["cached"],
         scanner.requests.total() - before
     );
-    println!("scan: peak RSS {:.0} MiB", peak_rss_mib());
+    println!(
+        "scan: peak RSS {:.0} MiB",
+        smallfiles_testkit::process::peak_rss_mib()
+    );
 }
 
 fn encode(tables: usize) {

@@ -271,3 +271,13 @@ pub fn rss_and_fds(pid: u32) -> (u64, usize) {
         .unwrap_or(0);
     (rss, fds)
 }
+
+/// This process's peak resident set (`VmHWM`), in MiB; 0 where `/proc` does not say.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}

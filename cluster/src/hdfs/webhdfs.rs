@@ -170,6 +170,41 @@ impl WebHdfs {
         &self.namenodes
     }
 
+    /// Sends a request with this cluster's Kerberos credentials when it has them: the
+    /// NameNode's cookie, or a negotiation, once more when the server asks for one. A refused
+    /// ticket is counted `denied` and returned as the error; the transport's own result is
+    /// the caller's to read.
+    async fn send_with_credentials(
+        &self,
+        nn: &str,
+        op: &'static str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> std::result::Result<reqwest::Result<reqwest::Response>, HdfsErrorKind> {
+        let Some(spnego) = &self.spnego else {
+            return Ok(build().send().await);
+        };
+        let denied = |e| {
+            self.counters.add(op, "denied");
+            HdfsErrorKind::Kerberos(e)
+        };
+        let mut fresh = false;
+        loop {
+            let (request, negotiated) =
+                spnego.authorize(nn, build(), fresh).await.map_err(denied)?;
+            if negotiated {
+                self.counters.add_negotiation();
+            }
+            let reply = request.send().await;
+            if let Ok(r) = &reply {
+                if spnego.check(nn, r, negotiated).map_err(denied)? {
+                    fresh = true;
+                    continue;
+                }
+            }
+            return Ok(reply);
+        }
+    }
+
     /// A GET of a NameNode servlet other than WebHDFS (`/jmx`, `/imagetransfer`) with this
     /// cluster's credentials (SPNEGO, or `user.name`), for a download of any length; the
     /// caller reads the reply. Counted as `op` in `smallfiles_hdfs_requests_total`.
@@ -185,65 +220,42 @@ impl WebHdfs {
             url.push_str("user.name=");
             url.extend(utf8_percent_encode(user, QUERY));
         }
-        let mut fresh = false;
-        loop {
-            let mut request = self.download.get(&url);
-            let mut negotiated = false;
-            if let Some(s) = &self.spnego {
-                let (r, n) = s.authorize(nn, request, fresh).await.inspect_err(|_| {
-                    self.counters.add(op, "denied");
-                })?;
-                (request, negotiated) = (r, n);
-            }
-            let reply = request.send().await.map_err(|e| {
-                self.counters.add(
-                    op,
-                    if e.is_timeout() {
-                        "timeout"
-                    } else {
-                        "unreachable"
-                    },
-                );
+        let reply = self
+            .send_with_credentials(nn, op, || self.download.get(&url))
+            .await?
+            .map_err(|e| {
+                let outcome = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "unreachable"
+                };
+                self.counters.add(op, outcome);
                 HdfsErrorKind::Unreachable(format!("{nn}: connection failed"))
             })?;
-            if let Some(s) = &self.spnego {
-                match s.check(nn, &reply, negotiated) {
-                    Ok(true) => {
-                        fresh = true;
-                        continue;
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        self.counters.add(op, "denied");
-                        return Err(HdfsErrorKind::Kerberos(e));
-                    }
-                }
-            }
-            let status = reply.status();
-            if status.is_success() {
-                self.counters.add(op, "success");
-                return Ok(reply);
-            }
-            // What the NameNode says, typed as for WebHDFS (a standby, a RemoteException).
-            let body = read_capped(reply, 64 * 1024).await.unwrap_or_default();
-            let (outcome, meaning) = reply::error_reply(status.as_u16(), &body);
-            let kind = match meaning {
-                ErrorReply::Failover(k) | ErrorReply::Retry(k) | ErrorReply::Fail(k) => k,
-            };
-            let kind = match kind {
-                HdfsErrorKind::Protocol {
-                    status: 401 | 403, ..
-                } => HdfsErrorKind::AccessDenied(format!("{nn} answered HTTP {}", status.as_u16())),
-                k => k,
-            };
-            let outcome = if matches!(kind, HdfsErrorKind::AccessDenied(_)) {
-                "denied"
-            } else {
-                outcome
-            };
-            self.counters.add(op, outcome);
-            return Err(kind);
+        let status = reply.status();
+        if status.is_success() {
+            self.counters.add(op, "success");
+            return Ok(reply);
         }
+        // What the NameNode says, typed as for WebHDFS (a standby, a RemoteException).
+        let body = read_capped(reply, 64 * 1024).await.unwrap_or_default();
+        let (outcome, meaning) = reply::error_reply(status.as_u16(), &body);
+        let kind = match meaning {
+            ErrorReply::Failover(k) | ErrorReply::Retry(k) | ErrorReply::Fail(k) => k,
+        };
+        let kind = match kind {
+            HdfsErrorKind::Protocol {
+                status: 401 | 403, ..
+            } => HdfsErrorKind::AccessDenied(format!("{nn} answered HTTP {}", status.as_u16())),
+            k => k,
+        };
+        let outcome = if matches!(kind, HdfsErrorKind::AccessDenied(_)) {
+            "denied"
+        } else {
+            outcome
+        };
+        self.counters.add(op, outcome);
+        Err(kind)
     }
 
     pub fn counters(&self) -> &Arc<RequestCounters> {
@@ -277,43 +289,13 @@ impl WebHdfs {
     ) -> Attempt {
         let _permit = self.limiter.acquire().await;
         let url = self.url(nn, op, path, extra);
-        // Kerberos: the cookie, or a negotiation; once more when the server asks (`check`).
-        let mut fresh = false;
-        let reply = loop {
-            let mut request = match op {
-                "DELETE" => self.http.delete(&url),
-                _ => self.http.get(&url),
-            };
-            let mut negotiated = false;
-            if let Some(s) = &self.spnego {
-                match s.authorize(nn, request, fresh).await {
-                    Ok((r, n)) => {
-                        (request, negotiated) = (r, n);
-                        if negotiated {
-                            self.counters.add_negotiation();
-                        }
-                    }
-                    Err(e) => {
-                        self.counters.add(op, "denied");
-                        return Attempt::Fail(HdfsErrorKind::Kerberos(e));
-                    }
-                }
-            }
-            let reply = request.send().await;
-            if let (Some(s), Ok(r)) = (&self.spnego, &reply) {
-                match s.check(nn, r, negotiated) {
-                    Ok(true) => {
-                        fresh = true;
-                        continue;
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        self.counters.add(op, "denied");
-                        return Attempt::Fail(HdfsErrorKind::Kerberos(e));
-                    }
-                }
-            }
-            break reply;
+        let build = || match op {
+            "DELETE" => self.http.delete(&url),
+            _ => self.http.get(&url),
+        };
+        let reply = match self.send_with_credentials(nn, op, build).await {
+            Ok(reply) => reply,
+            Err(kind) => return Attempt::Fail(kind),
         };
         let resp = match reply {
             Ok(r) => r,
