@@ -36,6 +36,11 @@ pub enum Error {
     #[error("hiveserver2 {0}")]
     HiveServer2(String),
 
+    /// The connection to HiveServer2 broke while a call was under way (the server went away):
+    /// what the statement did is unknown, unlike a statement the server answered with an error.
+    #[error("hiveserver2 {0}")]
+    HiveServer2Lost(String),
+
     #[error("location {0} uses a scheme this tool cannot list")]
     UnsupportedScheme(String),
 }

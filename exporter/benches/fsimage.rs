@@ -1,6 +1,7 @@
 //! The fsimage mode at scale (a bench binary, not a timed test). Run from the repository root:
 //!
 //!   cargo bench -p smallfiles-exporter --bench fsimage -- --files-millions 10 [--codec zlib] [--dir /tmp]
+//!   cargo bench -p smallfiles-exporter --bench fsimage -- --namenode-files 1000000
 //!
 //! Writes a generated warehouse image with the test kit's writer (checked against Hadoop's own
 //! reader in `real_namenode.rs`): 100 tables per database, 20 files per partition, as many
@@ -27,6 +28,10 @@ fn arg(name: &str) -> Option<String> {
 fn main() {
     if let Some(image) = arg("--scan") {
         scan(Path::new(&image));
+        return;
+    }
+    if let Some(n) = arg("--namenode-files") {
+        from_namenode(n.parse().expect("a number"));
         return;
     }
     let millions: f64 = arg("--files-millions").map_or(1.0, |m| m.parse().expect("a number"));
@@ -65,6 +70,30 @@ fn main() {
         .status()
         .expect("the scan runs");
     std::fs::remove_file(&image).ok();
+    assert!(status.success());
+}
+
+/// The small image made by Hadoop's own NameNode: `files` empty files created through the
+/// client (100 tables of 100 partitions), then `saveNamespace`; scanned in a fresh process.
+fn from_namenode(files: u64) {
+    use smallfiles_testkit::minidfs::MiniDfs;
+    let hdfs = MiniDfs::start();
+    let started = Instant::now();
+    let per_table = 100 * (files / 10_000).max(1);
+    hdfs.bulk_empty_files("/user/hive/warehouse/db0.db", 100, 100, per_table / 100);
+    let created = started.elapsed().as_secs_f64();
+    let dir = hdfs.save_namespace();
+    let image = smallfiles_cluster::hdfs::fsimage::newest_in(&dir).expect("an image");
+    let size = std::fs::metadata(&image).unwrap().len();
+    println!(
+        "image: the NameNode's own, {} files created in {created:.0} s, {:.1} MiB",
+        100 * per_table,
+        size as f64 / (1 << 20) as f64
+    );
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--scan", &image.display().to_string()])
+        .status()
+        .expect("the scan runs");
     assert!(status.success());
 }
 

@@ -546,3 +546,105 @@ async fn a_broken_image_keeps_the_last_counts_served() {
         Some(4.0)
     );
 }
+
+/// The fetch against a NameNode stand-in (the real NameNode is in `real_namenode.rs` and
+/// `kerberos.rs`): an image whose MD5 is not the announced one is refused and leaves nothing
+/// behind; a name that is not `fsimage_<txid>` is refused; a good image is renamed into place
+/// and not downloaded twice.
+#[tokio::test]
+async fn a_fetched_image_is_checked_before_it_is_used() {
+    use axum::http::header::HeaderMap;
+    use smallfiles_cluster::config::HdfsConfig;
+    use smallfiles_cluster::hdfs::fsimage::{fetch_latest, FsImageError};
+    use smallfiles_cluster::hdfs::{RequestCounters, RequestLimiter, WebHdfs};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("source");
+    write_tree(&image, WriteCodec::Zlib, 0, 55, &warehouse_files(), &[]).unwrap();
+    let bytes = std::fs::read(&image).unwrap();
+    let md5sum = std::process::Command::new("md5sum")
+        .arg(&image)
+        .output()
+        .unwrap();
+    let good_md5 = String::from_utf8_lossy(&md5sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // (name, announced MD5) the stand-in answers with.
+    let answer = Arc::new(Mutex::new((
+        "fsimage_0000000000000000055".to_string(),
+        "0123456789abcdef0123456789abcdef".to_string(),
+    )));
+    let app = {
+        let (answer, bytes) = (answer.clone(), bytes.clone());
+        axum::Router::new()
+            .route(
+                "/webhdfs/v1/",
+                axum::routing::get(|| async {
+                    r#"{"FileStatus":{"pathSuffix":"","type":"DIRECTORY","length":0}}"#
+                }),
+            )
+            .route(
+                "/imagetransfer",
+                axum::routing::get(move || {
+                    let (name, md5) = answer.lock().unwrap().clone();
+                    let bytes = bytes.clone();
+                    async move {
+                        let mut h = HeaderMap::new();
+                        h.insert(
+                            "content-disposition",
+                            format!("attachment; filename={name}").parse().unwrap(),
+                        );
+                        h.insert("x-md5-digest", md5.parse().unwrap());
+                        (h, bytes)
+                    }
+                }),
+            )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let cfg: HdfsConfig =
+        serde_saphyr::from_str(&format!("namenodes: [\"http://{addr}\"]\nuser: hdfs\n")).unwrap();
+    let webhdfs = WebHdfs::new(
+        &cfg,
+        Arc::new(RequestLimiter::new(2, 100)),
+        Arc::new(RequestCounters::default()),
+    )
+    .unwrap();
+    let keep = dir.path().join("fetched");
+    let images = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let err = fetch_latest(&webhdfs, &keep).await.unwrap_err();
+    assert!(matches!(err, FsImageError::Checksum { .. }), "{err}");
+    assert!(
+        images(&keep).is_empty(),
+        "nothing kept: {:?}",
+        images(&keep)
+    );
+
+    answer.lock().unwrap().0 = "../fsimage_0000000000000000055".into();
+    let err = fetch_latest(&webhdfs, &keep).await.unwrap_err();
+    assert!(err.to_string().contains("did not name the image"), "{err}");
+
+    *answer.lock().unwrap() = ("fsimage_0000000000000000055".into(), good_md5);
+    let fetched = fetch_latest(&webhdfs, &keep).await.unwrap();
+    assert!(fetched.downloaded);
+    assert_eq!(
+        images(&keep),
+        vec!["fsimage_0000000000000000055".to_string()]
+    );
+    assert_eq!(std::fs::read(&fetched.path).unwrap(), bytes);
+    let again = fetch_latest(&webhdfs, &keep).await.unwrap();
+    assert!(!again.downloaded, "the same image is not downloaded twice");
+}

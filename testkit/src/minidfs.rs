@@ -277,6 +277,19 @@ impl MiniDfs {
             .unwrap_or_else(|e| panic!("times {path}: {e}"));
     }
 
+    /// Creates `tables × partitions × files` empty files under `dir`
+    /// (`t<t>/dt=<p>/part-<i>`), for benchmarks.
+    pub fn bulk_empty_files(&self, dir: &str, tables: u64, partitions: u64, files: u64) {
+        self.command(&[
+            "bulk",
+            dir,
+            &tables.to_string(),
+            &partitions.to_string(),
+            &files.to_string(),
+        ])
+        .unwrap_or_else(|e| panic!("bulk {dir}: {e}"));
+    }
+
     /// Sets a path's owner and group (the launcher runs as the superuser).
     pub fn chown(&self, path: &str, owner: &str, group: &str) {
         self.command(&["chown", path, owner, group])

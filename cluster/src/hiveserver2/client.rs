@@ -60,6 +60,11 @@ pub(super) fn hs2(what: &str, e: impl std::fmt::Display) -> Error {
     Error::HiveServer2(format!("{what}: {e}"))
 }
 
+/// The connection broke while sending or receiving a call.
+pub(super) fn lost(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::HiveServer2Lost(format!("{what}: {e}"))
+}
+
 /// The TStatus of a response: an error's message, SQL state and code, verbatim.
 fn check_status(call: &str, resp: &Value) -> Result<()> {
     let status = resp

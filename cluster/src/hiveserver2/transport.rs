@@ -5,7 +5,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::client::{hs2, Auth, Hs2Config};
+use super::client::{hs2, lost, Auth, Hs2Config};
 use super::thrift::{decode_message, DecodeError, Message};
 use crate::error::Result;
 
@@ -189,7 +189,7 @@ impl Transport {
                 stream
                     .write_all(request)
                     .await
-                    .map_err(|e| hs2("send", e))?;
+                    .map_err(|e| lost("send", e))?;
                 loop {
                     match decode_message(buf) {
                         Ok((m, used)) => {
@@ -204,9 +204,9 @@ impl Transport {
                             let n = stream
                                 .read(&mut chunk)
                                 .await
-                                .map_err(|e| hs2("receive", e))?;
+                                .map_err(|e| lost("receive", e))?;
                             if n == 0 {
-                                return Err(hs2("receive", "connection closed by the server"));
+                                return Err(lost("receive", "connection closed by the server"));
                             }
                             buf.extend_from_slice(&chunk[..n]);
                         }
@@ -220,12 +220,12 @@ impl Transport {
                 stream
                     .write_all(&framed)
                     .await
-                    .map_err(|e| hs2("send", e))?;
+                    .map_err(|e| lost("send", e))?;
                 let mut len = [0u8; 4];
                 stream
                     .read_exact(&mut len)
                     .await
-                    .map_err(|e| hs2("receive", e))?;
+                    .map_err(|e| lost("receive", e))?;
                 let n = u32::from_be_bytes(len) as usize;
                 if n > MAX_FRAME {
                     return Err(hs2("receive", format!("frame of {n} bytes refused")));
@@ -234,7 +234,7 @@ impl Transport {
                 stream
                     .read_exact(&mut body)
                     .await
-                    .map_err(|e| hs2("receive", e))?;
+                    .map_err(|e| lost("receive", e))?;
                 decode_message(&body)
                     .map(|(m, _)| m)
                     .map_err(|e| hs2("receive", e))
@@ -258,7 +258,10 @@ impl Transport {
                                 .map_err(|e| hs2("kerberos", e))?;
                         }
                     }
-                    let resp = req.send().await.map_err(|e| hs2("http", e.without_url()))?;
+                    let resp = req
+                        .send()
+                        .await
+                        .map_err(|e| lost("http", e.without_url()))?;
                     if let HttpAuth::Spnego(s) = auth {
                         if s.check(url, &resp, negotiated)
                             .map_err(|e| hs2("kerberos", e))?

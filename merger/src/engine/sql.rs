@@ -70,8 +70,12 @@ impl SqlSession for Hs2Session {
                 None => self.0.execute(sql).await,
             };
             // Whether it was cancelled is the task's token's to say, not the message's.
-            result.map_err(|e| match &cancel {
-                Some(t) if t.is_cancelled() => SqlError::Cancelled(e.to_string()),
+            result.map_err(|e| match (&cancel, &e) {
+                (Some(t), _) if t.is_cancelled() => SqlError::Cancelled(e.to_string()),
+                // The server went away mid-call: not a refusal (recovery finishes the step).
+                (_, smallfiles_cluster::Error::HiveServer2Lost(_)) => {
+                    SqlError::Unreachable(e.to_string())
+                }
                 _ => SqlError::Failed(e.to_string()),
             })
         })

@@ -255,6 +255,22 @@ public final class MiniHadoop {
             }
             case "active":
                 return Integer.toString(active);
+            case "bulk": {
+                // Empty files for benchmarks: <dir>/t<t>/dt=<p>/part-<f>, created and closed
+                // through the client (the NameNode records them as any file; no DataNode
+                // traffic for empty files).
+                int tables = Integer.parseInt(f[2]);
+                int parts = Integer.parseInt(f[3]);
+                int files = Integer.parseInt(f[4]);
+                for (int t = 0; t < tables; t++) {
+                    for (int p = 0; p < parts; p++) {
+                        for (int i = 0; i < files; i++) {
+                            fs.create(new Path(f[1] + "/t" + t + "/dt=" + p + "/part-" + i), true).close();
+                        }
+                    }
+                }
+                return "";
+            }
             case "chown":
                 fs.setOwner(new Path(f[1]), f[2], f[3]);
                 return "";
