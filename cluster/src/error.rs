@@ -81,6 +81,8 @@ pub enum HdfsErrorKind {
     Unsupported(String),
     #[error("standby namenode: {0}")]
     Standby(String),
+    #[error("the namenode is in safe mode: {0}")]
+    SafeMode(String),
     #[error("remote exception {exception}: {message}")]
     Remote { exception: String, message: String },
     #[error("unexpected response (HTTP {status}): {body}")]

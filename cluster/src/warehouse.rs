@@ -261,6 +261,7 @@ mod tests {
         std::fs::write(p.join("sales.db/customers/000000_0"), b"x").unwrap();
         let fs = ClusterFs {
             webhdfs: None,
+            rpc: None,
             local: LocalFs,
         };
         let root = Location::Local(p.to_string_lossy().into_owned());
@@ -322,6 +323,7 @@ mod tests {
         std::fs::write(p.join("sales.db/file"), b"x").unwrap();
         let fs = ClusterFs {
             webhdfs: None,
+            rpc: None,
             local: LocalFs,
         };
         let root = Location::Local(p.to_string_lossy().into_owned());

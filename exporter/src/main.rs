@@ -8,7 +8,6 @@ use smallfiles_cluster::config::Config;
 use smallfiles_cluster::metastore::MetastoreSource;
 use smallfiles_exporter::cache::ScanCache;
 use smallfiles_exporter::demo::stack::{self, Stack};
-use smallfiles_exporter::scan::probe_hdfs;
 use smallfiles_exporter::scheduler::{scan_once, Exporter};
 use smallfiles_exporter::{demo, server};
 
@@ -290,18 +289,13 @@ async fn check(config: &Config) -> anyhow::Result<()> {
                 }
             }
         }
-        let namenodes =
-            s.fs.webhdfs
-                .as_ref()
-                .is_some_and(|w| !w.namenodes().is_empty());
-        if namenodes {
-            match probe_hdfs(&s.fs).await {
-                Ok(detail) => println!("{:<16} {:<10} {:<6} {detail}", s.name, "hdfs", "ok"),
-                Err(e) => {
-                    failed = true;
-                    println!("{:<16} {:<10} {:<6} {e}", s.name, "hdfs", "FAIL");
-                }
+        match s.fs.probe_hdfs().await {
+            Some(Ok(detail)) => println!("{:<16} {:<10} {:<6} {detail}", s.name, "hdfs", "ok"),
+            Some(Err(e)) => {
+                failed = true;
+                println!("{:<16} {:<10} {:<6} {e}", s.name, "hdfs", "FAIL");
             }
+            None => {}
         }
     }
     if failed {

@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use smallfiles_cluster::config::{ClusterConfig, Defaults, EffectiveSettings};
-use smallfiles_cluster::hdfs::{
-    location_problem, shorten, ClusterFs, FileSystem, Location, RequestCounters,
-};
+use smallfiles_cluster::hdfs::{location_problem, shorten, ClusterFs, Location, RequestCounters};
 use smallfiles_cluster::metastore::{
     partition_pages_ahead, Metastore, MetastoreSource, PartitionRecord, TableRecord,
 };
@@ -433,13 +431,4 @@ impl Run<'_> {
     fn finish(self, previous: Option<&ClusterSnapshot>) -> ScanReport {
         self.tally.finish(self.scanner.top_partitions, previous)
     }
-}
-
-/// Probes a cluster for `smallfiles-exporter check`.
-pub async fn probe_hdfs(fs: &ClusterFs) -> Result<String, smallfiles_cluster::Error> {
-    let Some(w) = &fs.webhdfs else {
-        return Ok("file:// only".into());
-    };
-    w.status("/").await?;
-    Ok(format!("active namenode {}", w.active_namenode()))
 }

@@ -176,6 +176,7 @@ mod tests {
         std::fs::write(p.join("_temporary/0/part"), vec![0u8; 50]).unwrap();
         let fs = ClusterFs {
             webhdfs: None,
+            rpc: None,
             local: LocalFs,
         };
         let loc = Location::Local(p.to_string_lossy().into_owned());

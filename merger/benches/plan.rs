@@ -106,6 +106,7 @@ fn main() {
         let webhdfs = ClusterFs::for_cluster(&config, &limits, Default::default()).unwrap();
         let local = ClusterFs {
             webhdfs: None,
+            rpc: None,
             local: LocalFs,
         };
         for (how, table, fs) in [("file://", "events", &local), ("WebHDFS", "events_hdfs", &webhdfs)] {

@@ -335,6 +335,50 @@ impl MiniDfs {
             .unwrap_or_else(|e| panic!("token: {e}"))
     }
 
+    /// The `hdfs:` block of a cluster's configuration for Hadoop's RPC on these NameNodes, by
+    /// their addresses (configuration order: in HA the standby first).
+    pub fn rpc_yaml(&self, user: &str) -> String {
+        let nns: Vec<String> = self.rpc.iter().map(|a| format!("\"{a}\"")).collect();
+        format!(
+            "mode: rpc\n      rpc_addresses: [{}]\n      user: {user}",
+            nns.join(", ")
+        )
+    }
+
+    /// An edge node's Hadoop configuration for these NameNodes in `dir` (core-site.xml and
+    /// hdfs-site.xml, as Cloudera Manager or Ambari deploy them): `fs.defaultFS` is the
+    /// nameservice in HA, else the NameNode. Returns the URL a client names.
+    pub fn write_hadoop_conf(&self, dir: &Path) -> String {
+        let prop = |k: &str, v: &str| {
+            format!("  <property>\n    <name>{k}</name>\n    <value>{v}</value>\n  </property>\n")
+        };
+        let mut hdfs_site = String::new();
+        let url = match &self.nameservice {
+            Some(ns) => {
+                let ids: Vec<String> = (0..self.rpc.len()).map(|i| format!("nn{i}")).collect();
+                hdfs_site += &prop("dfs.nameservices", ns);
+                hdfs_site += &prop(&format!("dfs.ha.namenodes.{ns}"), &ids.join(","));
+                for (id, addr) in ids.iter().zip(&self.rpc) {
+                    hdfs_site += &prop(&format!("dfs.namenode.rpc-address.{ns}.{id}"), addr);
+                }
+                hdfs_site += &prop(
+                    &format!("dfs.client.failover.proxy.provider.{ns}"),
+                    "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider",
+                );
+                format!("hdfs://{ns}")
+            }
+            None => format!("hdfs://{}", self.rpc[0]),
+        };
+        let wrap = |body: &str| {
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<configuration>\n{body}</configuration>\n")
+        };
+        std::fs::create_dir_all(dir).expect("the configuration directory");
+        std::fs::write(dir.join("core-site.xml"), wrap(&prop("fs.defaultFS", &url)))
+            .expect("core-site.xml");
+        std::fs::write(dir.join("hdfs-site.xml"), wrap(&hdfs_site)).expect("hdfs-site.xml");
+        url
+    }
+
     /// The `hdfs:` block of a cluster's configuration for WebHDFS on these NameNodes.
     pub fn webhdfs_yaml(&self, user: &str) -> String {
         let nns: Vec<String> = self.http.iter().map(|u| format!("\"{u}\"")).collect();

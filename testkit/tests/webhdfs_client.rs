@@ -198,6 +198,7 @@ async fn deletes_a_tree_through_the_active_namenode() {
     let c = client(vec![standby.url(), active.url()], 0);
     let fs = smallfiles_cluster::hdfs::ClusterFs {
         webhdfs: Some(Arc::new(c)),
+        rpc: None,
         local: smallfiles_cluster::hdfs::LocalFs,
     };
     let p = "/warehouse/db.db/t/dt=2024-01-01 10%3A00";

@@ -358,9 +358,22 @@ pub struct HdfsConfig {
     #[serde(default)]
     pub fsimage: Option<FsImageConfig>,
     /// WebHDFS base URLs of the NameNodes (HA: all of them, in preference order). Optional
-    /// only for `mode: fsimage` with an image `path` and no merger deletes.
+    /// only for `mode: fsimage` with an image `path` and no merger deletes, and for
+    /// `mode: rpc`.
     #[serde(default)]
     pub namenodes: Vec<String>,
+    /// `mode: rpc`: `hdfs://nameservice1` (its NameNodes from `hadoop_conf_dir`) or
+    /// `hdfs://host:8020` (one NameNode).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `mode: rpc`: a Hadoop configuration directory (core-site.xml, hdfs-site.xml) as on an
+    /// edge node; names the NameNodes of the `url`'s nameservice. Default: `HADOOP_CONF_DIR`.
+    #[serde(default)]
+    pub hadoop_conf_dir: Option<PathBuf>,
+    /// `mode: rpc`: the NameNodes' RPC addresses (`host:8020`, HA: all of them, in preference
+    /// order) instead of a Hadoop configuration.
+    #[serde(default)]
+    pub rpc_addresses: Vec<String>,
     #[serde(default)]
     pub user: Option<String>,
     /// A delegation token (its URL string) read from this file, instead of `user.name`.
@@ -393,6 +406,9 @@ pub enum HdfsMode {
     Webhdfs,
     /// Read the NameNode's fsimage and join it to the metastore: no listing requests.
     Fsimage,
+    /// List every table and partition directory over Hadoop's native RPC (as `hdfs dfs -ls`
+    /// does from an edge node).
+    Rpc,
 }
 
 /// `hdfs.fsimage`: an image on disk, or fetched from the NameNodes.

@@ -129,14 +129,26 @@ impl Config {
                 }
                 let image_on_disk = h.mode == HdfsMode::Fsimage
                     && h.fsimage.as_ref().is_some_and(|f| f.path.is_some());
-                if h.namenodes.is_empty() && !image_on_disk {
+                if h.mode == HdfsMode::Rpc {
+                    crate::hdfs::rpc::check_config(h)
+                        .map_err(|why| format!("{}: {why}", at("hdfs")))?;
+                } else if h.url.is_some()
+                    || h.hadoop_conf_dir.is_some()
+                    || !h.rpc_addresses.is_empty()
+                {
+                    return Err(format!(
+                        "{}: url, hadoop_conf_dir and rpc_addresses are for hdfs.mode: rpc",
+                        at("hdfs")
+                    ));
+                }
+                if h.namenodes.is_empty() && !image_on_disk && h.mode != HdfsMode::Rpc {
                     return Err(format!(
                         "{}: at least one NameNode URL is required",
                         at("hdfs.namenodes")
                     ));
                 }
                 match (h.mode, &h.fsimage) {
-                    (HdfsMode::Webhdfs, Some(_)) => {
+                    (HdfsMode::Webhdfs | HdfsMode::Rpc, Some(_)) => {
                         return Err(format!(
                             "{}: an image is read only with hdfs.mode: fsimage",
                             at("hdfs.fsimage")
@@ -168,7 +180,7 @@ impl Config {
                             ));
                         }
                     }
-                    (HdfsMode::Webhdfs, None) => {}
+                    (HdfsMode::Webhdfs | HdfsMode::Rpc, None) => {}
                 }
                 for nn in &h.namenodes {
                     let u = url::Url::parse(nn)

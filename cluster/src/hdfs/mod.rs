@@ -1,11 +1,14 @@
-//! The file systems that hold table data: HDFS over WebHDFS (with NameNode HA) and `file://`.
-//! Both answer the same two questions — what is in this directory, what is this path — behind
-//! [`FileSystem`]; [`ClusterFs`] picks one by the location's scheme.
+//! The file systems that hold table data: HDFS over WebHDFS or its native RPC (both with
+//! NameNode HA) and `file://`. Each answers the same questions — what is in this directory,
+//! what is this path, remove this tree — behind [`FileSystem`]; [`ClusterFs`] picks one by the
+//! location's scheme and the cluster's `hdfs.mode`.
 
 pub mod fsimage;
+pub mod hadoop_conf;
 mod limiter;
 mod local;
 pub mod reply;
+pub mod rpc;
 mod walk;
 mod webhdfs;
 
@@ -14,6 +17,7 @@ use std::sync::Arc;
 
 pub use limiter::{RequestCounters, RequestLimiter};
 pub use local::LocalFs;
+pub use rpc::RpcHdfs;
 pub use walk::walk_data_files;
 pub use webhdfs::WebHdfs;
 
@@ -177,8 +181,17 @@ pub fn is_hidden(name: &str) -> bool {
 /// The file systems of one cluster.
 #[derive(Clone)]
 pub struct ClusterFs {
+    /// WebHDFS: listings in `mode: webhdfs`, and the image servlet in `mode: fsimage`.
     pub webhdfs: Option<Arc<WebHdfs>>,
+    /// The native RPC client of `mode: rpc`: when present, every HDFS path goes through it.
+    pub rpc: Option<Arc<RpcHdfs>>,
     pub local: LocalFs,
+}
+
+/// The HDFS client a path goes through.
+enum Hdfs<'a> {
+    Web(&'a WebHdfs),
+    Rpc(&'a RpcHdfs),
 }
 
 impl ClusterFs {
@@ -189,13 +202,25 @@ impl ClusterFs {
         limits: &crate::config::EffectiveSettings,
         counters: Arc<RequestCounters>,
     ) -> Result<ClusterFs> {
-        let webhdfs = match &config.hdfs {
+        let limiter = || {
+            Arc::new(RequestLimiter::new(
+                limits.max_concurrent_requests,
+                limits.max_requests_per_second,
+            ))
+        };
+        let (mut webhdfs, mut rpc) = (None, None);
+        match &config.hdfs {
+            Some(h) if h.mode == crate::config::HdfsMode::Rpc => {
+                rpc = Some(Arc::new(RpcHdfs::new(
+                    h,
+                    config.hdfs_kerberos(),
+                    &config.name,
+                    limiter(),
+                    counters,
+                )?));
+            }
             Some(h) => {
-                let limiter = Arc::new(RequestLimiter::new(
-                    limits.max_concurrent_requests,
-                    limits.max_requests_per_second,
-                ));
-                let mut w = WebHdfs::new(h, limiter, counters)?;
+                let mut w = WebHdfs::new(h, limiter(), counters)?;
                 if let Some(k) = config.hdfs_kerberos() {
                     let spnego = crate::kerberos::spnego::Spnego::new(
                         k,
@@ -206,23 +231,53 @@ impl ClusterFs {
                     .map_err(|e| crate::Error::Invalid(format!("cluster {}: {e}", config.name)))?;
                     w = w.with_spnego(spnego);
                 }
-                Some(Arc::new(w))
+                webhdfs = Some(Arc::new(w));
             }
-            None => None,
-        };
+            None => {}
+        }
         Ok(ClusterFs {
             webhdfs,
+            rpc,
             local: LocalFs,
         })
     }
 
+    /// Whether the cluster has HDFS (bare paths in the metastore are then HDFS paths).
+    pub fn has_hdfs(&self) -> bool {
+        self.webhdfs.is_some() || self.rpc.is_some()
+    }
+
+    /// Asks the NameNodes for `/` (`smallfiles-exporter check`, the merger's probe): which one
+    /// is active, and over which protocol; `None` for a cluster without HDFS.
+    pub async fn probe_hdfs(&self) -> Option<Result<String>> {
+        if let Some(r) = &self.rpc {
+            return Some(
+                r.status("/")
+                    .await
+                    .map(|_| format!("active namenode {} (rpc)", r.active_namenode())),
+            );
+        }
+        let w = self
+            .webhdfs
+            .as_ref()
+            .filter(|w| !w.namenodes().is_empty())?;
+        Some(
+            w.status("/")
+                .await
+                .map(|_| format!("active namenode {}", w.active_namenode())),
+        )
+    }
+
     pub fn location(&self, raw: &str) -> Location {
-        Location::parse(raw, self.webhdfs.is_some())
+        Location::parse(raw, self.has_hdfs())
     }
 
     pub async fn list(&self, loc: &Location) -> Result<Vec<FileStatus>> {
         match loc {
-            Location::Hdfs(p) => self.hdfs(p)?.list(p).await,
+            Location::Hdfs(p) => match self.hdfs(p)? {
+                Hdfs::Web(w) => w.list(p).await,
+                Hdfs::Rpc(r) => r.list(p).await,
+            },
             Location::Local(p) => self.local.list(p).await,
             Location::Unsupported(s) => Err(Error::UnsupportedScheme(s.clone())),
         }
@@ -230,7 +285,10 @@ impl ClusterFs {
 
     pub async fn status(&self, loc: &Location) -> Result<FileStatus> {
         match loc {
-            Location::Hdfs(p) => self.hdfs(p)?.status(p).await,
+            Location::Hdfs(p) => match self.hdfs(p)? {
+                Hdfs::Web(w) => w.status(p).await,
+                Hdfs::Rpc(r) => r.status(p).await,
+            },
             Location::Local(p) => self.local.status(p).await,
             Location::Unsupported(s) => Err(Error::UnsupportedScheme(s.clone())),
         }
@@ -247,18 +305,27 @@ impl ClusterFs {
             return Err(Error::Invalid(format!("refusing to delete {path}")));
         }
         match loc {
-            Location::Hdfs(p) => self.hdfs(p)?.delete_recursive(p).await,
+            Location::Hdfs(p) => match self.hdfs(p)? {
+                Hdfs::Web(w) => w.delete_recursive(p).await,
+                Hdfs::Rpc(r) => r.delete_recursive(p).await,
+            },
             Location::Local(p) => self.local.delete_recursive(p).await,
             Location::Unsupported(_) => unreachable!("refused above"),
         }
     }
 
-    fn hdfs(&self, path: &str) -> Result<&WebHdfs> {
-        self.webhdfs.as_deref().ok_or_else(|| Error::Hdfs {
-            op: "LISTSTATUS",
-            path: path.to_string(),
-            kind: crate::HdfsErrorKind::Unreachable("the cluster has no `hdfs` section".into()),
-        })
+    fn hdfs(&self, path: &str) -> Result<Hdfs<'_>> {
+        if let Some(r) = &self.rpc {
+            return Ok(Hdfs::Rpc(r));
+        }
+        self.webhdfs
+            .as_deref()
+            .map(Hdfs::Web)
+            .ok_or_else(|| Error::Hdfs {
+                op: "LISTSTATUS",
+                path: path.to_string(),
+                kind: crate::HdfsErrorKind::Unreachable("the cluster has no `hdfs` section".into()),
+            })
     }
 
     /// Like [`Location::Hdfs`] or [`Location::Local`], with a child appended.

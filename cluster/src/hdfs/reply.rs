@@ -216,52 +216,7 @@ pub fn error_reply(status: u16, body: &[u8]) -> (&'static str, ErrorReply) {
         .ok()
         .map(|r| r.remote_exception);
     match remote {
-        Some(r)
-            if r.exception.contains("StandbyException")
-                || r.exception.contains("RetriableException") && r.message.contains("standby") =>
-        {
-            (
-                "standby",
-                ErrorReply::Failover(HdfsErrorKind::Standby(r.message)),
-            )
-        }
-        Some(r) if r.exception.contains("FileNotFoundException") => (
-            "not_found",
-            ErrorReply::Fail(HdfsErrorKind::NotFound(r.message)),
-        ),
-        Some(r)
-            if r.exception.contains("AccessControlException")
-                || r.exception.contains("SecurityException") =>
-        {
-            (
-                "denied",
-                ErrorReply::Fail(HdfsErrorKind::AccessDenied(r.message)),
-            )
-        }
-        Some(r)
-            if status == 400
-                && (r.exception.contains("IllegalArgumentException")
-                    || r.exception.contains("UnsupportedOperationException")) =>
-        {
-            (
-                "unsupported",
-                ErrorReply::Fail(HdfsErrorKind::Unsupported(r.message)),
-            )
-        }
-        Some(r) if server_error || r.exception.contains("RetriableException") => (
-            "error",
-            ErrorReply::Retry(HdfsErrorKind::Remote {
-                exception: r.exception,
-                message: r.message,
-            }),
-        ),
-        Some(r) => (
-            "error",
-            ErrorReply::Fail(HdfsErrorKind::Remote {
-                exception: r.exception,
-                message: r.message,
-            }),
-        ),
+        Some(r) => remote_exception(r.exception, r.message, status == 400, server_error),
         None => {
             let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
             let kind = HdfsErrorKind::Protocol { status, body: text };
@@ -271,5 +226,59 @@ pub fn error_reply(status: u16, body: &[u8]) -> (&'static str, ErrorReply) {
                 ("error", ErrorReply::Fail(kind))
             }
         }
+    }
+}
+
+/// What a NameNode's exception means, whichever protocol carried it (WebHDFS' RemoteException
+/// or an RPC error): the outcome label and whether to fail over, retry or give up.
+/// `bad_request`: WebHDFS answered 400 (an op or parameter it does not know); `server_error`:
+/// a 5xx, worth a retry.
+pub fn remote_exception(
+    exception: String,
+    message: String,
+    bad_request: bool,
+    server_error: bool,
+) -> (&'static str, ErrorReply) {
+    let is = |class: &str| exception.contains(class);
+    if is("StandbyException") || is("RetriableException") && message.contains("standby") {
+        return (
+            "standby",
+            ErrorReply::Failover(HdfsErrorKind::Standby(message)),
+        );
+    }
+    if is("SafeModeException") || is("RetriableException") && message.contains("safe mode") {
+        // In HA a NameNode in safe mode answers RetriableException: it may leave it soon.
+        let kind = HdfsErrorKind::SafeMode(message);
+        let meaning = if is("RetriableException") {
+            ErrorReply::Retry(kind)
+        } else {
+            ErrorReply::Fail(kind)
+        };
+        return ("safe_mode", meaning);
+    }
+    if is("FileNotFoundException") {
+        return (
+            "not_found",
+            ErrorReply::Fail(HdfsErrorKind::NotFound(message)),
+        );
+    }
+    if is("AccessControlException") || is("SecurityException") || is("AuthorizationException") {
+        return (
+            "denied",
+            ErrorReply::Fail(HdfsErrorKind::AccessDenied(message)),
+        );
+    }
+    if bad_request && (is("IllegalArgumentException") || is("UnsupportedOperationException")) {
+        return (
+            "unsupported",
+            ErrorReply::Fail(HdfsErrorKind::Unsupported(message)),
+        );
+    }
+    let retriable = is("RetriableException");
+    let kind = HdfsErrorKind::Remote { exception, message };
+    if server_error || retriable {
+        ("error", ErrorReply::Retry(kind))
+    } else {
+        ("error", ErrorReply::Fail(kind))
     }
 }

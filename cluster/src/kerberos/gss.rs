@@ -42,10 +42,7 @@ impl Login {
     /// overrides the cluster's block).
     pub fn new(config: &KerberosConfig, label: &str) -> Login {
         if let Some(path) = &config.krb5_conf {
-            // MIT krb5 reads KRB5_CONFIG when a context is made; the configuration checks
-            // that every block names the same file. Set once, before any negotiation.
-            static SET: std::sync::Once = std::sync::Once::new();
-            SET.call_once(|| std::env::set_var("KRB5_CONFIG", path));
+            super::use_krb5_conf(path);
         }
         let label: String = label
             .chars()

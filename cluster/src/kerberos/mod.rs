@@ -68,6 +68,14 @@ impl KerberosConfig {
     }
 }
 
+/// Points MIT krb5 at the realm's krb5.conf. It reads `KRB5_CONFIG` when a context is made;
+/// the configuration checks that every block names the same file, so it is set once, before
+/// any negotiation (GSSAPI logins, SPNEGO, and the native HDFS client).
+pub fn use_krb5_conf(path: &std::path::Path) {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| std::env::set_var("KRB5_CONFIG", path));
+}
+
 /// A service principal as the JDBC URLs and Hadoop write it, `service/_HOST@REALM`, for a
 /// server at `host`: `_HOST` becomes the host name in lower case. A principal without a
 /// realm takes the default realm of krb5.conf.

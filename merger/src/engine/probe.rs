@@ -3,8 +3,6 @@
 //! keytab, an unknown service principal or a server that went away is said at the start — in
 //! the log and as `smallfiles_up{cluster,component}` — not discovered by the first merge.
 
-use smallfiles_cluster::hdfs::FileSystem;
-
 use super::hive::HiveEngine;
 
 /// One component of a cluster and whether it answered; the error as the operator should read it.
@@ -38,11 +36,8 @@ impl HiveEngine {
                     result,
                 });
             }
-            if let Some(w) = &c.fs.webhdfs {
-                let result = match w.status("/").await {
-                    Ok(_) => Ok(format!("active namenode {}", w.active_namenode())),
-                    Err(e) => Err(e.to_string()),
-                };
+            if let Some(result) = c.fs.probe_hdfs().await {
+                let result = result.map_err(|e| e.to_string());
                 out.push(Probe {
                     cluster: name.clone(),
                     component: "hdfs",

@@ -243,6 +243,7 @@ pub(super) fn setup_at(dir: tempfile::TempDir, root: &std::path::Path, store: St
                 impala: None,
                 fs: ClusterFs {
                     webhdfs: None,
+                    rpc: None,
                     local: LocalFs,
                 },
                 dialect: Some(Dialect::Hive),
