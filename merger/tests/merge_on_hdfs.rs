@@ -1,8 +1,9 @@
 //! A merge whose data lives on Hadoop's own NameNode: Spark's Thrift Server keeps its warehouse
 //! on a MiniDFSCluster (written over Hadoop RPC by Spark's bundled client), and the merger
-//! lists partitions, verifies the merged copy and removes replaced directories through WebHDFS
-//! on that NameNode. Rows and checksum unchanged, as in `merge_spark.rs`. Needs pyspark, Java
-//! and Maven (say SKIPPED without them outside CI).
+//! lists partitions, verifies the merged copy and removes replaced directories on that
+//! NameNode — through WebHDFS for one cluster, through Hadoop's RPC (`hdfs.mode: rpc`, no
+//! WebHDFS address at all) for another on the same warehouse. Rows and checksum unchanged, as
+//! in `merge_spark.rs`. Needs pyspark, Java and Maven (say SKIPPED without them outside CI).
 
 use std::time::{Duration, Instant};
 
@@ -92,9 +93,22 @@ async fn merges_and_retention_on_the_real_namenode() {
       rollback_retention: 1s
       min_partition_age: 1s
       engine_settings: {{ spark.sql.shuffle.partitions: "2" }}
+  - name: labrpc
+    metastore:
+      url: {url}
+    hiveserver2: {{ url: "hive2://127.0.0.1:{port}", auth: nosasl, user: smallfiles }}
+    hdfs:
+      mode: rpc
+      rpc_addresses: ["{rpc}"]
+      user: {user}
+    merge:
+      rollback_retention: 1s
+      min_partition_age: 1s
+      engine_settings: {{ spark.sql.shuffle.partitions: "2" }}
 "#,
             url = db.url(),
             nn = hdfs.http[0],
+            rpc = hdfs.rpc[0],
         ),
     );
     let mut merger = Running::start(
@@ -137,15 +151,17 @@ async fn merges_and_retention_on_the_real_namenode() {
     assert!(hdfs.exists(&new_path), "the data stays");
     assert_eq!(events_fingerprint(&mut sql, p1).await, before);
 
-    // The whole table: each partition is listed on the NameNode; the one merged already has
-    // too few small files and is left alone, the other is merged.
+    // The whole table, on the cluster that reaches HDFS over RPC only: each partition is
+    // listed on the NameNode; the one merged already has too few small files and is left
+    // alone, the other is merged and its replaced directory removed over RPC.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let p2 = "dt='2026-11-25'";
     let before2 = events_fingerprint(&mut sql, p2).await;
+    let old2_path = hdfs_path(&location(&mut sql, p2).await);
     let (status, r) = api
         .post(
             "/api/v1/tasks",
-            json!({"cluster": "lab", "database": "sales", "table": "events"}),
+            json!({"cluster": "labrpc", "database": "sales", "table": "events"}),
         )
         .await;
     assert_eq!(status, 201, "{r}");
@@ -165,6 +181,16 @@ async fn merges_and_retention_on_the_real_namenode() {
         hdfs_path(&format!("{warehouse}/sales.db/events/dt=2026-11-25")),
         "the other partition was merged"
     );
+    assert_eq!(events_fingerprint(&mut sql, p2).await, before2);
+    let start = Instant::now();
+    while hdfs.exists(&old2_path) {
+        assert!(
+            start.elapsed() < WAIT,
+            "the replaced directory {old2_path} was never removed over RPC: {}",
+            merger.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert_eq!(events_fingerprint(&mut sql, p2).await, before2);
     drop(merger);
 }
