@@ -324,6 +324,12 @@ impl MiniDfs {
             .expect("an index")
     }
 
+    /// The process holding the NameNodes and the DataNode (one JVM): its CPU time is what
+    /// the NameNode spent serving clients, give or take the DataNode's idle heartbeats.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The index of the active NameNode.
     pub fn active(&self) -> usize {
         self.io.lock().unwrap_or_else(|e| e.into_inner()).active

@@ -141,6 +141,39 @@ clusters:
 
 mod example_file {
     #[test]
+    fn rpc_mode_is_checked_when_read() {
+        use crate::config::{Config, HdfsMode};
+        let cluster = |hdfs: &str| {
+            format!("clusters:\n  - name: edge\n    warehouse: hdfs://ns1/w\n    hdfs:\n{hdfs}")
+        };
+        let c = Config::parse(&cluster(
+            "      mode: rpc\n      rpc_addresses: [\"nn1:8020\", \"nn2:8020\"]\n",
+        ))
+        .unwrap();
+        assert_eq!(c.clusters[0].hdfs.as_ref().unwrap().mode, HdfsMode::Rpc);
+        Config::parse(&cluster("      mode: rpc\n      url: hdfs://nn1:8020\n")).unwrap();
+        for (hdfs, why) in [
+            ("      mode: rpc\n      url: http://nn1:9870\n", "hdfs://"),
+            ("      mode: rpc\n      rpc_addresses: [nn1]\n", "host:port"),
+            (
+                "      mode: rpc\n      url: hdfs://ns1\n      hadoop_conf_dir: /nonexistent/conf\n",
+                "does not exist",
+            ),
+            (
+                "      namenodes: [\"http://nn1:9870\"]\n      url: hdfs://nn1:8020\n",
+                "for hdfs.mode: rpc",
+            ),
+            (
+                "      mode: rpc\n      url: hdfs://nn1:8020\n      ca_file: /etc/ca.pem\n",
+                "WebHDFS settings",
+            ),
+        ] {
+            let err = Config::parse(&cluster(hdfs)).unwrap_err();
+            assert!(err.contains(why), "{hdfs}: {err}");
+        }
+    }
+
+    #[test]
     fn deploy_example_parses() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../deploy/smallfiles.example.yml");

@@ -259,15 +259,28 @@ public final class MiniHadoop {
                 // Empty files for benchmarks: <dir>/t<t>/dt=<p>/part-<f>, created and closed
                 // through the client (the NameNode records them as any file; no DataNode
                 // traffic for empty files).
+                // Eight clients at once: the NameNode syncs its edit log for a group of them.
                 int tables = Integer.parseInt(f[2]);
                 int parts = Integer.parseInt(f[3]);
                 int files = Integer.parseInt(f[4]);
+                java.util.concurrent.ExecutorService pool =
+                    java.util.concurrent.Executors.newFixedThreadPool(8);
+                java.util.List<java.util.concurrent.Future<Object>> done = new java.util.ArrayList<>();
                 for (int t = 0; t < tables; t++) {
                     for (int p = 0; p < parts; p++) {
-                        for (int i = 0; i < files; i++) {
-                            fs.create(new Path(f[1] + "/t" + t + "/dt=" + p + "/part-" + i), true).close();
-                        }
+                        final String dir = f[1] + "/t" + t + "/dt=" + p;
+                        done.add(pool.submit(() -> {
+                            fs.mkdirs(new Path(dir));
+                            for (int i = 0; i < files; i++) {
+                                fs.create(new Path(dir + "/part-" + i), true).close();
+                            }
+                            return null;
+                        }));
                     }
+                }
+                pool.shutdown();
+                for (java.util.concurrent.Future<Object> d : done) {
+                    d.get();
                 }
                 return "";
             }
