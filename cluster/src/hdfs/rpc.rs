@@ -500,6 +500,59 @@ mod tests {
         ));
     }
 
+    /// A "NameNode" that accepts and then answers `reply` (nothing at all when empty) and
+    /// holds the connection open.
+    async fn hostile_namenode(reply: &'static [u8]) -> String {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let _ = sock.write_all(reply).await;
+                held.push(sock);
+            }
+        });
+        addr
+    }
+
+    fn client_of(addr: &str) -> (RpcHdfs, Arc<RequestCounters>) {
+        let h = yaml(&format!(
+            "mode: rpc\nrpc_addresses: [\"{addr}\"]\nuser: hive\nretries: 1\nrequest_timeout: 1s\n"
+        ));
+        let counters = Arc::new(RequestCounters::default());
+        let limiter = Arc::new(RequestLimiter::new(4, 0));
+        let c = RpcHdfs::new(&h, None, "t", limiter, counters.clone()).unwrap();
+        (c, counters)
+    }
+
+    /// A NameNode that never answers, or answers garbage, costs a bounded wait and a typed
+    /// error — never a stalled scan or a panic.
+    #[tokio::test]
+    async fn a_silent_or_garbled_namenode_is_bounded() {
+        let silent = hostile_namenode(b"").await;
+        let (c, counters) = client_of(&silent);
+        let started = std::time::Instant::now();
+        let e = c.list("/w/t").await.unwrap_err();
+        assert!(e.is_namenode_unreachable(), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "two tries of 1 s and a backoff: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            counters.snapshot(),
+            vec![(("getListing", "timeout"), 2)],
+            "each try counted"
+        );
+
+        let garbled = hostile_namenode(b"\xff\xff\xff\xf0HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        let (c, _) = client_of(&garbled);
+        let started = std::time::Instant::now();
+        assert!(c.status("/").await.is_err());
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
     #[test]
     fn names_of_listed_entries() {
         let st = |path: &str, isdir| hdfs_native::client::FileStatus {
