@@ -14,40 +14,6 @@ use smallfiles_testkit::minidfs::{self, MiniDfs};
 use smallfiles_testkit::process::free_port;
 use smallfiles_testkit::prom::{value, Sample};
 
-const KIB: u64 = 1024;
-
-/// Small sizes (the bytes are real): the threshold is 64 KiB here.
-fn build(w: &mut Warehouse) {
-    w.threshold = 64 * KIB;
-    w.daily_clicks("web.db/clicks", 3, 3);
-    // Two-level partitions, one value with a comma and a space (Hive leaves them as they are)
-    // and one with an escaped '=' and '%' (Hive writes %3D and %25).
-    w.data(
-        "web",
-        "visits",
-        Some("city=Paris, TX/hr=00"),
-        "web.db/visits/city=Paris, TX/hr=00",
-        &[10, 20, 100 * KIB],
-    );
-    w.data(
-        "web",
-        "visits",
-        Some("city=a%3Db%25/hr=01"),
-        "web.db/visits/city=a%3Db%25/hr=01",
-        &[64 * KIB, 64 * KIB - 1],
-    );
-    w.data("web", "big", None, "web.db/big", &[200 * KIB, 300 * KIB]);
-    w.data("web", "acid", None, "web.db/acid/base_0000005", &[80 * KIB]);
-    w.data(
-        "web",
-        "acid",
-        None,
-        "web.db/acid/delta_0000006_0000006_0000",
-        &[1024],
-    );
-    w.data("default", "loose", None, "loose", &[1, 2, 3]);
-}
-
 fn config(dir: &std::path::Path, port: u16, hdfs: &MiniDfs, extra: &str) -> std::path::PathBuf {
     write_config(
         dir,
@@ -74,14 +40,6 @@ clusters:
     )
 }
 
-/// The user the MiniDFSCluster runs as (its superuser), for `user.name`.
-fn whoami() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "root".into())
-}
-
 /// Requests a NameNode answered as a standby.
 fn answered_as_standby(s: &[Sample]) -> f64 {
     ["GETFILESTATUS", "LISTSTATUS_BATCH", "LISTSTATUS"]
@@ -98,7 +56,7 @@ async fn counts_on_the_real_namenode() {
     let hdfs = Arc::new(tokio::task::spawn_blocking(MiniDfs::start).await.unwrap());
     let mut w = Warehouse::on_hdfs(hdfs.clone(), "/warehouse");
     let mut w = tokio::task::spawn_blocking(move || {
-        build(&mut w);
+        build_on_namenode(&mut w);
         w
     })
     .await
@@ -162,19 +120,8 @@ async fn standby_first_and_a_failover_during_a_scan() {
     assert_eq!(hdfs.active(), 1, "the first NameNode starts as the standby");
     let mut w = Warehouse::on_hdfs(hdfs.clone(), "/warehouse");
     let w = tokio::task::spawn_blocking(move || {
-        build(&mut w);
-        // Enough directories that a throttled scan takes a few seconds.
-        for i in 0..40 {
-            let p = format!("dt=2023-12-{:02}", i % 28 + 1);
-            let h = format!("hr={:02}", i / 28);
-            w.data(
-                "web",
-                "events",
-                Some(&format!("{p}/{h}")),
-                &format!("web.db/events/{p}/{h}"),
-                &[100, 200],
-            );
-        }
+        build_on_namenode(&mut w);
+        add_hourly_events(&mut w);
         w
     })
     .await
@@ -236,13 +183,6 @@ async fn standby_first_and_a_failover_during_a_scan() {
     assert_eq!(hdfs_up(&s, "real"), Some(1.0));
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
 /// `hdfs.mode: fsimage` on the image Hadoop's own NameNode writes at a checkpoint
 /// (`saveNamespace`), read from its `current/` directory and fetched over HTTP from the
 /// NameNode: every count equals the WebHDFS listing of the same warehouse, table by table, and
@@ -255,7 +195,7 @@ async fn the_namenodes_own_image_counts_as_the_listing_does() {
     let hdfs = Arc::new(tokio::task::spawn_blocking(MiniDfs::start).await.unwrap());
     let mut w = Warehouse::on_hdfs(hdfs.clone(), "/warehouse");
     let (w, image_dir) = tokio::task::spawn_blocking(move || {
-        build(&mut w);
+        build_on_namenode(&mut w);
         // Two owners of clicks' small files: one partition is the analysts'.
         for i in 0..6 {
             w.hdfs_chown(

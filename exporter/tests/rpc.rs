@@ -15,46 +15,6 @@ use smallfiles_testkit::minidfs::{self, MiniDfs};
 use smallfiles_testkit::process::free_port;
 use smallfiles_testkit::prom::{value, Sample};
 
-const KIB: u64 = 1024;
-
-/// The warehouse of `real_namenode.rs`: partitions with commas, escaped names, ACID
-/// directories, a table outside the warehouse root.
-fn build(w: &mut Warehouse) {
-    w.threshold = 64 * KIB;
-    w.daily_clicks("web.db/clicks", 3, 3);
-    w.data(
-        "web",
-        "visits",
-        Some("city=Paris, TX/hr=00"),
-        "web.db/visits/city=Paris, TX/hr=00",
-        &[10, 20, 100 * KIB],
-    );
-    w.data(
-        "web",
-        "visits",
-        Some("city=a%3Db%25/hr=01"),
-        "web.db/visits/city=a%3Db%25/hr=01",
-        &[64 * KIB, 64 * KIB - 1],
-    );
-    w.data("web", "big", None, "web.db/big", &[200 * KIB, 300 * KIB]);
-    w.data("web", "acid", None, "web.db/acid/base_0000005", &[80 * KIB]);
-    w.data(
-        "web",
-        "acid",
-        None,
-        "web.db/acid/delta_0000006_0000006_0000",
-        &[1024],
-    );
-    w.data("default", "loose", None, "loose", &[1, 2, 3]);
-}
-
-fn whoami() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "root".into())
-}
-
 fn config(dir: &std::path::Path, port: u16, clusters: &str) -> std::path::PathBuf {
     write_config(
         dir,
@@ -157,7 +117,7 @@ async fn rpc_counts_what_webhdfs_counts() {
     let hdfs = Arc::new(tokio::task::spawn_blocking(MiniDfs::start).await.unwrap());
     let mut w = Warehouse::on_hdfs(hdfs.clone(), "/warehouse");
     let w = tokio::task::spawn_blocking(move || {
-        build(&mut w);
+        build_on_namenode(&mut w);
         w
     })
     .await
@@ -236,18 +196,8 @@ async fn rpc_from_the_standby_first_and_through_a_failover() {
     assert_eq!(hdfs.active(), 1, "the first NameNode starts as the standby");
     let mut w = Warehouse::on_hdfs(hdfs.clone(), "/warehouse");
     let w = tokio::task::spawn_blocking(move || {
-        build(&mut w);
-        for i in 0..40 {
-            let p = format!("dt=2023-12-{:02}", i % 28 + 1);
-            let h = format!("hr={:02}", i / 28);
-            w.data(
-                "web",
-                "events",
-                Some(&format!("{p}/{h}")),
-                &format!("web.db/events/{p}/{h}"),
-                &[100, 200],
-            );
-        }
+        build_on_namenode(&mut w);
+        add_hourly_events(&mut w);
         w
     })
     .await
@@ -331,18 +281,12 @@ async fn rpc_from_the_standby_first_and_through_a_failover() {
     assert_eq!(hdfs_up(&s, "rpc"), Some(1.0));
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
 /// A Kerberized NameNode: a keytab login lists over RPC what SPNEGO lists over WebHDFS; a
 /// client without Kerberos and a keytab of another principal are refused, and say so.
 #[cfg(feature = "kerberos")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_with_kerberos() {
+    const KIB: u64 = 1024;
     if !minidfs::available() {
         return;
     }

@@ -163,6 +163,14 @@ pub fn shorten(s: &str) -> String {
     format!("{head}… ({} bytes)", s.len())
 }
 
+/// The pause before retry round `round` (1, 2, …) of a request that every NameNode failed:
+/// 200 ms doubling up to 6.4 s, plus up to 100 ms of jitter so that parallel requests do not
+/// come back at once. WebHDFS and RPC alike.
+pub(crate) fn retry_pause(round: u32) -> std::time::Duration {
+    let backoff = std::time::Duration::from_millis(200 * (1 << (round - 1).min(5)));
+    backoff + std::time::Duration::from_millis(rand::random::<u64>() % 100)
+}
+
 /// Joins a directory and a child name.
 pub fn join(dir: &str, name: &str) -> String {
     if dir.ends_with('/') {

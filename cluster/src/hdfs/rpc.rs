@@ -245,9 +245,7 @@ impl RpcHdfs {
         let mut last = HdfsErrorKind::Unreachable("no namenode configured".into());
         for round in 0..=self.retries {
             if round > 0 {
-                let backoff = Duration::from_millis(200 * (1 << (round - 1).min(5)));
-                let jitter = Duration::from_millis(rand::random::<u64>() % 100);
-                tokio::time::sleep(backoff + jitter).await;
+                tokio::time::sleep(super::retry_pause(round)).await;
             }
             let start = self.active.load(Ordering::Relaxed);
             for i in 0..n {

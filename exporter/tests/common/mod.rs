@@ -340,3 +340,68 @@ pub fn hdfs_requests(
     )
     .unwrap_or(0.0)
 }
+
+/// The warehouse of the real-NameNode tests (small sizes, the threshold 64 KiB here):
+/// two-level partitions, one value with a comma and a space (Hive leaves them as they are) and
+/// one with an escaped '=' and '%' (Hive writes %3D and %25), ACID directories, a table
+/// outside the warehouse root.
+pub fn build_on_namenode(w: &mut Warehouse) {
+    const KIB: u64 = 1024;
+    w.threshold = 64 * KIB;
+    w.daily_clicks("web.db/clicks", 3, 3);
+    w.data(
+        "web",
+        "visits",
+        Some("city=Paris, TX/hr=00"),
+        "web.db/visits/city=Paris, TX/hr=00",
+        &[10, 20, 100 * KIB],
+    );
+    w.data(
+        "web",
+        "visits",
+        Some("city=a%3Db%25/hr=01"),
+        "web.db/visits/city=a%3Db%25/hr=01",
+        &[64 * KIB, 64 * KIB - 1],
+    );
+    w.data("web", "big", None, "web.db/big", &[200 * KIB, 300 * KIB]);
+    w.data("web", "acid", None, "web.db/acid/base_0000005", &[80 * KIB]);
+    w.data(
+        "web",
+        "acid",
+        None,
+        "web.db/acid/delta_0000006_0000006_0000",
+        &[1024],
+    );
+    w.data("default", "loose", None, "loose", &[1, 2, 3]);
+}
+
+/// 40 more partitions of two small files: enough directories that a throttled scan takes a
+/// few seconds (a failover can happen in the middle of one).
+pub fn add_hourly_events(w: &mut Warehouse) {
+    for i in 0..40 {
+        let p = format!("dt=2023-12-{:02}", i % 28 + 1);
+        let h = format!("hr={:02}", i / 28);
+        w.data(
+            "web",
+            "events",
+            Some(&format!("{p}/{h}")),
+            &format!("web.db/events/{p}/{h}"),
+            &[100, 200],
+        );
+    }
+}
+
+/// The user the MiniDFSCluster runs as (its superuser), for `user.name`.
+pub fn whoami() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".into())
+}
+
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
