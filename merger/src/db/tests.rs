@@ -102,3 +102,39 @@ fn audit_retention_drops_old_entries_only() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].at, "2026-03-01T00:00:00.000Z");
 }
+
+#[test]
+fn a_batch_of_changes_is_one_commit_and_skips_tasks_that_moved_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("m.redb")).unwrap();
+    let ids: Vec<u64> = ["a", "b", "c"]
+        .iter()
+        .map(|t| match s.create(concatenate_task(t), 0, 1000).unwrap() {
+            Created::New(task) => task.id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // "b" started before the batch: waiting for a window no longer applies to it.
+    s.apply(ids[1], Event::Started).unwrap();
+    let changed = s
+        .apply_each(&[ids[0], ids[1], ids[2], 999], &Event::OutsideWindows)
+        .unwrap();
+    let changed: Vec<u64> = changed.iter().map(|t| t.id).collect();
+    assert_eq!(changed, vec![ids[0], ids[2]]);
+    assert_eq!(
+        s.ids_in_states(&[TaskState::WaitingWindow]).unwrap(),
+        vec![ids[0], ids[2]]
+    );
+    assert_eq!(
+        s.ids_in_states(&[TaskState::Pending]).unwrap(),
+        Vec::<u64>::new()
+    );
+    assert_eq!(s.get(ids[1]).unwrap().state, TaskState::Running);
+    // The per-cluster index moved with the state.
+    let counts = s.cluster_state_counts().unwrap();
+    assert_eq!(
+        counts.get(&("prod".to_string(), TaskState::WaitingWindow)),
+        Some(&2)
+    );
+    assert_eq!(counts.get(&("prod".to_string(), TaskState::Pending)), None);
+}

@@ -8,8 +8,12 @@ impl Service {
     /// The scheduler: starts queued tasks inside the windows and within the limits.
     pub async fn run_scheduler(self: Arc<Self>) {
         loop {
-            if let Err(e) = self.schedule_once() {
-                tracing::error!(error = %e, "scheduling failed");
+            // Its reads and durable writes block: kept off the workers that answer webhooks.
+            let me = self.clone();
+            match tokio::task::spawn_blocking(move || me.schedule_once()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "scheduling failed"),
+                Err(e) => tracing::error!(error = %e, "scheduling panicked"),
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -21,9 +25,12 @@ impl Service {
     fn schedule_once(self: &Arc<Self>) -> Result<()> {
         if !self.settings.windows.open_at(chrono::Utc::now()) {
             // Only the new arrivals change: tasks already waiting are not read again (the
-            // scheduler wakes at every new task, and thousands may wait for a window).
-            for t in self.store.in_states(&[TaskState::Pending])? {
-                self.store.apply(t.id, Event::OutsideWindows)?;
+            // scheduler wakes at every new task, and thousands may wait for a window). All
+            // of them in one commit: a burst of webhooks would otherwise pay a second fsync
+            // per task.
+            let arrived = self.store.ids_in_states(&[TaskState::Pending])?;
+            if !arrived.is_empty() {
+                self.store.apply_each(&arrived, &Event::OutsideWindows)?;
             }
             return Ok(());
         }
