@@ -144,7 +144,7 @@ impl Store {
     /// log); a change of state goes through [`Store::apply`].
     pub fn update(&self, id: u64, f: impl FnOnce(&mut Task) -> Result<()>) -> Result<Task> {
         let tx = self.db.begin_write().map_err(store_err)?;
-        let task = update_in(&tx, id, f)?;
+        let task = update_in(&mut Writes::open(&tx)?, id, f)?;
         tx.commit().map_err(store_err)?;
         Ok(task)
     }
@@ -152,9 +152,7 @@ impl Store {
     /// Commits one change of a task's life (`lifecycle.rs` decides whether it may happen);
     /// a refused change is an [`Error::Conflict`] and writes nothing.
     pub fn apply(&self, id: u64, event: crate::lifecycle::Event) -> Result<Task> {
-        self.update(id, |t| {
-            crate::lifecycle::apply(t, event).map_err(|r| Error::Conflict(r.to_string()))
-        })
+        self.update(id, |t| apply_event(t, event))
     }
 
     /// The same change for many tasks in one commit (one fsync, however many tasks): a burst
@@ -163,14 +161,15 @@ impl Store {
     pub fn apply_each(&self, ids: &[u64], event: &crate::lifecycle::Event) -> Result<Vec<Task>> {
         let tx = self.db.begin_write().map_err(store_err)?;
         let mut changed = Vec::with_capacity(ids.len());
-        for &id in ids {
-            match update_in(&tx, id, |t| {
-                crate::lifecycle::apply(t, event.clone())
-                    .map_err(|r| Error::Conflict(r.to_string()))
-            }) {
-                Ok(t) => changed.push(t),
-                Err(Error::Conflict(_) | Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
+        {
+            // The tables once for the whole batch, as the group commit does.
+            let mut w = Writes::open(&tx)?;
+            for &id in ids {
+                match update_in(&mut w, id, |t| apply_event(t, event.clone())) {
+                    Ok(t) => changed.push(t),
+                    Err(Error::Conflict(_) | Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         tx.commit().map_err(store_err)?;

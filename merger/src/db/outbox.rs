@@ -64,12 +64,7 @@ impl Outbox {
         let tx = self.db.begin_write().map_err(store_err)?;
         let id = {
             let mut meta = tx.open_table(META).map_err(store_err)?;
-            let id = meta
-                .get("next_message_id")
-                .map_err(store_err)?
-                .map(|v| v.value())
-                .unwrap_or(1);
-            meta.insert("next_message_id", id + 1).map_err(store_err)?;
+            let id = super::writes::next_id(&mut meta, "next_message_id")?;
             m.id = id;
             let bytes = serde_json::to_vec(&m).map_err(store_err)?;
             tx.open_table(OUTBOX)

@@ -36,12 +36,12 @@ impl<'t> Writes<'t> {
 /// The change `f` makes to task `id`, inside the caller's write transaction, with the
 /// indexes it moves: by state, the active target, the cooldown.
 pub(super) fn update_in(
-    tx: &redb::WriteTransaction,
+    w: &mut Writes,
     id: u64,
     f: impl FnOnce(&mut Task) -> Result<()>,
 ) -> Result<Task> {
-    let mut tasks = tx.open_table(TASKS).map_err(store_err)?;
-    let bytes = tasks
+    let bytes = w
+        .tasks
         .get(id)
         .map_err(store_err)?
         .ok_or(Error::NotFound(id))?
@@ -52,42 +52,38 @@ pub(super) fn update_in(
     let old_state = task.state;
     f(&mut task)?;
     if task.state != old_state {
-        let mut by_state = tx.open_table(BY_STATE).map_err(store_err)?;
-        by_state
+        w.by_state
             .remove((old_state.as_str(), id))
             .map_err(store_err)?;
-        by_state
+        w.by_state
             .insert((task.state.as_str(), id), ())
             .map_err(store_err)?;
-        let mut by_cluster = tx.open_table(BY_CLUSTER_STATE).map_err(store_err)?;
         let cluster = task.target.cluster.as_str();
-        by_cluster
+        w.by_cluster_state
             .remove((cluster, old_state.as_str(), id))
             .map_err(store_err)?;
-        by_cluster
+        w.by_cluster_state
             .insert((cluster, task.state.as_str(), id), ())
             .map_err(store_err)?;
     }
     task.updated_at = now_rfc3339();
-    tasks
+    w.tasks
         .insert(id, encode(&task)?.as_slice())
         .map_err(store_err)?;
     if task.state.is_terminal() && !was_terminal {
         let key = task.target.key();
-        let mut active = tx.open_table(ACTIVE).map_err(store_err)?;
-        if active
+        if w.active
             .get(key.as_str())
             .map_err(store_err)?
             .map(|v| v.value())
             == Some(id)
         {
-            active.remove(key.as_str()).map_err(store_err)?;
+            w.active.remove(key.as_str()).map_err(store_err)?;
         }
         // A table with partitions left for the next task does not cool down.
         let work_left = task.selection.as_ref().is_some_and(|s| s.work_left() > 0);
         if task.state == TaskState::Succeeded && !work_left {
-            tx.open_table(LAST_SUCCESS)
-                .map_err(store_err)?
+            w.last_success
                 .insert(key.as_str(), chrono::Utc::now().timestamp())
                 .map_err(store_err)?;
         }
@@ -117,13 +113,7 @@ pub(super) fn create_in(
             until: t + cooldown_secs,
         });
     }
-    let id = w
-        .meta
-        .get("next_task_id")
-        .map_err(store_err)?
-        .map(|v| v.value())
-        .unwrap_or(1);
-    w.meta.insert("next_task_id", id + 1).map_err(store_err)?;
+    let id = next_id(&mut w.meta, "next_task_id")?;
     task.id = id;
     if let Some(plan) = plan {
         task.statements = plan(id);
@@ -185,16 +175,27 @@ pub(super) fn seen_alert_in(w: &mut Writes, key: &str, alert: &SeenAlert) -> Res
 }
 
 pub(super) fn audit_in(w: &mut Writes, mut entry: AuditEntry) -> Result<u64> {
-    let id = w
-        .meta
-        .get("next_audit_id")
-        .map_err(store_err)?
-        .map(|v| v.value())
-        .unwrap_or(1);
-    w.meta.insert("next_audit_id", id + 1).map_err(store_err)?;
+    let id = next_id(&mut w.meta, "next_audit_id")?;
     entry.id = id;
     w.audit
         .insert(id, encode(&entry)?.as_slice())
         .map_err(store_err)?;
     Ok(id)
+}
+
+/// The next id of the counter `key` in `meta` (ids start at 1), counted on.
+pub(super) fn next_id(meta: &mut redb::Table<&'static str, u64>, key: &str) -> Result<u64> {
+    let id = meta
+        .get(key)
+        .map_err(store_err)?
+        .map(|v| v.value())
+        .unwrap_or(1);
+    meta.insert(key, id + 1).map_err(store_err)?;
+    Ok(id)
+}
+
+/// A change of a task's life, as `lifecycle.rs` decides it; a refused change is an
+/// [`Error::Conflict`].
+pub(super) fn apply_event(task: &mut Task, event: crate::lifecycle::Event) -> Result<()> {
+    crate::lifecycle::apply(task, event).map_err(|r| Error::Conflict(r.to_string()))
 }
