@@ -1,7 +1,21 @@
-//! The group commit: concurrent writers (new tasks from webhooks, audit entries, alerts seen)
-//! share one durable redb commit, and each is answered once its write is on disk.
+//! The group commit: concurrent writers (new tasks from webhooks, the scheduler's batches,
+//! audit entries, alerts seen) share one redb commit, and each waiting writer is answered once
+//! its write is on disk.
+//!
+//! A commit is durable (fsync) when someone waits for it. Writes nobody waits for (an audit
+//! entry of an answered request, the last alert seen for the digest) are committed without an
+//! fsync and reach the disk with the next durable commit, at the latest
+//! [`UNAWAITED_ON_DISK_WITHIN`] later: a webhook's new task then shares its fsync with nothing
+//! but other waiting writes, and a crash loses at most that second of audit entries, never a
+//! task.
+
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use super::*;
+
+/// How long a write nobody waits for may stay in commits that are not yet on disk.
+pub const UNAWAITED_ON_DISK_WITHIN: Duration = Duration::from_secs(1);
 
 enum Op {
     Create {
@@ -11,9 +25,16 @@ enum Op {
         plan: Option<Plan>,
         reply: tokio::sync::oneshot::Sender<Result<Created>>,
     },
+    /// An audit entry; `reply` is `None` when nobody waits for it.
     Audit {
         entry: Box<AuditEntry>,
-        reply: tokio::sync::oneshot::Sender<Result<u64>>,
+        reply: Option<tokio::sync::oneshot::Sender<Result<u64>>>,
+    },
+    /// One change for many tasks (the scheduler's batch of new arrivals).
+    ApplyEach {
+        ids: Vec<u64>,
+        event: crate::lifecycle::Event,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<Task>>>,
     },
     /// The last alert seen for a target (the digest's view): committed with the next group,
     /// nobody waits for it.
@@ -24,13 +45,26 @@ enum Op {
     },
 }
 
+impl Op {
+    /// Whether a caller waits for this write to be on disk.
+    fn awaited(&self) -> bool {
+        !matches!(self, Op::SeenAlert { .. } | Op::Audit { reply: None, .. })
+    }
+}
+
 /// Answers every write of a batch whose transaction could not begin.
 fn fail_ops(ops: Vec<Op>, msg: &str) {
     let err = || Error::Store(msg.to_string());
     for op in ops {
         match op {
             Op::Create { reply, .. } => drop(reply.send(Err(err()))),
-            Op::Audit { reply, .. } => drop(reply.send(Err(err()))),
+            Op::Audit { reply, entry } => match reply {
+                Some(reply) => drop(reply.send(Err(err()))),
+                None => {
+                    tracing::error!(error = %msg, action = %entry.action, "audit entry not written")
+                }
+            },
+            Op::ApplyEach { reply, .. } => drop(reply.send(Err(err()))),
             Op::Barrier { reply } => drop(reply.send(Err(err()))),
             Op::SeenAlert { .. } => {
                 tracing::warn!(error = %msg, "alert not remembered for the digest")
@@ -50,6 +84,9 @@ fn apply_op(w: &mut Writes, op: Op) -> Done {
             reply,
         } => Done::Create(reply, create_in(w, *task, cooldown, now, plan)),
         Op::Audit { entry, reply } => Done::Audit(reply, audit_in(w, *entry)),
+        Op::ApplyEach { ids, event, reply } => {
+            Done::ApplyEach(reply, apply_each_in(w, &ids, &event))
+        }
         Op::Barrier { reply } => Done::Barrier(reply),
         Op::SeenAlert { key, alert } => {
             if let Err(e) = seen_alert_in(w, &key, &alert) {
@@ -65,13 +102,20 @@ enum Done {
         tokio::sync::oneshot::Sender<Result<Created>>,
         Result<Created>,
     ),
-    Audit(tokio::sync::oneshot::Sender<Result<u64>>, Result<u64>),
+    Audit(
+        Option<tokio::sync::oneshot::Sender<Result<u64>>>,
+        Result<u64>,
+    ),
+    ApplyEach(
+        tokio::sync::oneshot::Sender<Result<Vec<Task>>>,
+        Result<Vec<Task>>,
+    ),
     Barrier(tokio::sync::oneshot::Sender<Result<()>>),
     Quiet,
 }
 
-/// Concurrent writers share one durable commit: under load, many new tasks and audit entries
-/// go to disk with one fsync, and each caller is answered only once its write is durable.
+/// Concurrent writers share one commit: under load, many new tasks go to disk with one fsync,
+/// and each waiting caller is answered only once its write is durable.
 #[derive(Clone)]
 pub struct GroupCommit {
     tx: std::sync::mpsc::Sender<Op>,
@@ -84,7 +128,31 @@ impl Store {
         std::thread::Builder::new()
             .name("redb-group-commit".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
+                // Since when commits nobody waited for are not on disk.
+                let mut unsynced_since: Option<Instant> = None;
+                loop {
+                    let first = match unsynced_since {
+                        None => match rx.recv() {
+                            Ok(op) => op,
+                            Err(_) => break,
+                        },
+                        Some(since) => {
+                            match rx.recv_timeout(
+                                UNAWAITED_ON_DISK_WITHIN.saturating_sub(since.elapsed()),
+                            ) {
+                                Ok(op) => op,
+                                Err(RecvTimeoutError::Timeout) => {
+                                    store.apply_ops(Vec::new(), true);
+                                    unsynced_since = None;
+                                    continue;
+                                }
+                                Err(RecvTimeoutError::Disconnected) => {
+                                    store.apply_ops(Vec::new(), true);
+                                    break;
+                                }
+                            }
+                        }
+                    };
                     let mut ops = vec![first];
                     while ops.len() < 512 {
                         match rx.try_recv() {
@@ -92,31 +160,50 @@ impl Store {
                             Err(_) => break,
                         }
                     }
-                    store.apply_ops(ops);
+                    let durable = ops.iter().any(Op::awaited)
+                        || unsynced_since.is_some_and(|s| s.elapsed() >= UNAWAITED_ON_DISK_WITHIN);
+                    store.apply_ops(ops, durable);
+                    unsynced_since = if durable {
+                        None
+                    } else {
+                        unsynced_since.or_else(|| Some(Instant::now()))
+                    };
                 }
             })
             .expect("starting the commit thread");
         GroupCommit { tx }
     }
 
-    fn apply_ops(&self, ops: Vec<Op>) {
-        let txn = match self.db.begin_write() {
+    /// One transaction for a batch of writes; `durable` is false only when nobody waits for
+    /// any of them (the next durable commit takes them to disk).
+    fn apply_ops(&self, ops: Vec<Op>, durable: bool) {
+        let mut txn = match self.db.begin_write() {
             Ok(t) => t,
             Err(e) => return fail_ops(ops, &e.to_string()),
         };
+        if !durable {
+            txn.set_durability(redb::Durability::None);
+        }
         let done: Vec<Done> = match Writes::open(&txn) {
             Ok(mut w) => ops.into_iter().map(|op| apply_op(&mut w, op)).collect(),
             Err(e) => return fail_ops(ops, &e.to_string()),
         };
         let committed = txn.commit().map_err(|e| e.to_string());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "a group commit failed");
+        }
+        let failed = |m: &String| Error::Store(m.clone());
         for d in done {
             match (d, &committed) {
                 (Done::Create(reply, r), Ok(())) => drop(reply.send(r)),
-                (Done::Audit(reply, r), Ok(())) => drop(reply.send(r)),
-                (Done::Create(reply, _), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
-                (Done::Audit(reply, _), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
+                (Done::Create(reply, _), Err(m)) => drop(reply.send(Err(failed(m)))),
+                (Done::Audit(Some(reply), r), Ok(())) => drop(reply.send(r)),
+                (Done::Audit(Some(reply), _), Err(m)) => drop(reply.send(Err(failed(m)))),
+                (Done::Audit(None, _), _) => {}
+                (Done::ApplyEach(reply, r), Ok(())) => drop(reply.send(r)),
+                (Done::ApplyEach(reply, _), Err(m)) => drop(reply.send(Err(failed(m)))),
                 (Done::Barrier(reply), Ok(())) => drop(reply.send(Ok(()))),
-                (Done::Barrier(reply), Err(m)) => drop(reply.send(Err(Error::Store(m.clone())))),
+                (Done::Barrier(reply), Err(m)) => drop(reply.send(Err(failed(m)))),
                 (Done::Quiet, _) => {}
             }
         }
@@ -195,10 +282,25 @@ impl GroupCommit {
         self.tx
             .send(Op::Audit {
                 entry: Box::new(entry),
-                reply,
+                reply: Some(reply),
             })
             .map_err(|_| Self::closed())?;
         answer.await.map_err(|_| Self::closed())?
+    }
+
+    /// The same change for many tasks, in the next durable commit (one fsync, however many
+    /// tasks, shared with the webhooks' new tasks). For callers on a blocking thread (the
+    /// scheduler); a task the change no longer applies to is left as it is.
+    pub fn apply_each_blocking(
+        &self,
+        ids: Vec<u64>,
+        event: crate::lifecycle::Event,
+    ) -> Result<Vec<Task>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Op::ApplyEach { ids, event, reply })
+            .map_err(|_| Self::closed())?;
+        answer.blocking_recv().map_err(|_| Self::closed())?
     }
 
     /// Waits until every write queued so far is committed (FIFO), e.g. before reading the audit.
@@ -210,8 +312,6 @@ impl GroupCommit {
         answer.await.map_err(|_| Self::closed())?
     }
 
-    /// Queues an audit entry for the next group commit without waiting for it: it reaches the
-    /// disk within milliseconds, behind every task write queued before it.
     /// Remembers the last alert of a target for the digest with the next group commit; the
     /// webhook's answer does not wait for it.
     pub fn record_alert_soon(&self, key: String, alert: SeenAlert) -> Result<()> {
@@ -223,12 +323,13 @@ impl GroupCommit {
             .map_err(|_| Self::closed())
     }
 
+    /// Queues an audit entry for the next group commit without waiting for it: it is on disk
+    /// within [`UNAWAITED_ON_DISK_WITHIN`], behind every task write queued before it.
     pub fn audit_soon(&self, entry: AuditEntry) -> Result<()> {
-        let (reply, _) = tokio::sync::oneshot::channel();
         self.tx
             .send(Op::Audit {
                 entry: Box::new(entry),
-                reply,
+                reply: None,
             })
             .map_err(|_| Self::closed())
     }

@@ -12,7 +12,7 @@ mod retention;
 pub mod retired;
 mod writes;
 
-pub use group_commit::GroupCommit;
+pub use group_commit::{GroupCommit, UNAWAITED_ON_DISK_WITHIN};
 use writes::*;
 
 use std::path::Path;
@@ -153,27 +153,6 @@ impl Store {
     /// a refused change is an [`Error::Conflict`] and writes nothing.
     pub fn apply(&self, id: u64, event: crate::lifecycle::Event) -> Result<Task> {
         self.update(id, |t| apply_event(t, event))
-    }
-
-    /// The same change for many tasks in one commit (one fsync, however many tasks): a burst
-    /// of new tasks outside the windows is moved to waiting in one write. A task the change
-    /// no longer applies to (it moved meanwhile) is left as it is.
-    pub fn apply_each(&self, ids: &[u64], event: &crate::lifecycle::Event) -> Result<Vec<Task>> {
-        let tx = self.db.begin_write().map_err(store_err)?;
-        let mut changed = Vec::with_capacity(ids.len());
-        {
-            // The tables once for the whole batch, as the group commit does.
-            let mut w = Writes::open(&tx)?;
-            for &id in ids {
-                match update_in(&mut w, id, |t| apply_event(t, event.clone())) {
-                    Ok(t) => changed.push(t),
-                    Err(Error::Conflict(_) | Error::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        tx.commit().map_err(store_err)?;
-        Ok(changed)
     }
 
     pub fn log(&self, id: u64, message: &str) -> Result<Task> {

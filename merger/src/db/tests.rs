@@ -1,6 +1,7 @@
 use super::*;
 use crate::lifecycle::Event;
 use crate::model::Strategy;
+use std::time::Instant;
 
 pub(super) fn target(t: &str) -> Target {
     Target {
@@ -106,7 +107,7 @@ fn audit_retention_drops_old_entries_only() {
 #[test]
 fn a_batch_of_changes_is_one_commit_and_skips_tasks_that_moved_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(&dir.path().join("m.redb")).unwrap();
+    let s = std::sync::Arc::new(Store::open(&dir.path().join("m.redb")).unwrap());
     let ids: Vec<u64> = ["a", "b", "c"]
         .iter()
         .map(|t| match s.create(concatenate_task(t), 0, 1000).unwrap() {
@@ -117,7 +118,8 @@ fn a_batch_of_changes_is_one_commit_and_skips_tasks_that_moved_meanwhile() {
     // "b" started before the batch: waiting for a window no longer applies to it.
     s.apply(ids[1], Event::Started).unwrap();
     let changed = s
-        .apply_each(&[ids[0], ids[1], ids[2], 999], &Event::OutsideWindows)
+        .group_commit()
+        .apply_each_blocking(vec![ids[0], ids[1], ids[2], 999], Event::OutsideWindows)
         .unwrap();
     let changed: Vec<u64> = changed.iter().map(|t| t.id).collect();
     assert_eq!(changed, vec![ids[0], ids[2]]);
@@ -137,4 +139,68 @@ fn a_batch_of_changes_is_one_commit_and_skips_tasks_that_moved_meanwhile() {
         Some(&2)
     );
     assert_eq!(counts.get(&("prod".to_string(), TaskState::Pending)), None);
+}
+
+/// What a crash would leave: a copy of the file as it is on disk now, opened (and repaired)
+/// as the merger would after a restart.
+fn reopened_copy(path: &Path, dir: &Path) -> Store {
+    static COPIES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let copy = dir.join(format!("copy-{n}.redb"));
+    std::fs::copy(path, &copy).unwrap();
+    Store::open(&copy).unwrap()
+}
+
+#[tokio::test]
+async fn a_new_task_is_on_disk_when_answered_and_an_unawaited_audit_entry_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.redb");
+    let s = std::sync::Arc::new(Store::open(&path).unwrap());
+    let commit = s.group_commit();
+    let entry = |action: &str| AuditEntry {
+        id: 0,
+        at: now_rfc3339(),
+        who: "am".into(),
+        peer: "127.0.0.1:1".into(),
+        action: action.into(),
+        outcome: "ok".into(),
+        detail: serde_json::Value::Null,
+    };
+    // An audit entry nobody waits for, then a task a webhook waits for: both go to disk with
+    // the task's commit (FIFO), before the answer.
+    commit.audit_soon(entry("first")).unwrap();
+    let Created::New(task) = commit
+        .create(concatenate_task("t"), 0, 1000, None)
+        .await
+        .unwrap()
+    else {
+        panic!("a new task")
+    };
+    let after_crash = reopened_copy(&path, dir.path());
+    assert_eq!(after_crash.get(task.id).unwrap().target, task.target);
+    let actions = |s: &Store| -> Vec<String> {
+        s.audit_entries(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    };
+    assert_eq!(actions(&after_crash), vec!["first"]);
+    drop(after_crash);
+    // An audit entry alone is committed without an fsync, and is on disk within the bound
+    // even though no other write follows it.
+    commit.audit_soon(entry("alone")).unwrap();
+    let deadline = Instant::now() + UNAWAITED_ON_DISK_WITHIN * 4;
+    loop {
+        let copy = reopened_copy(&path, dir.path());
+        if actions(&copy).len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "an unawaited audit entry is not on disk {:?} after it was queued",
+            UNAWAITED_ON_DISK_WITHIN * 4
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

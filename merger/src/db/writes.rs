@@ -1,6 +1,6 @@
 //! Changes to tasks inside a write transaction, each keeping the indexes it moves (by state,
 //! the active target, the cooldown): the group commit applies many of them in one
-//! transaction, [`Store::update`] and [`Store::apply_each`] one or a batch.
+//! transaction, [`Store::update`] one in a transaction of its own.
 
 use super::*;
 
@@ -198,4 +198,22 @@ pub(super) fn next_id(meta: &mut redb::Table<&'static str, u64>, key: &str) -> R
 /// [`Error::Conflict`].
 pub(super) fn apply_event(task: &mut Task, event: crate::lifecycle::Event) -> Result<()> {
     crate::lifecycle::apply(task, event).map_err(|r| Error::Conflict(r.to_string()))
+}
+
+/// The same change for many tasks (the group commit's [`GroupCommit::apply_each`]): a task the
+/// change no longer applies to (it moved meanwhile) or that is gone is left as it is.
+pub(super) fn apply_each_in(
+    w: &mut Writes,
+    ids: &[u64],
+    event: &crate::lifecycle::Event,
+) -> Result<Vec<Task>> {
+    let mut changed = Vec::with_capacity(ids.len());
+    for &id in ids {
+        match update_in(w, id, |t| apply_event(t, event.clone())) {
+            Ok(t) => changed.push(t),
+            Err(Error::Conflict(_) | Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
 }

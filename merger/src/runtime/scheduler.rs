@@ -26,11 +26,13 @@ impl Service {
         if !self.settings.windows.open_at(chrono::Utc::now()) {
             // Only the new arrivals change: tasks already waiting are not read again (the
             // scheduler wakes at every new task, and thousands may wait for a window). All
-            // of them in one commit: a burst of webhooks would otherwise pay a second fsync
-            // per task.
+            // of them in one change, in the group commit that also writes the webhooks' new
+            // tasks: a burst of webhooks would otherwise pay more fsyncs than tasks, and every
+            // commit of its own holds the write lock the webhooks' tasks wait for.
             let arrived = self.store.ids_in_states(&[TaskState::Pending])?;
             if !arrived.is_empty() {
-                self.store.apply_each(&arrived, &Event::OutsideWindows)?;
+                self.commit
+                    .apply_each_blocking(arrived, Event::OutsideWindows)?;
             }
             return Ok(());
         }
