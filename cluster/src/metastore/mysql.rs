@@ -23,6 +23,11 @@ pub struct MysqlMetastore {
     catalogs: std::sync::OnceLock<bool>,
 }
 
+/// Queries in flight at once against the metastore database. It serves every Hive client of
+/// the cluster; more connections than this only queue inside the database: with 16 webhooks at
+/// once, 8 connections made the slowest lookups 3–4 times slower than 4 (BENCHMARKS.md).
+const MAX_CONNECTIONS: usize = 4;
+
 impl MysqlMetastore {
     pub fn new(url: MetastoreUrl, password: Option<Secret>, connect_timeout: Duration) -> Self {
         let opts = OptsBuilder::default()
@@ -34,7 +39,9 @@ impl MysqlMetastore {
             .prefer_socket(false)
             .pool_opts(
                 PoolOpts::default()
-                    .with_constraints(PoolConstraints::new(0, 8).expect("0 <= 8"))
+                    .with_constraints(
+                        PoolConstraints::new(0, MAX_CONNECTIONS).expect("0 <= MAX_CONNECTIONS"),
+                    )
                     .with_inactive_connection_ttl(Duration::from_secs(60))
                     .with_ttl_check_interval(Duration::from_secs(30))
                     // No session state is set, and a reset would drop the prepared statements.
