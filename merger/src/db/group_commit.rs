@@ -1,21 +1,9 @@
 //! The group commit: concurrent writers (new tasks from webhooks, the scheduler's batches,
-//! audit entries, alerts seen) share one redb commit, and each waiting writer is answered once
-//! its write is on disk.
-//!
-//! A commit is durable (fsync) when someone waits for it. Writes nobody waits for (an audit
-//! entry of an answered request, the last alert seen for the digest) are committed without an
-//! fsync and reach the disk with the next durable commit, at the latest
-//! [`UNAWAITED_ON_DISK_WITHIN`] later: a webhook's new task then shares its fsync with nothing
-//! but other waiting writes, and a crash loses at most that second of audit entries, never a
-//! task.
-
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::{Duration, Instant};
+//! audit entries, alerts seen) share one durable redb commit, and each is answered once its
+//! write is on disk. The redb write lock has one holder under load: a writer with a commit of
+//! its own would make every webhook in flight wait for its fsync.
 
 use super::*;
-
-/// How long a write nobody waits for may stay in commits that are not yet on disk.
-pub const UNAWAITED_ON_DISK_WITHIN: Duration = Duration::from_secs(1);
 
 enum Op {
     Create {
@@ -43,13 +31,6 @@ enum Op {
     Barrier {
         reply: tokio::sync::oneshot::Sender<Result<()>>,
     },
-}
-
-impl Op {
-    /// Whether a caller waits for this write to be on disk.
-    fn awaited(&self) -> bool {
-        !matches!(self, Op::SeenAlert { .. } | Op::Audit { reply: None, .. })
-    }
 }
 
 /// Answers every write of a batch whose transaction could not begin.
@@ -114,8 +95,8 @@ enum Done {
     Quiet,
 }
 
-/// Concurrent writers share one commit: under load, many new tasks go to disk with one fsync,
-/// and each waiting caller is answered only once its write is durable.
+/// Concurrent writers share one durable commit: under load, many new tasks and audit entries
+/// go to disk with one fsync, and each caller is answered only once its write is durable.
 #[derive(Clone)]
 pub struct GroupCommit {
     tx: std::sync::mpsc::Sender<Op>,
@@ -128,31 +109,7 @@ impl Store {
         std::thread::Builder::new()
             .name("redb-group-commit".into())
             .spawn(move || {
-                // Since when commits nobody waited for are not on disk.
-                let mut unsynced_since: Option<Instant> = None;
-                loop {
-                    let first = match unsynced_since {
-                        None => match rx.recv() {
-                            Ok(op) => op,
-                            Err(_) => break,
-                        },
-                        Some(since) => {
-                            match rx.recv_timeout(
-                                UNAWAITED_ON_DISK_WITHIN.saturating_sub(since.elapsed()),
-                            ) {
-                                Ok(op) => op,
-                                Err(RecvTimeoutError::Timeout) => {
-                                    store.apply_ops(Vec::new(), true);
-                                    unsynced_since = None;
-                                    continue;
-                                }
-                                Err(RecvTimeoutError::Disconnected) => {
-                                    store.apply_ops(Vec::new(), true);
-                                    break;
-                                }
-                            }
-                        }
-                    };
+                while let Ok(first) = rx.recv() {
                     let mut ops = vec![first];
                     while ops.len() < 512 {
                         match rx.try_recv() {
@@ -160,30 +117,19 @@ impl Store {
                             Err(_) => break,
                         }
                     }
-                    let durable = ops.iter().any(Op::awaited)
-                        || unsynced_since.is_some_and(|s| s.elapsed() >= UNAWAITED_ON_DISK_WITHIN);
-                    store.apply_ops(ops, durable);
-                    unsynced_since = if durable {
-                        None
-                    } else {
-                        unsynced_since.or_else(|| Some(Instant::now()))
-                    };
+                    store.apply_ops(ops);
                 }
             })
             .expect("starting the commit thread");
         GroupCommit { tx }
     }
 
-    /// One transaction for a batch of writes; `durable` is false only when nobody waits for
-    /// any of them (the next durable commit takes them to disk).
-    fn apply_ops(&self, ops: Vec<Op>, durable: bool) {
-        let mut txn = match self.db.begin_write() {
+    /// One durable transaction for a batch of writes.
+    fn apply_ops(&self, ops: Vec<Op>) {
+        let txn = match self.db.begin_write() {
             Ok(t) => t,
             Err(e) => return fail_ops(ops, &e.to_string()),
         };
-        if !durable {
-            txn.set_durability(redb::Durability::None);
-        }
         let done: Vec<Done> = match Writes::open(&txn) {
             Ok(mut w) => ops.into_iter().map(|op| apply_op(&mut w, op)).collect(),
             Err(e) => return fail_ops(ops, &e.to_string()),
@@ -323,8 +269,8 @@ impl GroupCommit {
             .map_err(|_| Self::closed())
     }
 
-    /// Queues an audit entry for the next group commit without waiting for it: it is on disk
-    /// within [`UNAWAITED_ON_DISK_WITHIN`], behind every task write queued before it.
+    /// Queues an audit entry for the next group commit without waiting for it: it reaches the
+    /// disk within milliseconds, behind every task write queued before it.
     pub fn audit_soon(&self, entry: AuditEntry) -> Result<()> {
         self.tx
             .send(Op::Audit {

@@ -12,7 +12,7 @@ mod retention;
 pub mod retired;
 mod writes;
 
-pub use group_commit::{GroupCommit, UNAWAITED_ON_DISK_WITHIN};
+pub use group_commit::GroupCommit;
 use writes::*;
 
 use std::path::Path;
