@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use smallfiles_cluster::hdfs::{ClusterFs, Location, RequestCounters};
-use smallfiles_cluster::metastore::{Metastore, MetastoreSource, PartitionRecord, TableRecord};
+use smallfiles_cluster::metastore::{
+    Metastore, MetastoreSource, PartitionRecord, TableLookups, TableRecord,
+};
 use smallfiles_cluster::warehouse::{find_table, DiscoveredTable};
 
 use crate::model::Target;
@@ -51,13 +53,11 @@ pub trait Catalog: Send + Sync {
 
 /// Where a cluster's tables are looked up.
 enum Source {
-    Metastore(Metastore),
+    /// Lookups of single tables that arrive together (a burst of alerts) share one query.
+    Metastore(TableLookups<Metastore>),
     /// A metastore-less cluster, read from its warehouse layout: enough to plan a dry run,
     /// never to merge (the layout does not tell a table's format, columns or owner).
-    Warehouse {
-        fs: ClusterFs,
-        root: Location,
-    },
+    Warehouse { fs: ClusterFs, root: Location },
 }
 
 pub struct ClusterCatalog {
@@ -78,7 +78,7 @@ impl ClusterCatalog {
             if let Some(m) = &c.metastore {
                 sources.insert(
                     c.name.clone(),
-                    Source::Metastore(Metastore::from_config(m)?),
+                    Source::Metastore(TableLookups::new(Arc::new(Metastore::from_config(m)?))),
                 );
             } else if let (Some(raw), true) = (&c.warehouse, dry_run) {
                 let fs = ClusterFs::for_cluster(
@@ -170,10 +170,11 @@ fn no_partition(p: &str, table: &TableRecord) -> LookupError {
 
 /// The table, and the named partition or all of them for a table-level target.
 async fn from_metastore(
-    ms: &Metastore,
+    lookups: &TableLookups<Metastore>,
     target: &Target,
 ) -> Result<(TableRecord, Vec<PartitionRecord>), LookupError> {
-    let table = ms
+    let ms = lookups.source();
+    let table = lookups
         .find_table(&target.database, &target.table)
         .await
         .map_err(unavailable)?

@@ -1,7 +1,9 @@
 //! The metastore readers against every official schema, in the real MariaDB and PostgreSQL.
 
 use smallfiles_cluster::config::{MetastoreConfig, MetastoreKind};
-use smallfiles_cluster::metastore::{Metastore, MetastoreSource, TableRecord};
+use smallfiles_cluster::metastore::{
+    Metastore, MetastoreSource, TableLookups, TableName, TableRecord,
+};
 use smallfiles_testkit::metastore::{TableSpec, TestDb, SCHEMA_VERSIONS};
 use smallfiles_testkit::require_shared;
 
@@ -189,6 +191,60 @@ async fn check_version(kind: MetastoreKind, version: &str, shared: &std::path::P
             .unwrap()
             .unwrap();
         assert_eq!(so.catalog, "spark");
+    }
+
+    // Many tables in one lookup (a burst of alerts): the answers in the order asked, each as
+    // its own lookup gives it, hostile names matching nothing.
+    let asked = [
+        ("sales", "spark_t"),
+        ("SALES", "Orders"),
+        ("sales", "nope"),
+        ("sales' OR '1'='1", "orders"),
+        ("sales", "mm_t"),
+        ("sales", "orders"),
+    ];
+    let names: Vec<TableName> = asked.iter().map(|(d, t)| TableName::new(d, t)).collect();
+    let batch = ms.find_tables(&names).await.unwrap();
+    assert_eq!(batch.len(), asked.len());
+    for ((d, t), got) in asked.iter().zip(&batch) {
+        assert_eq!(got, &ms.find_table(d, t).await.unwrap(), "{d}.{t}");
+    }
+    let ids: Vec<Option<i64>> = batch.iter().map(|t| t.as_ref().map(|t| t.id)).collect();
+    assert_eq!(
+        ids,
+        vec![
+            Some(find(&tables, "sales", "spark_t").id),
+            Some(o.id),
+            None,
+            None,
+            Some(find(&tables, "sales", "mm_t").id),
+            Some(o.id)
+        ]
+    );
+    assert_eq!(batch[1].as_ref().unwrap().columns, found.columns);
+    if has_catalogs {
+        // The same database and table name in two catalogs stay two tables.
+        let both = ms
+            .find_tables(&[
+                TableName::new("@spark#sales", "orders"),
+                TableName::new("sales", "orders"),
+            ])
+            .await
+            .unwrap();
+        let catalogs: Vec<&str> = both
+            .iter()
+            .map(|t| t.as_ref().unwrap().catalog.as_str())
+            .collect();
+        assert_eq!(catalogs, vec!["spark", "hive"]);
+    }
+    // Lookups that arrive together share queries and get the same answers.
+    let lookups = TableLookups::new(std::sync::Arc::new(
+        Metastore::from_config(&config(&db)).unwrap(),
+    ));
+    let shared_answers =
+        futures::future::join_all(asked.iter().map(|(d, t)| lookups.find_table(d, t))).await;
+    for (got, want) in shared_answers.into_iter().zip(&batch) {
+        assert_eq!(&got.unwrap(), want);
     }
     let part = ms
         .find_partition(o.id, "dt=2024-01-01/hr=0")

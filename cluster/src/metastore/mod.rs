@@ -5,6 +5,7 @@
 //! long read transaction is held on the metastore. Facts: `shared/reference/hive-metastore.md`.
 
 pub mod format;
+mod lookups;
 mod mysql;
 mod pages;
 mod postgres;
@@ -13,13 +14,15 @@ mod sql;
 
 use std::future::Future;
 
+pub use lookups::TableLookups;
 pub use mysql::MysqlMetastore;
 pub use pages::{keyset_pages, page_ranges, partition_pages, partition_pages_ahead, PartitionSpan};
 use pages::{sd_lookup, SdLookup};
 pub use postgres::PostgresMetastore;
 use rows::{
-    assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_of, page_rows,
-    param_rows, partition_param_rows, scan_param_rows, serde_path_rows, Cells,
+    asked_rows, assemble_partitions, assemble_tables, column_rows, key_rows, location_rows,
+    page_of, page_rows, param_rows, partition_param_rows, scan_param_rows, serde_path_rows,
+    tables_asked, Cells,
 };
 
 use crate::config::{MetastoreConfig, MetastoreKind, MetastoreUrl, Secret};
@@ -164,12 +167,21 @@ pub trait MetastoreSource: Send + Sync {
         after: i64,
         last: i64,
     ) -> impl Future<Output = Result<Vec<PartitionRecord>>> + Send;
+    /// Tables by name, looked up with bound parameters in one query; the answers are in the
+    /// order asked, `None` for a table that does not exist.
+    fn find_tables(
+        &self,
+        names: &[TableName],
+    ) -> impl Future<Output = Result<Vec<Option<TableRecord>>>> + Send;
     /// One table, looked up with bound parameters; `database` may be `@catalog#db`.
     fn find_table(
         &self,
         database: &str,
         table: &str,
-    ) -> impl Future<Output = Result<Option<TableRecord>>> + Send;
+    ) -> impl Future<Output = Result<Option<TableRecord>>> + Send {
+        let names = [TableName::new(database, table)];
+        async move { Ok(self.find_tables(&names).await?.pop().flatten()) }
+    }
     /// Every partition of a table with its location (parameters are not read).
     fn partitions_of(
         &self,
@@ -181,6 +193,35 @@ pub trait MetastoreSource: Send + Sync {
         table_id: i64,
         name: &str,
     ) -> impl Future<Output = Result<Option<PartitionRecord>>> + Send;
+}
+
+/// A table as asked for: catalog, database and name in lower case, as Hive stores them (it
+/// normalises every identifier).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableName {
+    pub catalog: String,
+    pub database: String,
+    pub table: String,
+}
+
+impl TableName {
+    /// `database` may be `@catalog#db`.
+    pub fn new(database: &str, table: &str) -> TableName {
+        let (catalog, database) = split_catalog(database);
+        TableName {
+            catalog: catalog.to_lowercase(),
+            database: database.to_lowercase(),
+            table: table.to_lowercase(),
+        }
+    }
+
+    /// Whether a table of the metastore is this one; `catalog` is `None` where the schema
+    /// has no catalogs.
+    fn is(&self, catalog: Option<&str>, database: &str, table: &str) -> bool {
+        catalog.is_none_or(|c| c.to_lowercase() == self.catalog)
+            && database.to_lowercase() == self.database
+            && table.to_lowercase() == self.table
+    }
 }
 
 /// Splits Hive's `@catalog#database` form; a plain name is in the default catalog.
@@ -253,10 +294,10 @@ impl MetastoreSource for Metastore {
             Metastore::Postgres(m) => m.partitions_in(after, last).await,
         }
     }
-    async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
+    async fn find_tables(&self, names: &[TableName]) -> Result<Vec<Option<TableRecord>>> {
         match self {
-            Metastore::Mysql(m) => m.find_table(database, table).await,
-            Metastore::Postgres(m) => m.find_table(database, table).await,
+            Metastore::Mysql(m) => m.find_tables(names).await,
+            Metastore::Postgres(m) => m.find_tables(names).await,
         }
     }
     async fn partitions_of(&self, table_id: i64) -> Result<Vec<PartitionRecord>> {

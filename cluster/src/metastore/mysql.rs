@@ -5,11 +5,12 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, Value};
 
-use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS};
+use super::sql::{Dialect, Ids, PARTITION_PARAM_KEYS};
 use super::{
-    assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_of, page_rows,
-    param_rows, partition_param_rows, scan_param_rows, sd_lookup, serde_path_rows, Cells,
-    MetastoreSource, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
+    asked_rows, assemble_partitions, assemble_tables, column_rows, key_rows, location_rows,
+    page_of, page_rows, param_rows, partition_param_rows, scan_param_rows, sd_lookup,
+    serde_path_rows, tables_asked, Cells, MetastoreSource, PartitionRecord, PartitionSpan,
+    SchemaInfo, SdLookup, TableName, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -242,39 +243,46 @@ impl MetastoreSource for MysqlMetastore {
         self.complete_page(conn, after, &rows).await
     }
 
-    async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
-        let (catalog, db) = super::split_catalog(database);
-        let (catalog, db, table) = (
-            catalog.to_lowercase(),
-            db.to_lowercase(),
-            table.to_lowercase(),
-        );
-        let (catalog, db, table) = (catalog.as_str(), db.as_str(), table.as_str());
+    async fn find_tables(&self, names: &[TableName]) -> Result<Vec<Option<TableRecord>>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.connect().await?;
         let has_catalogs = self.has_catalogs(&mut conn).await?;
         let d = Dialect::Mysql;
-        let rows: Vec<Row> = if has_catalogs {
-            conn.exec(d.table_lookup_query(true), (db, table, catalog))
-                .await
-        } else {
-            conn.exec(d.table_lookup_query(false), (db, table)).await
-        }
-        .map_err(|e| self.err(e))?;
-        let Some(row) = rows.first() else {
-            drop(conn);
-            return Ok(None);
+        // Each list padded to a power of two (repeating its last name): a handful of
+        // statement shapes, each prepared once per connection.
+        let n = names.len().next_power_of_two();
+        let padded = |f: fn(&TableName) -> &String| -> Vec<Value> {
+            let mut v: Vec<Value> = names.iter().map(|t| Value::from(f(t).as_str())).collect();
+            v.resize(n, v[v.len() - 1].clone());
+            v
         };
-        let id = int_at(row, 0).unwrap_or_default();
+        let mut bound = padded(|t| &t.database);
+        bound.extend(padded(|t| &t.table));
+        if has_catalogs {
+            bound.extend(padded(|t| &t.catalog));
+        }
+        let rows: Vec<Row> = conn
+            .exec(d.tables_lookup_query(has_catalogs, n), bound)
+            .await
+            .map_err(|e| self.err(e))?;
+        let rows = asked_rows(names, &rows, has_catalogs);
+        if rows.is_empty() {
+            drop(conn);
+            return Ok(vec![None; names.len()]);
+        }
         // The four reads by id go in one round trip: ids read from the metastore are integers
         // and are written into the statements.
-        let serde_id = int_at(row, 11);
+        let ids: Vec<i64> = rows.iter().filter_map(|r| int_at(r, 0)).collect();
+        let serde_ids: Vec<i64> = rows.iter().filter_map(|r| int_at(r, 11)).collect();
         let mut batch = vec![
-            d.table_params_for_query(Id::Literal(id)),
-            d.partition_keys_for_query(Id::Literal(id)),
-            d.columns_query(Id::Literal(id)),
+            d.table_params_for_query(Ids::Literals(&ids)),
+            d.partition_keys_for_query(Ids::Literals(&ids)),
+            d.columns_query(Ids::Literals(&ids)),
         ];
-        if let Some(sid) = serde_id {
-            batch.push(d.serde_path_for_query(Id::Literal(sid)));
+        if !serde_ids.is_empty() {
+            batch.push(d.serde_path_for_query(Ids::Literals(&serde_ids)));
         }
         let mut results = conn
             .query_iter(batch.join("; "))
@@ -283,20 +291,25 @@ impl MetastoreSource for MysqlMetastore {
         let params: Vec<Row> = results.collect().await.map_err(|e| self.err(e))?;
         let keys: Vec<Row> = results.collect().await.map_err(|e| self.err(e))?;
         let cols: Vec<Row> = results.collect().await.map_err(|e| self.err(e))?;
-        let paths: Vec<Row> = if serde_id.is_some() {
-            results.collect().await.map_err(|e| self.err(e))?
-        } else {
+        let paths: Vec<Row> = if serde_ids.is_empty() {
             Vec::new()
+        } else {
+            results.collect().await.map_err(|e| self.err(e))?
         };
         drop(results);
         drop(conn);
-        let keys = key_rows(&keys);
-        let paths = serde_path_rows(&paths);
-        let mut table = assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop();
-        if let Some(t) = table.as_mut() {
-            t.columns = column_rows(&cols);
-        }
-        Ok(table)
+        let tables = assemble_tables(
+            &rows,
+            param_rows(&params),
+            serde_path_rows(&paths),
+            key_rows(&keys),
+        );
+        Ok(tables_asked(
+            names,
+            tables,
+            column_rows(&cols),
+            has_catalogs,
+        ))
     }
 
     async fn partitions_of(&self, table_id: i64) -> Result<Vec<PartitionRecord>> {

@@ -6,11 +6,12 @@ use std::time::Duration;
 use futures::TryFutureExt;
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::sql::{Dialect, Id, PARTITION_PARAM_KEYS};
+use super::sql::{Dialect, Ids, PARTITION_PARAM_KEYS};
 use super::{
-    assemble_partitions, assemble_tables, column_rows, key_rows, location_rows, page_of, page_rows,
-    param_rows, partition_param_rows, scan_param_rows, sd_lookup, serde_path_rows, Cells,
-    MetastoreSource, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup, TableRecord,
+    asked_rows, assemble_partitions, assemble_tables, column_rows, key_rows, location_rows,
+    page_of, page_rows, param_rows, partition_param_rows, scan_param_rows, sd_lookup,
+    serde_path_rows, tables_asked, Cells, MetastoreSource, PartitionRecord, PartitionSpan,
+    SchemaInfo, SdLookup, TableName, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -231,53 +232,56 @@ impl MetastoreSource for PostgresMetastore {
         self.complete_page(&client, after, &rows).await
     }
 
-    async fn find_table(&self, database: &str, table: &str) -> Result<Option<TableRecord>> {
-        let (catalog, db) = super::split_catalog(database);
-        let (catalog, db, table) = (
-            catalog.to_lowercase(),
-            db.to_lowercase(),
-            table.to_lowercase(),
-        );
-        let (catalog, db, table) = (catalog.as_str(), db.as_str(), table.as_str());
+    async fn find_tables(&self, names: &[TableName]) -> Result<Vec<Option<TableRecord>>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
         let client = self.connect().await?;
         let has_catalogs = self.has_catalogs(&client).await?;
         let d = Dialect::Postgres;
         let pg = |e: tokio_postgres::Error| self.err(pg_message(&e));
+        let list = |f: fn(&TableName) -> &String| -> Vec<&str> {
+            names.iter().map(|t| f(t).as_str()).collect()
+        };
+        let (dbs, tables, catalogs) = (
+            list(|t| &t.database),
+            list(|t| &t.table),
+            list(|t| &t.catalog),
+        );
+        let sql = d.tables_lookup_query(has_catalogs, names.len());
         let rows = if has_catalogs {
-            client
-                .query(&d.table_lookup_query(true), &[&db, &table, &catalog])
-                .await
+            client.query(&sql, &[&dbs, &tables, &catalogs]).await
         } else {
-            client
-                .query(&d.table_lookup_query(false), &[&db, &table])
-                .await
+            client.query(&sql, &[&dbs, &tables]).await
         }
         .map_err(pg)?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let id = int_at(row, 0).unwrap_or_default();
+        let rows = asked_rows(names, &rows, has_catalogs);
+        if rows.is_empty() {
+            return Ok(vec![None; names.len()]);
+        }
+        let ids: Vec<i64> = rows.iter().filter_map(|r| int_at(r, 0)).collect();
+        let serde_ids: Vec<i64> = rows.iter().filter_map(|r| int_at(r, 11)).collect();
         // Issued together, the four reads go down one connection as a pipeline.
         let (params_sql, path_sql) = (
-            d.table_params_for_query(Id::Bound),
-            d.serde_path_for_query(Id::Bound),
+            d.table_params_for_query(Ids::BoundArray),
+            d.serde_path_for_query(Ids::BoundArray),
         );
         let (keys_sql, cols_sql) = (
-            d.partition_keys_for_query(Id::Bound),
-            d.columns_query(Id::Bound),
+            d.partition_keys_for_query(Ids::BoundArray),
+            d.columns_query(Ids::BoundArray),
         );
-        let serde_id = int_at(row, 11);
         let paths = async {
-            match serde_id {
-                Some(sid) => client.query(&path_sql, &[&sid]).await,
-                None => Ok(Vec::new()),
+            if serde_ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                client.query(&path_sql, &[&serde_ids]).await
             }
         };
         let (params, paths, keys, cols) = futures::future::join4(
-            client.query(&params_sql, &[&id]),
+            client.query(&params_sql, &[&ids]),
             paths,
-            client.query(&keys_sql, &[&id]),
-            client.query(&cols_sql, &[&id]),
+            client.query(&keys_sql, &[&ids]),
+            client.query(&cols_sql, &[&ids]),
         )
         .await;
         let (params, paths, keys, cols) = (
@@ -286,13 +290,18 @@ impl MetastoreSource for PostgresMetastore {
             keys.map_err(pg)?,
             cols.map_err(pg)?,
         );
-        let keys = key_rows(&keys);
-        let paths = serde_path_rows(&paths);
-        let mut table = assemble_tables(&rows[..1], param_rows(&params), paths, keys).pop();
-        if let Some(t) = table.as_mut() {
-            t.columns = column_rows(&cols);
-        }
-        Ok(table)
+        let tables = assemble_tables(
+            &rows,
+            param_rows(&params),
+            serde_path_rows(&paths),
+            key_rows(&keys),
+        );
+        Ok(tables_asked(
+            names,
+            tables,
+            column_rows(&cols),
+            has_catalogs,
+        ))
     }
 
     async fn partitions_of(&self, table_id: i64) -> Result<Vec<PartitionRecord>> {

@@ -2,7 +2,7 @@
 //! each adapter reads cells through [`Cells`], and the joins happen here, in memory.
 
 use super::{
-    parse_count, parse_epoch, parse_flag, PartitionRecord, TableParams, TableRecord,
+    parse_count, parse_epoch, parse_flag, PartitionRecord, TableName, TableParams, TableRecord,
     DEFAULT_CATALOG,
 };
 
@@ -13,6 +13,15 @@ pub(super) trait Cells {
     fn int(&self, i: usize) -> Option<i64>;
     fn text(&self, i: usize) -> Option<String> {
         self.str(i).map(std::borrow::Cow::into_owned)
+    }
+}
+
+impl<R: Cells> Cells for &R {
+    fn str(&self, i: usize) -> Option<std::borrow::Cow<'_, str>> {
+        (*self).str(i)
+    }
+    fn int(&self, i: usize) -> Option<i64> {
+        (*self).int(i)
     }
 }
 
@@ -131,10 +140,57 @@ pub(super) fn location_rows<R: Cells>(rows: &[R]) -> Vec<LocationRow> {
         .collect()
 }
 
-/// (name, type) rows of the columns query.
-pub(super) fn column_rows<R: Cells>(rows: &[R]) -> Vec<(String, String)> {
+/// (table id, name, type) rows of the columns query.
+pub(super) fn column_rows<R: Cells>(rows: &[R]) -> Vec<(i64, String, String)> {
     rows.iter()
-        .filter_map(|r| Some((r.text(0)?, r.text(1).unwrap_or_default())))
+        .filter_map(|r| Some((r.int(0)?, r.text(1)?, r.text(2).unwrap_or_default())))
+        .collect()
+}
+
+/// The rows of a lookup (columns as [`super::sql::Dialect::tables_query`]) that answer one of
+/// the names asked: the lookup returns every table of any of the databases with any of the
+/// names. Without catalogs (schemas before 3.0) the catalog asked is not compared, as Hive
+/// does not compare it there either.
+pub(super) fn asked_rows<'r, R: Cells>(
+    names: &[TableName],
+    rows: &'r [R],
+    has_catalogs: bool,
+) -> Vec<&'r R> {
+    rows.iter()
+        .filter(|r| {
+            let (catalog, database, table) = (
+                r.str(1).unwrap_or_default(),
+                r.str(2).unwrap_or_default(),
+                r.str(3).unwrap_or_default(),
+            );
+            names
+                .iter()
+                .any(|n| n.is(has_catalogs.then_some(&*catalog), &database, &table))
+        })
+        .collect()
+}
+
+/// The tables asked for, in the order asked (`None` for a table that does not exist), with
+/// their columns (table id, name, type in column order) attached.
+pub(super) fn tables_asked(
+    names: &[TableName],
+    mut tables: Vec<TableRecord>,
+    columns: Vec<(i64, String, String)>,
+    has_catalogs: bool,
+) -> Vec<Option<TableRecord>> {
+    for (id, name, ty) in columns {
+        if let Some(t) = tables.iter_mut().find(|t| t.id == id) {
+            t.columns.push((name, ty));
+        }
+    }
+    names
+        .iter()
+        .map(|n| {
+            tables
+                .iter()
+                .find(|t| n.is(has_catalogs.then_some(&t.catalog), &t.database, &t.name))
+                .cloned()
+        })
         .collect()
 }
 
@@ -238,4 +294,69 @@ pub(super) fn assemble_partitions(
         }
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lookup row: id, catalog, database, table, then the serde id in column 11.
+    struct Row(i64, &'static str, &'static str, &'static str);
+
+    impl Cells for Row {
+        fn str(&self, i: usize) -> Option<std::borrow::Cow<'_, str>> {
+            match i {
+                1 => Some(self.1.into()),
+                2 => Some(self.2.into()),
+                3 => Some(self.3.into()),
+                _ => None,
+            }
+        }
+        fn int(&self, i: usize) -> Option<i64> {
+            (i == 0).then_some(self.0)
+        }
+    }
+
+    fn ids(rows: &[&Row]) -> Vec<i64> {
+        rows.iter().map(|r| r.0).collect()
+    }
+
+    #[test]
+    fn a_lookup_keeps_the_pairs_asked_and_answers_in_the_order_asked() {
+        // The lookup returns every table of the databases asked with any of the names asked.
+        let rows = [
+            Row(1, "hive", "sales", "orders"),
+            Row(2, "hive", "sales", "returns"),
+            Row(3, "hive", "ops", "orders"),
+            Row(4, "spark", "sales", "orders"),
+            Row(5, "hive", "ops", "jobs"),
+        ];
+        let names = [
+            TableName::new("SALES", "Orders"),
+            TableName::new("sales", "missing"),
+            TableName::new("ops", "jobs"),
+            TableName::new("@spark#sales", "orders"),
+        ];
+        let asked = asked_rows(&names, &rows, true);
+        assert_eq!(ids(&asked), vec![1, 4, 5]);
+        let tables = assemble_tables(&asked, Vec::new(), Vec::new(), Vec::new());
+        let columns = vec![
+            (5, "id".to_string(), "int".to_string()),
+            (1, "id".to_string(), "bigint".to_string()),
+            (1, "amount".to_string(), "decimal(10,2)".to_string()),
+        ];
+        let found = tables_asked(&names, tables, columns, true);
+        let found: Vec<Option<(i64, usize)>> = found
+            .iter()
+            .map(|t| t.as_ref().map(|t| (t.id, t.columns.len())))
+            .collect();
+        assert_eq!(found, vec![Some((1, 2)), None, Some((5, 1)), Some((4, 0))]);
+
+        // Schemas before 3.0 have no catalogs: every table reads as catalog `hive`, and the
+        // catalog asked is not compared.
+        let old = [Row(1, "hive", "sales", "orders")];
+        let asked = asked_rows(&names[3..], &old, false);
+        assert_eq!(ids(&asked), vec![1]);
+        assert!(asked_rows(&names[3..], &old, true).is_empty());
+    }
 }

@@ -36,20 +36,25 @@ fn key_list(keys: &[&str]) -> String {
         .join(", ")
 }
 
-/// The id a per-table query selects by: a bound parameter (the first), or an integer read from
-/// the metastore itself written into the statement, so several statements can go in one round
-/// trip.
+/// The ids a per-table query selects by: a bound array (PostgreSQL's `= ANY($1)`), or integers
+/// read from the metastore itself written into the statement, so several statements can go in
+/// one round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Id {
-    Bound,
-    Literal(i64),
+pub(crate) enum Ids<'a> {
+    BoundArray,
+    Literals(&'a [i64]),
 }
 
-impl Id {
-    fn render(self, dialect: Dialect) -> String {
+impl Ids<'_> {
+    /// The condition on `column`.
+    fn condition(self, dialect: Dialect, column: &str) -> String {
+        let column = dialect.id(column);
         match self {
-            Id::Bound => dialect.ph(1),
-            Id::Literal(id) => id.to_string(),
+            Ids::BoundArray => format!("{column} = ANY({})", dialect.ph(1)),
+            Ids::Literals(ids) => {
+                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+                format!("{column} IN ({})", list.join(", "))
+            }
         }
     }
 }
@@ -246,60 +251,70 @@ impl Dialect {
         }
     }
 
-    /// One table by database and name. Hive stores both in lower case (it normalises every
-    /// identifier): callers pass lower-case names, and the unique index serves the lookup.
-    /// Bound: database, table, catalog (3.0+ schemas only).
-    pub(crate) fn table_lookup_query(self, has_catalogs: bool) -> String {
+    /// Tables by database and name. Hive stores both in lower case (it normalises every
+    /// identifier): callers pass lower-case names, and the unique indexes serve the lookup. The
+    /// result holds every table of any of the databases with any of the names, and callers keep
+    /// the pairs they asked for. Bound on MySQL: `n` databases, `n` tables, `n` catalogs (3.0+
+    /// schemas only); on PostgreSQL: an array of each.
+    pub(crate) fn tables_lookup_query(self, has_catalogs: bool, n: usize) -> String {
         let q = |n: &str| self.id(n);
+        let mut next = 0;
+        let mut list = || match self {
+            Dialect::Mysql => {
+                let marks = vec!["?"; n].join(", ");
+                format!("IN ({marks})")
+            }
+            Dialect::Postgres => {
+                next += 1;
+                format!("= ANY(${next})")
+            }
+        };
         let mut sql = format!(
-            "{} WHERE d.{name} = {p1} AND t.{tbl} = {p2}",
+            "{} WHERE d.{name} {dbs} AND t.{tbl} {tables}",
             self.tables_query(has_catalogs),
             name = q("NAME"),
             tbl = q("TBL_NAME"),
-            p1 = self.ph(1),
-            p2 = self.ph(2),
+            dbs = list(),
+            tables = list(),
         );
         if has_catalogs {
-            sql.push_str(&format!(" AND d.{} = {}", q("CTLG_NAME"), self.ph(3)));
+            sql.push_str(&format!(" AND d.{} {}", q("CTLG_NAME"), list()));
         }
         sql
     }
 
-    /// One table's parameters. Columns as [`Self::table_params_query`].
-    pub(crate) fn table_params_for_query(self, table: Id) -> String {
+    /// The parameters of some tables. Columns as [`Self::table_params_query`].
+    pub(crate) fn table_params_for_query(self, tables: Ids) -> String {
         format!(
-            "{} AND {} = {}",
+            "{} AND {}",
             self.table_params_query(),
-            self.id("TBL_ID"),
-            table.render(self)
+            tables.condition(self, "TBL_ID")
         )
     }
 
-    /// One serde's `path` parameter. Columns as [`Self::serde_paths_query`].
-    pub(crate) fn serde_path_for_query(self, serde: Id) -> String {
+    /// The `path` parameter of some serdes. Columns as [`Self::serde_paths_query`].
+    pub(crate) fn serde_path_for_query(self, serdes: Ids) -> String {
         format!(
-            "{} AND {} = {}",
+            "{} AND {}",
             self.serde_paths_query(),
-            self.id("SERDE_ID"),
-            serde.render(self)
+            serdes.condition(self, "SERDE_ID")
         )
     }
 
-    /// One table's partition keys. Columns as [`Self::partition_keys_query`].
-    pub(crate) fn partition_keys_for_query(self, table: Id) -> String {
+    /// The partition keys of some tables. Columns as [`Self::partition_keys_query`].
+    pub(crate) fn partition_keys_for_query(self, tables: Ids) -> String {
         format!(
-            "{} WHERE {} = {}",
+            "{} WHERE {}",
             self.partition_keys_query(),
-            self.id("TBL_ID"),
-            table.render(self)
+            tables.condition(self, "TBL_ID")
         )
     }
 
-    /// Data columns of a table in order. Columns: name, type.
-    pub(crate) fn columns_query(self, table: Id) -> String {
+    /// Data columns of some tables, each table's in order. Columns: table id, name, type.
+    pub(crate) fn columns_query(self, tables: Ids) -> String {
         let q = |n: &str| self.id(n);
         format!(
-            "SELECT c.{name}, c.{ty} FROM {cols} c JOIN {sds} s ON c.{cd} = s.{cd} JOIN {tbls} t ON t.{sd} = s.{sd} WHERE t.{tbl} = {p1} ORDER BY c.{idx}",
+            "SELECT t.{tbl}, c.{name}, c.{ty} FROM {cols} c JOIN {sds} s ON c.{cd} = s.{cd} JOIN {tbls} t ON t.{sd} = s.{sd} WHERE t.{cond} ORDER BY t.{tbl}, c.{idx}",
             name = q("COLUMN_NAME"),
             ty = q("TYPE_NAME"),
             cols = q("COLUMNS_V2"),
@@ -309,7 +324,7 @@ impl Dialect {
             sd = q("SD_ID"),
             tbl = q("TBL_ID"),
             idx = q("INTEGER_IDX"),
-            p1 = table.render(self),
+            cond = tables.condition(self, "TBL_ID"),
         )
     }
 
