@@ -20,9 +20,8 @@ pub use pages::{keyset_pages, page_ranges, partition_pages, partition_pages_ahea
 use pages::{sd_lookup, SdLookup};
 pub use postgres::PostgresMetastore;
 use rows::{
-    asked_rows, assemble_partitions, assemble_tables, column_rows, key_rows, location_rows,
-    page_of, page_rows, param_rows, partition_param_rows, scan_param_rows, serde_path_rows,
-    tables_asked, Cells,
+    asked_rows, assemble_partitions, assemble_tables, key_rows, location_rows, lookup_answer,
+    page_of, page_rows, param_rows, partition_param_rows, scan_param_rows, serde_path_rows, Cells,
 };
 
 use crate::config::{MetastoreConfig, MetastoreKind, MetastoreUrl, Secret};

@@ -8,10 +8,10 @@ use tokio_postgres::{Client, NoTls, Row};
 
 use super::sql::{Dialect, Ids, PARTITION_PARAM_KEYS};
 use super::{
-    asked_rows, assemble_partitions, assemble_tables, column_rows, key_rows, location_rows,
+    asked_rows, assemble_partitions, assemble_tables, key_rows, location_rows, lookup_answer,
     page_of, page_rows, param_rows, partition_param_rows, scan_param_rows, sd_lookup,
-    serde_path_rows, tables_asked, Cells, MetastoreSource, PartitionRecord, PartitionSpan,
-    SchemaInfo, SdLookup, TableName, TableRecord,
+    serde_path_rows, Cells, MetastoreSource, PartitionRecord, PartitionSpan, SchemaInfo, SdLookup,
+    TableName, TableRecord,
 };
 use crate::config::{MetastoreUrl, Secret};
 use crate::error::{Error, Result};
@@ -290,17 +290,14 @@ impl MetastoreSource for PostgresMetastore {
             keys.map_err(pg)?,
             cols.map_err(pg)?,
         );
-        let tables = assemble_tables(
-            &rows,
-            param_rows(&params),
-            serde_path_rows(&paths),
-            key_rows(&keys),
-        );
-        Ok(tables_asked(
+        Ok(lookup_answer(
             names,
-            tables,
-            column_rows(&cols),
+            &rows,
             has_catalogs,
+            &params,
+            &paths,
+            &keys,
+            &cols,
         ))
     }
 

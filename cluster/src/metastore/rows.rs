@@ -170,9 +170,30 @@ pub(super) fn asked_rows<'r, R: Cells>(
         .collect()
 }
 
+/// The answer to a lookup by name: the tables asked for, in the order asked (`None` for a
+/// table that does not exist), from the lookup rows that answer them ([`asked_rows`]) and the
+/// rows of the reads by id that followed (parameters, serde paths, partition keys, columns).
+pub(super) fn lookup_answer<R: Cells, C: Cells>(
+    names: &[TableName],
+    asked: &[R],
+    has_catalogs: bool,
+    params: &[C],
+    serde_paths: &[C],
+    keys: &[C],
+    columns: &[C],
+) -> Vec<Option<TableRecord>> {
+    let tables = assemble_tables(
+        asked,
+        param_rows(params),
+        serde_path_rows(serde_paths),
+        key_rows(keys),
+    );
+    tables_asked(names, tables, column_rows(columns), has_catalogs)
+}
+
 /// The tables asked for, in the order asked (`None` for a table that does not exist), with
 /// their columns (table id, name, type in column order) attached.
-pub(super) fn tables_asked(
+fn tables_asked(
     names: &[TableName],
     mut tables: Vec<TableRecord>,
     columns: Vec<(i64, String, String)>,
