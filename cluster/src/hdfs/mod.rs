@@ -3,6 +3,7 @@
 //! what is this path, remove this tree — behind [`FileSystem`]; [`ClusterFs`] picks one by the
 //! location's scheme and the cluster's `hdfs.mode`.
 
+mod failover;
 pub mod fsimage;
 pub mod hadoop_conf;
 mod limiter;

@@ -14,12 +14,12 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hdfs_native::HdfsError;
 
+use super::failover::{Attempt, Failover};
 use super::reply::{remote_exception, ErrorReply};
 use super::{hadoop_conf, FileKind, FileStatus, FileSystem, RequestCounters, RequestLimiter};
 use crate::config::{HdfsConfig, ListingLimits};
@@ -67,12 +67,7 @@ struct NameNode {
 
 pub struct RpcHdfs {
     namenodes: Vec<NameNode>,
-    /// Index of the NameNode that last answered as active.
-    active: AtomicUsize,
-    /// Until a NameNode has answered, requests go one at a time (see WebHDFS).
-    active_known: AtomicBool,
-    resolving: tokio::sync::Mutex<()>,
-    retries: u32,
+    failover: Failover,
     timeout: Duration,
     limiter: Arc<RequestLimiter>,
     counters: Arc<RequestCounters>,
@@ -80,16 +75,6 @@ pub struct RpcHdfs {
     /// Whether Kerberos logs in from a keytab (krb5 then reports a keytab without the
     /// principal's key as "no credentials cache").
     keytab_login: bool,
-}
-
-/// One attempt against one NameNode.
-enum Attempt<T> {
-    Done(T),
-    /// Try the next NameNode (standby, connection refused, timeout).
-    Failover(HdfsErrorKind),
-    /// Worth retrying after a pause (RetriableException).
-    Retry(HdfsErrorKind),
-    Fail(HdfsErrorKind),
 }
 
 /// Why a call failed before the NameNode's answer could be used.
@@ -159,12 +144,10 @@ impl RpcHdfs {
                 .map_err(|e| invalid(format!("NameNode {address}: {e}")))?;
             namenodes.push(NameNode { address, client });
         }
+        let addresses = namenodes.iter().map(|n| n.address.clone()).collect();
         Ok(RpcHdfs {
             namenodes,
-            active: AtomicUsize::new(0),
-            active_known: AtomicBool::new(false),
-            resolving: tokio::sync::Mutex::new(()),
-            retries: cfg.retries,
+            failover: Failover::new("rpc", addresses, cfg.retries),
             timeout: cfg.request_timeout.0,
             limiter,
             counters,
@@ -175,10 +158,7 @@ impl RpcHdfs {
 
     /// The NameNode that answered last as active.
     pub fn active_namenode(&self) -> &str {
-        let n = self.namenodes.len().max(1);
-        self.namenodes
-            .get(self.active.load(Ordering::Relaxed) % n)
-            .map_or("none", |nn| nn.address.as_str())
+        self.failover.active_namenode()
     }
 
     /// The NameNodes' RPC addresses, in configuration order.
@@ -224,60 +204,20 @@ impl RpcHdfs {
         }
     }
 
-    /// One logical request: every NameNode in turn from the active one, then backoff and
-    /// again (as WebHDFS does).
+    /// One logical request over the NameNodes (`failover.rs`).
     async fn request<T, F, Fut>(&self, op: &'static str, path: &str, call: F) -> Result<T>
     where
         F: Fn(hdfs_native::Client) -> Fut,
         Fut: Future<Output = std::result::Result<T, CallError>>,
     {
-        let _resolving = if self.active_known.load(Ordering::Acquire) {
-            None
-        } else {
-            Some(self.resolving.lock().await)
-        };
-        let fail = |kind| Error::Hdfs {
-            op,
-            path: path.into(),
-            kind,
-        };
-        let n = self.namenodes.len();
-        let mut last = HdfsErrorKind::Unreachable("no namenode configured".into());
-        for round in 0..=self.retries {
-            if round > 0 {
-                tokio::time::sleep(super::retry_pause(round)).await;
-            }
-            let start = self.active.load(Ordering::Relaxed);
-            for i in 0..n {
-                let idx = (start + i) % n;
-                let nn = &self.namenodes[idx];
-                match self.attempt(nn, op, &call).await {
-                    Attempt::Done(v) => {
-                        if idx != start {
-                            self.active.store(idx, Ordering::Relaxed);
-                            tracing::info!(namenode = %nn.address, "failed over to namenode (rpc)");
-                        }
-                        self.active_known.store(true, Ordering::Release);
-                        return Ok(v);
-                    }
-                    Attempt::Fail(kind) => {
-                        // A NameNode answered (even "not found"): it is the active one.
-                        self.active_known.store(true, Ordering::Release);
-                        return Err(fail(kind));
-                    }
-                    Attempt::Failover(kind) => last = kind,
-                    Attempt::Retry(kind) => {
-                        last = kind;
-                        break;
-                    }
-                }
-            }
-        }
-        self.active_known.store(false, Ordering::Release);
-        if matches!(last, HdfsErrorKind::Standby(_)) {
-            last = HdfsErrorKind::Unreachable("every namenode is in standby".into());
-        }
-        Err(fail(last))
+        self.failover
+            .request(|i| self.attempt(&self.namenodes[i], op, &call))
+            .await
+            .map_err(|kind| Error::Hdfs {
+                op,
+                path: path.into(),
+                kind,
+            })
     }
 
     /// `call` with this client's per-call bound.

@@ -2,12 +2,13 @@
 //! RemoteException mapped to typed errors, NameNode HA failover, retries with backoff, and the
 //! cluster's request limits. Facts: `shared/reference/webhdfs.md`.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
+use super::failover::{Attempt, Failover};
 use super::reply::{self, ErrorReply};
 use super::{FileStatus, FileSystem, RequestCounters, RequestLimiter};
 use crate::config::{HdfsConfig, ListingLimits, Secret};
@@ -45,20 +46,14 @@ const QUERY: &AsciiSet = &PATH.add(b'/');
 
 pub struct WebHdfs {
     namenodes: Vec<String>,
-    /// Index of the NameNode that last answered as active.
-    active: AtomicUsize,
+    failover: Failover,
     http: reqwest::Client,
     /// For downloads that take longer than a request may (the fsimage): no bound on the
     /// whole exchange, `request_timeout` between two reads.
     download: reqwest::Client,
     user: Option<String>,
     delegation: Option<Secret>,
-    retries: u32,
     batch_supported: AtomicBool,
-    /// Whether `active` has answered. Until it has, requests go one at a time, so that a
-    /// burst of parallel requests does not all knock on a standby NameNode first.
-    active_known: AtomicBool,
-    resolving: tokio::sync::Mutex<()>,
     limiter: Arc<RequestLimiter>,
     counters: Arc<RequestCounters>,
     limits: ListingLimits,
@@ -82,16 +77,6 @@ async fn read_capped(
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
-}
-
-/// What one attempt against one NameNode produced.
-enum Attempt {
-    Body(bytes::Bytes),
-    /// Try the next NameNode (standby, connection refused, timeout).
-    Failover(HdfsErrorKind),
-    /// Worth retrying on the same NameNode after a pause (5xx).
-    Retry(HdfsErrorKind),
-    Fail(HdfsErrorKind),
 }
 
 impl WebHdfs {
@@ -125,21 +110,19 @@ impl WebHdfs {
         let http = client(Some(cfg.request_timeout.0))?;
         let download = client(None)?;
         let delegation = Secret::resolve(cfg.delegation_token_file.as_deref(), None)?;
+        let namenodes: Vec<String> = cfg
+            .namenodes
+            .iter()
+            .map(|n| n.trim_end_matches('/').to_string())
+            .collect();
         Ok(WebHdfs {
-            namenodes: cfg
-                .namenodes
-                .iter()
-                .map(|n| n.trim_end_matches('/').to_string())
-                .collect(),
-            active: AtomicUsize::new(0),
+            failover: Failover::new("webhdfs", namenodes.clone(), cfg.retries),
+            namenodes,
             http,
             download,
             user: cfg.user.clone(),
             delegation,
-            retries: cfg.retries,
             batch_supported: AtomicBool::new(true),
-            active_known: AtomicBool::new(false),
-            resolving: tokio::sync::Mutex::new(()),
             limiter,
             counters,
             limits: cfg.listing,
@@ -159,10 +142,7 @@ impl WebHdfs {
 
     /// The NameNode that answered last as active.
     pub fn active_namenode(&self) -> &str {
-        let n = self.namenodes.len().max(1);
-        self.namenodes
-            .get(self.active.load(Ordering::Relaxed) % n)
-            .map_or("none", String::as_str)
+        self.failover.active_namenode()
     }
 
     /// The NameNodes' base URLs, in configuration order.
@@ -286,7 +266,7 @@ impl WebHdfs {
         op: &'static str,
         path: &str,
         extra: &[(&str, &str)],
-    ) -> Attempt {
+    ) -> Attempt<bytes::Bytes> {
         let _permit = self.limiter.acquire().await;
         let url = self.url(nn, op, path, extra);
         let build = || match op {
@@ -335,7 +315,7 @@ impl WebHdfs {
         self.counters.add_reply_bytes(body.len() as u64);
         if status.is_success() {
             self.counters.add(op, "success");
-            return Attempt::Body(body);
+            return Attempt::Done(body);
         }
         let (outcome, meaning) = reply::error_reply(status.as_u16(), &body);
         let attempt = match meaning {
@@ -347,77 +327,21 @@ impl WebHdfs {
         attempt
     }
 
+    /// One logical request over the NameNodes (`failover.rs`).
     async fn request(
         &self,
         op: &'static str,
         path: &str,
         extra: &[(&str, &str)],
     ) -> Result<bytes::Bytes> {
-        let _resolving = if self.active_known.load(Ordering::Acquire) {
-            None
-        } else {
-            Some(self.resolving.lock().await)
-        };
-        let result = self.request_any(op, path, extra).await;
-        // Any answer from a NameNode (even "not found") tells which one is active.
-        let answered = !matches!(
-            &result,
-            Err(Error::Hdfs {
-                kind: HdfsErrorKind::Unreachable(_) | HdfsErrorKind::Timeout,
-                ..
+        self.failover
+            .request(|i| self.attempt(&self.namenodes[i], op, path, extra))
+            .await
+            .map_err(|kind| Error::Hdfs {
+                op,
+                path: path.into(),
+                kind,
             })
-        );
-        self.active_known.store(answered, Ordering::Release);
-        result
-    }
-
-    /// One logical request: every NameNode in turn from the active one, then backoff and again.
-    async fn request_any(
-        &self,
-        op: &'static str,
-        path: &str,
-        extra: &[(&str, &str)],
-    ) -> Result<bytes::Bytes> {
-        let n = self.namenodes.len();
-        let mut last = HdfsErrorKind::Unreachable("no namenode configured".into());
-        for round in 0..=self.retries {
-            if round > 0 {
-                tokio::time::sleep(super::retry_pause(round)).await;
-            }
-            let start = self.active.load(Ordering::Relaxed);
-            for i in 0..n {
-                let idx = (start + i) % n;
-                match self.attempt(&self.namenodes[idx], op, path, extra).await {
-                    Attempt::Body(b) => {
-                        if idx != start {
-                            self.active.store(idx, Ordering::Relaxed);
-                            tracing::info!(namenode = %self.namenodes[idx], "failed over to namenode");
-                        }
-                        return Ok(b);
-                    }
-                    Attempt::Fail(kind) => {
-                        return Err(Error::Hdfs {
-                            op,
-                            path: path.into(),
-                            kind,
-                        })
-                    }
-                    Attempt::Failover(kind) => last = kind,
-                    Attempt::Retry(kind) => {
-                        last = kind;
-                        break;
-                    }
-                }
-            }
-        }
-        if matches!(last, HdfsErrorKind::Standby(_)) {
-            last = HdfsErrorKind::Unreachable("every namenode is in standby".into());
-        }
-        Err(Error::Hdfs {
-            op,
-            path: path.into(),
-            kind: last,
-        })
     }
 
     async fn list_batched(&self, path: &str) -> Result<Vec<FileStatus>> {
