@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod image;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

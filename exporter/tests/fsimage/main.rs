@@ -1,5 +1,14 @@
-//! Images of a warehouse written by the test kit, and the exporter scanning them
-//! (`hdfs.mode: fsimage`): shared by `fsimage.rs` and `fsimage_serving.rs`.
+//! `hdfs.mode: fsimage`: the scan reads the NameNode's image instead of listing. Reading images
+//! (`reading.rs`): real images from public test suites (`../shared/fixtures/fsimage/`, their
+//! totals in ORIGINS.txt), images the test kit writes in each codec, corrupt, truncated and
+//! foreign files. The exporter serving images (`serving.rs`): the join to a real metastore,
+//! `check`, the last good counts kept, fetched images. Here, the warehouse image both use. The
+//! images Hadoop's own NameNode writes are read in `real_namenode.rs`.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod reading;
+mod serving;
 
 use std::path::Path;
 
@@ -9,7 +18,7 @@ use smallfiles_exporter::scan::{ClusterScanner, ScanReport};
 use smallfiles_exporter::snapshot::TableSnapshot;
 use smallfiles_testkit::fsimage::TreeFile;
 
-use super::MIB;
+pub const MIB: u64 = 1 << 20;
 
 pub fn scanner(yaml: &str) -> ClusterScanner {
     let config: ClusterConfig = serde_saphyr::from_str(yaml).expect("a cluster");

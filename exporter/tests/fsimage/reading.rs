@@ -1,13 +1,8 @@
-//! `hdfs.mode: fsimage`: the scan reads the NameNode's image instead of listing. Real images
-//! from public test suites (`../shared/fixtures/fsimage/`, their totals in ORIGINS.txt),
-//! images the test kit writes in each codec, and corrupt, truncated and foreign files (a clear
-//! error, never a panic). The exporter serving images (the join to a real metastore, `check`,
-//! the last good counts kept, fetched images) is in `fsimage_serving.rs`; the images Hadoop's
-//! own NameNode writes are read in `real_namenode.rs`.
+//! Reading images: real images from public test suites (`../shared/fixtures/fsimage/`, their
+//! totals in ORIGINS.txt), images the test kit writes in each codec, and corrupt, truncated
+//! and foreign files (a clear error, never a panic).
 
-mod common;
-
-use common::image::*;
+use super::*;
 use smallfiles_exporter::cache::UnitMap;
 use smallfiles_testkit::fsimage::{write_tree, WriteCodec};
 use smallfiles_testkit::require_shared;

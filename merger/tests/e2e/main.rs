@@ -1,8 +1,11 @@
-//! The merger binary under test: started against a real metastore (official schema from
-//! `../shared/`) with redb on disk, restarted, killed with -9, and asked over its HTTP API.
-//! Shared by `e2e.rs` and `e2e_lifecycle.rs`.
+//! The merger binary end to end: real Alertmanager payloads and a real Alertmanager, a real
+//! metastore in MariaDB and PostgreSQL (official schema from `../shared/`), redb on disk,
+//! kill -9. The API over both databases is in `api.rs`, a task's life (crash and recovery,
+//! limits, the first failure's alert, overlaps, windows, a real Alertmanager) in
+//! `lifecycle.rs`; here, the merger under test. Skips when `../shared/` is absent.
 
-#![allow(dead_code)]
+mod api;
+mod lifecycle;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -2,12 +2,10 @@
 //! metastore (MariaDB, official schema), `check` on an image, a broken image that keeps the
 //! last good counts served, and a fetched image checked before it is used.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::image::*;
+use super::*;
 use smallfiles_cluster::config::MetastoreKind;
 use smallfiles_testkit::fsimage::{write_tree, WriteCodec};
 use smallfiles_testkit::metastore::{TableSpec, TestDb};

@@ -1,13 +1,10 @@
 //! The merger binary through a task's life: kill -9 while running and recovery, limits, cancel
 //! and retry, the first failed merge firing its alert on a real Prometheus, overlapping
-//! targets, the merge windows, and a real Alertmanager delivering to it. Skips when
-//! `../shared/` is absent.
-
-mod common;
+//! targets, the merge windows, and a real Alertmanager delivering to it.
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use super::*;
 use serde_json::{json, Value};
 use smallfiles_cluster::config::MetastoreKind;
 use smallfiles_testkit::require_shared;

@@ -1,11 +1,7 @@
-//! The merger binary end to end over its API: real Alertmanager payloads, a real metastore in
-//! MariaDB and PostgreSQL (official schema from `../shared/`), redb on disk. Crashes, limits,
-//! overlaps, windows and a real Alertmanager are in `e2e_lifecycle.rs`. Skips when
-//! `../shared/` is absent.
+//! The merger's API end to end: real Alertmanager payloads, a real metastore in MariaDB and
+//! PostgreSQL, webhooks, tasks, auth and the audit log.
 
-mod common;
-
-use common::*;
+use super::*;
 use serde_json::{json, Value};
 use smallfiles_cluster::config::MetastoreKind;
 use smallfiles_testkit::require_shared;
