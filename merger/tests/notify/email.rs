@@ -9,8 +9,8 @@ use super::*;
 use serde_json::{json, Value};
 use smallfiles_testkit::process::{free_port, Running};
 
-/// Runs Python's aiosmtpd with a Maildir handler; None when it is not installed (outside CI).
-fn smtp_server(dir: &Path) -> Option<(Running, u16)> {
+/// Whether Python's aiosmtpd is installed; outside CI its tests skip without it.
+fn aiosmtpd_installed() -> bool {
     let ok = std::process::Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .output()
@@ -22,6 +22,26 @@ fn smtp_server(dir: &Path) -> Option<(Running, u16)> {
             "CI must install aiosmtpd (pip)"
         );
         eprintln!("SKIPPED: aiosmtpd is not installed (pip install aiosmtpd)");
+    }
+    ok
+}
+
+/// Waits until the SMTP server started as `run` accepts connections on `port`.
+fn wait_listening(run: &Running, port: u16) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the smtp server did not start: {}",
+            run.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs Python's aiosmtpd with a Maildir handler; None when it is not installed (outside CI).
+fn smtp_server(dir: &Path) -> Option<(Running, u16)> {
+    if !aiosmtpd_installed() {
         return None;
     }
     let port = free_port();
@@ -41,14 +61,7 @@ fn smtp_server(dir: &Path) -> Option<(Running, u16)> {
         port,
         &dir.join("smtp.log"),
     );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "aiosmtpd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_listening(&run, port);
     Some((run, port))
 }
 
@@ -242,17 +255,7 @@ fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path
 }
 
 fn tls_smtp_server(dir: &Path, mode: &str, cert: &Path, key: &Path) -> Option<(Running, u16)> {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install aiosmtpd (pip)"
-        );
-        eprintln!("SKIPPED: aiosmtpd is not installed");
+    if !aiosmtpd_installed() {
         return None;
     }
     let port = free_port();
@@ -273,15 +276,7 @@ fn tls_smtp_server(dir: &Path, mode: &str, cert: &Path, key: &Path) -> Option<(R
         port,
         &dir.join(format!("smtp{mode}.log")),
     );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "smtp server did not start: {}",
-            run.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_listening(&run, port);
     Some((run, port))
 }
 
