@@ -47,6 +47,11 @@ impl Failover {
         }
     }
 
+    /// The NameNodes' names, in configuration order.
+    pub(super) fn namenodes(&self) -> &[String] {
+        &self.namenodes
+    }
+
     /// The NameNode that answered last as active.
     pub(super) fn active_namenode(&self) -> &str {
         let n = self.namenodes.len().max(1);

@@ -60,13 +60,10 @@ pub fn check_config(h: &HdfsConfig) -> std::result::Result<(), String> {
     resolve(h).map(|_| ())
 }
 
-struct NameNode {
-    address: String,
-    client: hdfs_native::Client,
-}
-
 pub struct RpcHdfs {
-    namenodes: Vec<NameNode>,
+    /// One client per NameNode, in the order of the failover's addresses.
+    clients: Vec<hdfs_native::Client>,
+    /// The NameNodes' addresses and which one is active.
     failover: Failover,
     timeout: Duration,
     limiter: Arc<RequestLimiter>,
@@ -112,8 +109,8 @@ impl RpcHdfs {
                 crate::kerberos::use_krb5_conf(conf);
             }
         }
-        let mut namenodes = Vec::new();
-        for address in addresses {
+        let mut clients = Vec::new();
+        for address in &addresses {
             let mut b = hdfs_native::ClientBuilder::new()
                 .with_url(format!("hdfs://{address}"))
                 .with_config(props.clone());
@@ -142,11 +139,10 @@ impl RpcHdfs {
             let client = b
                 .build()
                 .map_err(|e| invalid(format!("NameNode {address}: {e}")))?;
-            namenodes.push(NameNode { address, client });
+            clients.push(client);
         }
-        let addresses = namenodes.iter().map(|n| n.address.clone()).collect();
         Ok(RpcHdfs {
-            namenodes,
+            clients,
             failover: Failover::new("rpc", addresses, cfg.retries),
             timeout: cfg.request_timeout.0,
             limiter,
@@ -163,7 +159,11 @@ impl RpcHdfs {
 
     /// The NameNodes' RPC addresses, in configuration order.
     pub fn namenodes(&self) -> Vec<&str> {
-        self.namenodes.iter().map(|n| n.address.as_str()).collect()
+        self.failover
+            .namenodes()
+            .iter()
+            .map(String::as_str)
+            .collect()
     }
 
     /// What an error of one call means, counted under `op`.
@@ -189,18 +189,19 @@ impl RpcHdfs {
         attempt
     }
 
-    async fn attempt<T, F, Fut>(&self, nn: &NameNode, op: &'static str, call: &F) -> Attempt<T>
+    /// One call to NameNode `i`.
+    async fn attempt<T, F, Fut>(&self, i: usize, op: &'static str, call: &F) -> Attempt<T>
     where
         F: Fn(hdfs_native::Client) -> Fut,
         Fut: Future<Output = std::result::Result<T, CallError>>,
     {
         let _permit = self.limiter.acquire().await;
-        match call(nn.client.clone()).await {
+        match call(self.clients[i].clone()).await {
             Ok(v) => {
                 self.counters.add(op, "success");
                 Attempt::Done(v)
             }
-            Err(e) => self.classify(op, &nn.address, e),
+            Err(e) => self.classify(op, &self.failover.namenodes()[i], e),
         }
     }
 
@@ -211,7 +212,7 @@ impl RpcHdfs {
         Fut: Future<Output = std::result::Result<T, CallError>>,
     {
         self.failover
-            .request(|i| self.attempt(&self.namenodes[i], op, &call))
+            .request(|i| self.attempt(i, op, &call))
             .await
             .map_err(|kind| Error::Hdfs {
                 op,

@@ -45,7 +45,7 @@ const PATH: &AsciiSet = &CONTROLS
 const QUERY: &AsciiSet = &PATH.add(b'/');
 
 pub struct WebHdfs {
-    namenodes: Vec<String>,
+    /// The NameNodes' base URLs and which one is active.
     failover: Failover,
     http: reqwest::Client,
     /// For downloads that take longer than a request may (the fsimage): no bound on the
@@ -116,8 +116,7 @@ impl WebHdfs {
             .map(|n| n.trim_end_matches('/').to_string())
             .collect();
         Ok(WebHdfs {
-            failover: Failover::new("webhdfs", namenodes.clone(), cfg.retries),
-            namenodes,
+            failover: Failover::new("webhdfs", namenodes, cfg.retries),
             http,
             download,
             user: cfg.user.clone(),
@@ -147,7 +146,7 @@ impl WebHdfs {
 
     /// The NameNodes' base URLs, in configuration order.
     pub fn namenodes(&self) -> &[String] {
-        &self.namenodes
+        self.failover.namenodes()
     }
 
     /// Sends a request with this cluster's Kerberos credentials when it has them: the
@@ -335,7 +334,7 @@ impl WebHdfs {
         extra: &[(&str, &str)],
     ) -> Result<bytes::Bytes> {
         self.failover
-            .request(|i| self.attempt(&self.namenodes[i], op, path, extra))
+            .request(|i| self.attempt(&self.failover.namenodes()[i], op, path, extra))
             .await
             .map_err(|kind| Error::Hdfs {
                 op,

@@ -266,7 +266,7 @@ impl Dialect {
             }
             Dialect::Postgres => {
                 next += 1;
-                format!("= ANY(${next})")
+                format!("= ANY({})", self.ph(next))
             }
         };
         let mut sql = format!(

@@ -200,7 +200,7 @@ pub(super) fn apply_event(task: &mut Task, event: crate::lifecycle::Event) -> Re
     crate::lifecycle::apply(task, event).map_err(|r| Error::Conflict(r.to_string()))
 }
 
-/// The same change for many tasks (the group commit's [`GroupCommit::apply_each`]): a task the
+/// The same change for many tasks (the group commit's [`GroupCommit::apply_each_blocking`]): a task the
 /// change no longer applies to (it moved meanwhile) or that is gone is left as it is.
 pub(super) fn apply_each_in(
     w: &mut Writes,
